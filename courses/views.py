@@ -1,0 +1,119 @@
+"""Learner pages: catalog, my learning, course stage map, module (lesson) pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from courses.models import Module
+from courses.selectors import (
+    course_get_visible,
+    course_list_visible,
+    enrollment_get,
+    enrollment_list_for_learner,
+    module_get_visible,
+)
+from courses.services import enrollment_create
+from grading.selectors import course_progress
+from grading.services import ProgressError, module_mark_complete, module_start
+
+
+@login_required
+def catalog(request: HttpRequest) -> HttpResponse:
+    courses = course_list_visible(user=request.user).prefetch_related("stages")
+    enrolled = {e.course_id: e for e in enrollment_list_for_learner(learner=request.user)}
+    rows = [(course, enrolled.get(course.pk)) for course in courses]
+    return render(request, "courses/catalog.html", {"rows": rows})
+
+
+@login_required
+def my_learning(request: HttpRequest) -> HttpResponse:
+    rows = [
+        {"enrollment": e, "progress": course_progress(learner=request.user, course=e.course)}
+        for e in enrollment_list_for_learner(learner=request.user)
+    ]
+    # Open assignments first, soonest due date first; finished courses last.
+    rows.sort(key=lambda r: (r["enrollment"].completed_at is not None,
+                             r["enrollment"].due_date is None,
+                             r["enrollment"].due_date or r["enrollment"].enrolled_at.date()))  # fmt: skip
+    return render(request, "courses/my_learning.html", {"rows": rows, "today": timezone.localdate()})
+
+
+@login_required
+def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    course = course_get_visible(user=request.user, slug=slug)
+    context = {
+        "course": course,
+        "progress": course_progress(learner=request.user, course=course),
+        "enrollment": enrollment_get(learner=request.user, course=course),
+    }
+    return render(request, "courses/course_detail.html", context)
+
+
+@login_required
+@require_POST
+def course_enroll(request: HttpRequest, slug: str) -> HttpResponse:
+    course = course_get_visible(user=request.user, slug=slug)
+    enrollment_create(learner=request.user, course=course)
+    messages.success(request, f"You are enrolled in “{course.title}”.")
+    return redirect("courses:course", slug=course.slug)
+
+
+def _module_context(request: HttpRequest, module: Module, **extra: Any) -> dict[str, Any]:
+    progress = course_progress(learner=request.user, course=module.course)
+    previous, following = progress.neighbours(module)
+    return {
+        "course": module.course,
+        "module": module,
+        "progress": progress,
+        "state": progress.state_of(module),
+        "stage_state": progress.stage_of(module),
+        "previous": previous,
+        "following": following,
+        "enrollment": enrollment_get(learner=request.user, course=module.course),
+        **extra,
+    }
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def module_detail(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
+    module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    context = _module_context(request, module)
+    if context["state"].is_open and context["state"].status == "not_started":
+        module_start(learner=request.user, module=module)
+        context = _module_context(request, module)
+    template = "courses/module_detail.html"
+    if request.htmx:
+        template += "#progress-panel"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def module_complete(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
+    module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    error = None
+    try:
+        module_mark_complete(learner=request.user, module=module)
+    except ProgressError as exc:
+        error = str(exc)
+    if request.htmx:
+        context = _module_context(request, module, error=error, just_completed=error is None)
+        return render(
+            request, "courses/module_detail.html#progress-panel", context,
+            status=403 if error else 200,
+        )  # fmt: skip
+    if error:
+        messages.error(request, error)
+        return redirect("courses:module", course_slug=course_slug, slug=slug)
+    messages.success(request, f"“{module.title}” marked complete.")
+    return redirect("courses:module", course_slug=course_slug, slug=slug)

@@ -1,0 +1,41 @@
+"""Unpack an uploaded course folder (zip) safely before importing it."""
+
+from __future__ import annotations
+
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from courses.importer import CourseFolderError
+from courses.services import ImportReport, course_import
+
+MAX_FILES = 2_000
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+
+
+def course_import_zip(*, upload: BinaryIO, name: str = "upload.zip") -> ImportReport:
+    """Import a zipped course folder; refuses links, absolute paths, `..` and zip bombs."""
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile:
+        raise CourseFolderError(name, "not a zip file") from None
+    with archive, tempfile.TemporaryDirectory(prefix="course-import-") as tmp:
+        root = Path(tmp)
+        members = archive.infolist()
+        if len(members) > MAX_FILES:
+            raise CourseFolderError(name, f"too many files ({len(members)} > {MAX_FILES})")
+        if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+            raise CourseFolderError(name, "unpacks to more than 200 MB")
+        for member in members:
+            path = PurePosixPath(member.filename)
+            if path.is_absolute() or ".." in path.parts:
+                raise CourseFolderError(name, f"unsafe path in archive: {member.filename}")
+            if stat.S_ISLNK(member.external_attr >> 16):
+                raise CourseFolderError(name, f"links are not allowed: {member.filename}")
+        archive.extractall(root)
+        candidates = [p.parent for p in root.rglob("course.yaml") if "__MACOSX" not in p.parts]
+        if len(candidates) != 1:
+            raise CourseFolderError(name, "the zip must contain exactly one course.yaml")
+        return course_import(path=candidates[0])

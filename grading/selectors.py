@@ -1,0 +1,142 @@
+"""Where a learner stands: per-module status, stage unlocking, course progress.
+
+Unlocking is computed, never stored: the first stage is open, and a stage
+opens once every required module of every stage before it is complete.
+`ModuleProgress` rows are the only input, so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Prefetch
+
+from courses.models import Course, Module, Stage
+from grading.models import ModuleProgress
+
+NOT_STARTED = "not_started"
+
+
+@dataclass
+class ModuleState:
+    module: Module
+    status: str  # NOT_STARTED or a ModuleProgress.Status value
+    best_score: float | None
+    is_open: bool
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status == ModuleProgress.Status.COMPLETED
+
+    @property
+    def status_label(self) -> str:
+        if not self.is_open:
+            return "Locked"
+        return {NOT_STARTED: "Not started"}.get(self.status) or ModuleProgress.Status(self.status).label
+
+
+@dataclass
+class StageState:
+    stage: Stage
+    modules: list[ModuleState]
+    is_open: bool
+    # Required modules of earlier stages still to complete before this one opens.
+    missing: list[ModuleState] = field(default_factory=list)
+
+    @property
+    def is_complete(self) -> bool:
+        return all(state.is_complete for state in self.modules if state.module.required)
+
+
+@dataclass
+class CourseProgress:
+    course: Course
+    stages: list[StageState]
+
+    @property
+    def modules(self) -> list[ModuleState]:
+        return [state for stage in self.stages for state in stage.modules]
+
+    @property
+    def required_total(self) -> int:
+        return sum(1 for state in self.modules if state.module.required)
+
+    @property
+    def required_done(self) -> int:
+        return sum(1 for state in self.modules if state.module.required and state.is_complete)
+
+    @property
+    def percent(self) -> int:
+        total = self.required_total
+        return round(100 * self.required_done / total) if total else 0
+
+    @property
+    def is_complete(self) -> bool:
+        return self.required_total > 0 and self.required_done == self.required_total
+
+    def state_of(self, module: Module) -> ModuleState:
+        for state in self.modules:
+            if state.module.pk == module.pk:
+                return state
+        raise KeyError(module.slug)
+
+    def stage_of(self, module: Module) -> StageState:
+        for stage in self.stages:
+            if stage.stage.pk == module.stage_id:
+                return stage
+        raise KeyError(module.slug)
+
+    def neighbours(self, module: Module) -> tuple[ModuleState | None, ModuleState | None]:
+        states = self.modules
+        index = next(i for i, state in enumerate(states) if state.module.pk == module.pk)
+        previous = states[index - 1] if index > 0 else None
+        following = states[index + 1] if index + 1 < len(states) else None
+        return previous, following
+
+    @property
+    def next_up(self) -> ModuleState | None:
+        """The first open module that is not complete: where 'Continue' leads."""
+        return next((s for s in self.modules if s.is_open and not s.is_complete), None)
+
+
+def course_progress(*, learner: AbstractBaseUser, course: Course) -> CourseProgress:
+    """Three queries whatever the course size: stages, modules, this learner's progress."""
+    stages = list(
+        course.stages.order_by("position", "id").prefetch_related(
+            Prefetch("modules", queryset=Module.objects.order_by("position", "id"))
+        )
+    )
+    progress = {
+        row.module_id: row
+        for row in ModuleProgress.objects.filter(learner=learner, module__course=course)
+    }
+    return build_course_progress(course, stages, progress)
+
+
+def build_course_progress(
+    course: Course, stages: Iterable[Stage], progress: dict[int, ModuleProgress]
+) -> CourseProgress:
+    result: list[StageState] = []
+    missing_so_far: list[ModuleState] = []
+    for stage in stages:
+        is_open = not missing_so_far
+        states = []
+        for module in stage.modules.all():
+            row = progress.get(module.pk)
+            states.append(
+                ModuleState(
+                    module=module,
+                    status=row.status if row else NOT_STARTED,
+                    best_score=row.best_score if row else None,
+                    is_open=is_open,
+                )
+            )
+        result.append(StageState(stage=stage, modules=states, is_open=is_open, missing=list(missing_so_far)))
+        missing_so_far += [s for s in states if s.module.required and not s.is_complete]
+    return CourseProgress(course=course, stages=result)
+
+
+def module_is_open(*, learner: AbstractBaseUser, module: Module) -> bool:
+    return course_progress(learner=learner, course=module.course).state_of(module).is_open

@@ -1,0 +1,76 @@
+"""The fine-tuning engine: plain PyTorch + transformers, no Django.
+
+Run it as `python -m labs.training --spec spec.json` (see `__main__`), or
+call `labs.training.engine.train(RunSpec(...), on_event=..., should_stop=...)`.
+`spec` and `data` import only the standard library; `engine`, `tiny` and
+`contract`'s return checks import torch/transformers when used.
+
+The learner contract
+====================
+
+The learner's file (`solution.py`) is imported once, as module `solution`.
+Everything in it is optional: an empty file trains with the defaults.
+
+HYPERPARAMETERS
+---------------
+A dict; unknown keys are an error that lists the allowed ones.
+
+=================  =========  ============================================
+key                default    allowed
+=================  =========  ============================================
+learning_rate      5e-5       number, 0 < lr <= 1
+epochs             2          integer >= 1; above the lab's cap (default 3)
+                              it is lowered to the cap with a warning
+batch_size         32         integer, 1 .. the lab's max (default 128)
+max_length         128        integer >= 8 (tokens per text, longer texts
+                              are truncated); above the lab's cap (default
+                              256) it is lowered with a warning
+warmup_ratio       0.1        number, 0 <= r < 1 (share of steps warming up)
+weight_decay       0.01       number, 0 <= wd <= 1 (not applied to biases
+                              and LayerNorm weights by the default optimiser)
+seed               13         integer, 0 .. 2**32-1
+grad_clip          1.0        number > 0 (max gradient norm), or None for
+                              no clipping
+label_smoothing    0.0        number, 0 <= s < 1
+=================  =========  ============================================
+
+Hooks receive `hp`, a fresh copy of this dict with every key filled in.
+
+Hooks
+-----
+Define any of these functions; the engine's default is used for the rest.
+
+`preprocess(text: str) -> str`
+    Called once per training and dev text, before tokenisation. Must return
+    a str. The grader evaluates the saved model on the raw held-out texts,
+    so preprocessing shapes training only.
+
+`prepare_model(model) -> model`
+    Called once with the freshly loaded `BertForSequenceClassification`
+    (classifier head newly initialised, on the CPU) before the optimiser is
+    built; e.g. freeze layers. Must return the model (changed in place): it
+    must still be a Hugging Face `PreTrainedModel` so it can be saved. The
+    engine moves it to the device afterwards.
+
+`build_optimizer(model, hp) -> torch.optim.Optimizer`
+    Called once after `prepare_model`. Default: AdamW with
+    `hp["learning_rate"]`, weight decay `hp["weight_decay"]` on the >= 2-d
+    weights and none on biases / LayerNorm weights.
+
+`build_scheduler(optimizer, num_training_steps, hp) -> scheduler`
+    Called once with the optimiser. Must return an object with `step()`
+    (any `torch.optim.lr_scheduler`); the engine calls `step()` after every
+    optimiser step. Default: linear warm-up over `hp["warmup_ratio"]` of the
+    steps, then linear decay to zero.
+
+`training_step(model, batch, hp) -> torch.Tensor`
+    Called for every batch, in train mode (under bf16 autocast on a GPU).
+    `batch` is a dict of tensors on the model's device: `input_ids` and
+    `attention_mask` (batch x longest text in the batch) and `labels`
+    (class ids). Must return the scalar loss, with grad; the engine calls
+    `backward()`, clips gradients, and steps the optimiser and scheduler.
+    Default: cross-entropy on the logits with `hp["label_smoothing"]`.
+
+Any exception raised while importing the file or in a hook ends the run as a
+learner error whose traceback shows only lines of `solution.py`.
+"""

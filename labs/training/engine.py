@@ -1,0 +1,520 @@
+"""The fine-tuning loop: plain PyTorch + transformers, no framework around it.
+
+`train(spec)` reads the learner's code and the CSVs named in the spec,
+fine-tunes the base model with the learner's HYPERPARAMETERS and hooks,
+reports progress through `on_event`, and saves `config.json` +
+`model.safetensors` + tokenizer files to `spec.output_dir`.
+
+Where the time goes, and why it is spent well:
+- texts are tokenised once, without padding; each batch is padded only to
+  its own longest text, and batches are built from texts of similar length
+  (shuffled, then sorted within "mega-batches"), so little compute is spent
+  on pad tokens;
+- the loss is kept on the device between progress events, so a step never
+  waits for a `.item()` round trip;
+- on CUDA: bf16 autocast and fused AdamW; on CPU: fp32 and foreach AdamW.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from labs.training.contract import (
+    LearnerCode,
+    LearnerCodeError,
+    load_learner_code,
+    resolve_hyperparameters,
+)
+from labs.training.data import DataError, read_csv
+from labs.training.spec import RunSpec, SpecError
+
+Event = dict[str, Any]
+EventSink = Callable[[Event], None]
+MEGA_BATCH = 50  # batches per length-sorted group: enough to pad little, few enough to stay random
+
+
+def _ignore(event: Event) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+def train(
+    spec: RunSpec,
+    *,
+    on_event: EventSink = _ignore,
+    should_stop: Callable[[], bool] = _never,
+) -> dict[str, Any]:
+    """Run one fine-tuning job; return the `done` (or `stopped`) event payload.
+
+    Raises LearnerCodeError when the learner's code fails, SpecError or
+    DataError when the spec or its files are unusable; anything else is a
+    platform fault.
+    """
+    started = time.perf_counter()
+    learner = load_learner_code(spec.code_file)
+    hp, cap_warnings = resolve_hyperparameters(learner.raw_hyperparameters, spec)
+    seed_everything(hp["seed"])
+    device = pick_device(spec.device)
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+
+    tokenizer = load_tokenizer(spec.base_model)
+    train_set = encode(spec.train_file, spec.labels, learner, tokenizer, hp["max_length"])
+    dev_set = encode(spec.dev_file, spec.labels, learner, tokenizer, hp["max_length"])
+    model = build_model(spec, learner, device)
+    optimizer = build_optimizer(model, hp, learner, device)
+    steps_per_epoch = math.ceil(len(train_set) / hp["batch_size"])
+    total_steps = steps_per_epoch * hp["epochs"]
+    scheduler = build_scheduler(optimizer, total_steps, hp, learner)
+
+    run = _Run(
+        spec=spec,
+        hp=hp,
+        learner=learner,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        device=device,
+        pad_id=tokenizer.pad_token_id or 0,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        on_event=on_event,
+        should_stop=should_stop,
+    )
+    on_event(_start_event(run, train_set, dev_set))
+    for message in learner.warnings + cap_warnings:
+        on_event({"event": "warning", "message": message})
+
+    if not run.fit(train_set, dev_set):
+        stopped = {"event": "stopped", "step": run.step, "elapsed_s": _since(started)}
+        on_event(stopped)
+        return stopped
+    save_checkpoint(model, tokenizer, spec.output_dir)
+    done = {
+        "event": "done",
+        "wall_s": _since(started),
+        "samples_per_s": run.samples_per_s(),
+        "device": device.type,
+        "checkpoint": spec.output_dir,
+        "final_dev_accuracy": run.last_dev_accuracy,
+        "trainable_params": count_parameters(model, trainable_only=True),
+        "total_params": count_parameters(model),
+    }
+    on_event(done)
+    return done
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:  # numpy is optional for the engine itself
+        pass
+    else:
+        np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds every CUDA device too
+
+
+def pick_device(preference: str) -> torch.device:
+    if preference == "cpu":
+        return torch.device("cpu")
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")  # TF32 for what autocast leaves in fp32
+        return torch.device("cuda")
+    if preference == "cuda":
+        # A GPU worker that cannot see its GPU should fail loudly, not train 50x slower.
+        raise SpecError("the run spec asks for device 'cuda' but torch sees no CUDA device.")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def load_tokenizer(base_model: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
+    if not tokenizer.is_fast:
+        raise SpecError(f"the base model at {base_model} has no fast (tokenizer.json) tokenizer.")
+    return tokenizer
+
+
+@dataclass
+class Encoded:
+    """A tokenised split: unpadded token ids, their lengths and class ids."""
+
+    ids: list[list[int]]
+    labels: list[int]
+    lengths: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lengths = [len(ids) for ids in self.ids]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def encode(
+    path: str, labels: Sequence[str], learner: LearnerCode, tokenizer: Any, max_length: int
+) -> Encoded:
+    rows = read_csv(path)
+    if not rows:
+        raise DataError(f"{path} has no examples.")
+    label_ids = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({label for _, label in rows} - set(label_ids))
+    if unknown:
+        raise DataError(
+            f"{path} has label(s) {', '.join(map(repr, unknown))} not in the spec's labels."
+        )
+    texts = [text for text, _ in rows]
+    if learner.has("preprocess"):
+        texts = [learner.call("preprocess", text) for text in texts]
+    # One batched call to the Rust tokenizer; padding is left to each batch.
+    ids = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )["input_ids"]
+    return Encoded(ids=ids, labels=[label_ids[label] for _, label in rows])
+
+
+def build_model(spec: RunSpec, learner: LearnerCode, device: torch.device) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        spec.base_model,
+        num_labels=len(spec.labels),
+        id2label=dict(enumerate(spec.labels)),
+        label2id={label: i for i, label in enumerate(spec.labels)},
+        problem_type="single_label_classification",
+        local_files_only=True,
+        trust_remote_code=False,
+    )
+    if learner.has("prepare_model"):
+        model = learner.call("prepare_model", model)
+        _require_pretrained(model)  # fail now, not after the whole run
+    # Moved after prepare_model so modules the learner added come along.
+    return model.to(device)
+
+
+def build_optimizer(
+    model: torch.nn.Module, hp: dict[str, Any], learner: LearnerCode, device: torch.device
+) -> torch.optim.Optimizer:
+    if learner.has("build_optimizer"):
+        return learner.call("build_optimizer", model, dict(hp))
+    return default_optimizer(model, hp, device, blame_learner=learner.has("prepare_model"))
+
+
+def default_optimizer(
+    model: torch.nn.Module, hp: dict[str, Any], device: torch.device, *, blame_learner: bool = False
+) -> torch.optim.Optimizer:
+    """AdamW; biases and LayerNorm weights (the 1-d parameters) get no weight decay."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    if not decay and not no_decay:
+        if blame_learner:
+            raise LearnerCodeError("prepare_model() left the model with no trainable parameters.")
+        raise RuntimeError("the base model has no trainable parameters")
+    groups = [
+        {"params": params, "weight_decay": wd}
+        for params, wd in ((decay, hp["weight_decay"]), (no_decay, 0.0))
+        if params
+    ]
+    # fused needs CUDA tensors; foreach batches the CPU update into few kernels.
+    speed = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    return torch.optim.AdamW(groups, lr=hp["learning_rate"], **speed)
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, hp: dict[str, Any], learner: LearnerCode
+) -> Any:
+    if learner.has("build_scheduler"):
+        return learner.call("build_scheduler", optimizer, total_steps, dict(hp))
+    return default_scheduler(optimizer, total_steps, hp)
+
+
+def default_scheduler(
+    optimizer: torch.optim.Optimizer, total_steps: int, hp: dict[str, Any]
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup_ratio` of the steps, then linear decay to zero."""
+    warmup = math.ceil(total_steps * hp["warmup_ratio"])
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)  # never exactly 0: the first step still learns
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def default_training_step(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor], hp: dict[str, Any]
+) -> torch.Tensor:
+    """Cross-entropy (with the learner's label smoothing) on the model's logits."""
+    logits = forward_logits(model, batch)
+    return F.cross_entropy(logits.float(), batch["labels"], label_smoothing=hp["label_smoothing"])
+
+
+def forward_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    # Labels are left out on purpose: the model would compute a second, unused loss.
+    outputs = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return outputs.logits if hasattr(outputs, "logits") else outputs[0]
+
+
+def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+# ---------------------------------------------------------------- batches
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random
+) -> list[list[int]]:
+    """Index batches of similar-length examples, in random order.
+
+    Shuffle, cut into mega-batches of MEGA_BATCH batches, sort each by length
+    (longest first) and slice it into batches, then shuffle the batch order.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    mega = batch_size * MEGA_BATCH
+    batches = []
+    for start in range(0, len(order), mega):
+        group = sorted(order[start : start + mega], key=lambda i: -lengths[i])
+        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(
+    data: Encoded, indices: Sequence[int], pad_id: int, device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Pad a batch to its own longest example and move it to the device."""
+    width = max(data.lengths[i] for i in indices)
+    input_ids = [data.ids[i] + [pad_id] * (width - data.lengths[i]) for i in indices]
+    mask = [[1] * data.lengths[i] + [0] * (width - data.lengths[i]) for i in indices]
+    batch = {
+        "input_ids": torch.tensor(input_ids, dtype=torch.long),
+        "attention_mask": torch.tensor(mask, dtype=torch.long),
+        "labels": torch.tensor([data.labels[i] for i in indices], dtype=torch.long),
+    }
+    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
+
+
+# ---------------------------------------------------------------- the loop
+
+
+@dataclass
+class _Run:
+    """State of one training run, so the loop's pieces stay short."""
+
+    spec: RunSpec
+    hp: dict[str, Any]
+    learner: LearnerCode
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    device: torch.device
+    pad_id: int
+    steps_per_epoch: int
+    total_steps: int
+    on_event: EventSink
+    should_stop: Callable[[], bool]
+    step: int = 0
+    samples: int = 0
+    train_seconds: float = 0.0
+    last_dev_accuracy: float | None = None
+
+    def __post_init__(self) -> None:
+        self.started = time.perf_counter()
+        self.batch_rng = random.Random(self.hp["seed"])  # own stream: dropout must not move it
+        self.window_loss = torch.zeros((), device=self.device)
+        self.window_steps = 0
+        self.window_started = time.perf_counter()
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
+        )
+
+    def fit(self, train_set: Encoded, dev_set: Encoded) -> bool:
+        """Train every epoch; False when `should_stop` cut the run short."""
+        for epoch in range(1, self.hp["epochs"] + 1):
+            epoch_loss = torch.zeros((), device=self.device)
+            self.model.train()  # evaluate() leaves it in eval mode
+            batches = length_grouped_batches(
+                train_set.lengths, self.hp["batch_size"], self.batch_rng
+            )
+            for indices in batches:
+                if self.should_stop():
+                    return False
+                loss = self.train_step(collate(train_set, indices, self.pad_id, self.device))
+                epoch_loss += loss
+                self.samples += len(indices)
+                self.after_step(loss)
+            dev_loss, dev_accuracy = self.evaluate(dev_set)
+            self.last_dev_accuracy = dev_accuracy
+            self.on_event(
+                {
+                    "event": "epoch",
+                    "epoch": epoch,
+                    "train_loss": (epoch_loss / len(batches)).item(),
+                    "dev_loss": dev_loss,
+                    "dev_accuracy": dev_accuracy,
+                }
+            )
+        return True
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        tick = time.perf_counter()
+        with self._autocast(), self._blame_model():
+            if self.learner.has("training_step"):
+                loss = self.learner.call("training_step", self.model, batch, dict(self.hp))
+            else:
+                loss = default_training_step(self.model, batch, self.hp)
+        with self._blame("loss.backward() on the loss from training_step()", "training_step"):
+            loss.backward()
+        if self.hp["grad_clip"] is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.hp["grad_clip"])
+        with self._blame(
+            "optimizer.step() of the optimizer from build_optimizer()", "build_optimizer"
+        ):
+            self.optimizer.step()
+        with self._blame(
+            "scheduler.step() of the scheduler from build_scheduler()", "build_scheduler"
+        ):
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.train_seconds += time.perf_counter() - tick
+        return loss.detach().float().reshape(())
+
+    def after_step(self, loss: torch.Tensor) -> None:
+        self.step += 1
+        self.window_loss += loss
+        self.window_steps += 1
+        if self.step % self.spec.progress_every and self.step != self.total_steps:
+            return
+        # The only host sync in the loop, once per progress event.
+        self.on_event(
+            {
+                "event": "step",
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "epoch": round(self.step / self.steps_per_epoch, 4),
+                "loss": (self.window_loss / self.window_steps).item(),
+                "lr": float(self.optimizer.param_groups[0]["lr"]),
+                "samples_per_s": self.samples_per_s(),
+                "elapsed_s": _since(self.started),
+            }
+        )
+        self.window_loss.zero_()
+        self.window_steps = 0
+
+    @torch.inference_mode()
+    def evaluate(self, data: Encoded) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy on `data` (no label smoothing)."""
+        self.model.eval()
+        # Sorting by length keeps padding near zero; order does not change the result.
+        order = sorted(range(len(data)), key=lambda i: data.lengths[i])
+        size = max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        for start in range(0, len(order), size):
+            batch = collate(data, order[start : start + size], self.pad_id, self.device)
+            with self._autocast(), self._blame_model():
+                logits = forward_logits(self.model, batch).float()
+            loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum")
+            correct += (logits.argmax(dim=-1) == batch["labels"]).sum()
+        return (loss_sum / len(data)).item(), correct.item() / len(data)
+
+    def samples_per_s(self) -> float:
+        return self.samples / self.train_seconds if self.train_seconds else 0.0
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        return self.autocast if self.autocast is not None else nullcontext()
+
+    def _blame_model(self) -> AbstractContextManager[Any]:
+        # A forward pass that fails on a model the learner reshaped is their bug.
+        return self._blame("the model returned by prepare_model()", "prepare_model")
+
+    def _blame(self, what: str, hook: str) -> AbstractContextManager[Any]:
+        return self.learner.blame(what) if self.learner.has(hook) else nullcontext()
+
+
+def _start_event(run: _Run, train_set: Encoded, dev_set: Encoded) -> Event:
+    return {
+        "event": "start",
+        "device": run.device.type,
+        "device_name": device_name(run.device),
+        "total_steps": run.total_steps,
+        "epochs": run.hp["epochs"],
+        "train_examples": len(train_set),
+        "dev_examples": len(dev_set),
+        "trainable_params": count_parameters(run.model, trainable_only=True),
+        "total_params": count_parameters(run.model),
+        "hyperparameters": dict(run.hp),
+    }
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+# ---------------------------------------------------------------- saving
+
+
+def _require_pretrained(model: torch.nn.Module) -> None:
+    from transformers import PreTrainedModel
+
+    if not isinstance(model, PreTrainedModel):
+        raise LearnerCodeError(
+            f"prepare_model() returned a {type(model).__name__}, which is not a Hugging Face "
+            "PreTrainedModel, so it cannot be saved for grading; change the model you were "
+            "given in place and return it."
+        )
+
+
+def export_for_grading(model: torch.nn.Module) -> torch.nn.Module:
+    """The model the grader will load: a plain PreTrainedModel with the base architecture.
+
+    This is where adapter layers added by `prepare_model` (LoRA and the like)
+    will be merged back into the base weights; for now a PreTrainedModel is
+    returned unchanged.
+    """
+    _require_pretrained(model)
+    return model
+
+
+def save_checkpoint(model: torch.nn.Module, tokenizer: Any, output_dir: str) -> None:
+    """Write config.json + model.safetensors + tokenizer files; never a pickle."""
+    export = export_for_grading(model)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # transformers >= 4.35 writes safetensors by default and 5.x only writes safetensors.
+    export.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    if not (out / "model.safetensors").is_file():
+        raise RuntimeError(f"save_pretrained did not write {out / 'model.safetensors'}")

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from courses.models import Course, Department, Enrollment, Module, Stage
+from courses.rendering import render_markdown
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class DepartmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Department
+
+    name = factory.Sequence(lambda n: f"Department {n}")
+    slug = factory.Sequence(lambda n: f"department-{n}")
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Course
+
+    slug = factory.Sequence(lambda n: f"course-{n}")
+    title = factory.Sequence(lambda n: f"Course {n}")
+    summary = "A course."
+    is_published = True
+
+
+class StageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Stage
+
+    course = factory.SubFactory(CourseFactory)
+    slug = factory.Sequence(lambda n: f"stage-{n}")
+    title = factory.Sequence(lambda n: f"Stage {n}")
+    position = factory.Sequence(lambda n: n)
+
+
+class ModuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Module
+
+    stage = factory.SubFactory(StageFactory)
+    course = factory.SelfAttribute("stage.course")
+    slug = factory.Sequence(lambda n: f"module-{n}")
+    title = factory.Sequence(lambda n: f"Module {n}")
+    kind = Module.Kind.THEORY
+    position = factory.Sequence(lambda n: n)
+    body_markdown = "Some *lesson* text with $x^2$."
+    body_html = factory.LazyAttribute(lambda m: render_markdown(m.body_markdown).html)
+
+
+class EnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Enrollment
+
+    learner = factory.SubFactory(UserFactory)
+    course = factory.SubFactory(CourseFactory)
