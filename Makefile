@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install setup web worker lint format bench-training clean
+.PHONY: run test install setup system-deps lint format bench-training clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -37,9 +37,19 @@ run: setup
 	wait
 
 ## The whole suite (unit, worker, sandbox, browser). Honours DATABASE_URL / CELERY_BROKER_URL.
-test: install
-	$(PY) -m playwright --version >/dev/null
+test: system-deps install
 	$(PY) -m pytest
+
+## Debian packages the sandbox and the browser tests use (installed when run as root).
+SYSTEM_PACKAGES := bubblewrap util-linux chromium
+system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+		echo "Missing Debian packages: $$missing — run: sudo apt-get install $$missing"; exit 1; \
+	fi
 
 lint:
 	$(VENV)/bin/ruff check .

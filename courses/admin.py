@@ -33,7 +33,9 @@ class ModuleInline(admin.TabularInline):
 
 
 class CourseUploadForm(forms.Form):
-    archive = forms.FileField(help_text="A .zip of a course folder (course.yaml + one folder per stage).")
+    archive = forms.FileField(
+        help_text="A .zip of a course folder (course.yaml + one folder per stage)."
+    )
 
 
 @admin.register(Course)
@@ -60,7 +62,11 @@ class CourseAdmin(admin.ModelAdmin):
 
     def get_urls(self) -> list:
         return [
-            path("upload/", self.admin_site.admin_view(self.upload_view), name="courses_course_upload"),
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="courses_course_upload",
+            ),
             *super().get_urls(),
         ]
 
@@ -96,7 +102,9 @@ class ModuleForm(forms.ModelForm):
         model = Module
         fields = ["course", "stage", "position", "slug", "title", "kind", "required",
                   "estimated_minutes", "summary", "body_markdown"]  # fmt: skip
-        widgets = {"body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})}
+        widgets = {
+            "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
+        }
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -106,7 +114,9 @@ class ModuleForm(forms.ModelForm):
         try:
             self.rendered_html = render_markdown(cleaned.get("body_markdown") or "").html
         except MarkdownError as exc:
-            self.add_error("body_markdown", f"Line {exc.line}: {exc.message}" if exc.line else exc.message)
+            self.add_error(
+                "body_markdown", f"Line {exc.line}: {exc.message}" if exc.line else exc.message
+            )
         return cleaned
 
 

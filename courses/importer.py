@@ -134,14 +134,18 @@ def parse_module_file(path: Path, *, relative_to: Path) -> ModuleSpec:
         raise CourseFolderError(path, f"not UTF-8 text ({exc.reason})") from None
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
-        raise CourseFolderError(path, "missing front matter: the file must start with '---'", line=1)
+        raise CourseFolderError(
+            path, "missing front matter: the file must start with '---'", line=1
+        )
     try:
         end = next(i for i, line in enumerate(lines[1:], start=1) if line.strip() == "---")
     except StopIteration:
         raise CourseFolderError(path, "front matter is never closed with '---'", line=1) from None
     front_text = "\n".join(lines[1:end])
     front = _load_yaml(path, front_text, line_offset=1)
-    _check_keys(path, front, required={"slug", "title", "kind"}, allowed=MODULE_KEYS | EXTENSION_KEYS)
+    _check_keys(
+        path, front, required={"slug", "title", "kind"}, allowed=MODULE_KEYS | EXTENSION_KEYS
+    )
     kind = front["kind"]
     if kind not in MODULE_KINDS:
         raise CourseFolderError(
@@ -152,7 +156,9 @@ def parse_module_file(path: Path, *, relative_to: Path) -> ModuleSpec:
     minutes = front.get("minutes", 15)
     if not isinstance(minutes, int) or minutes <= 0:
         raise CourseFolderError(
-            path, "'minutes' must be a positive whole number", line=1 + _line_of_key(front_text, "minutes")
+            path,
+            "'minutes' must be a positive whole number",
+            line=1 + _line_of_key(front_text, "minutes"),
         )
     # The body keeps its leading blank lines so Markdown line N is file line end + 1 + N.
     body = "\n".join(lines[end + 1 :]) + "\n"
@@ -183,7 +189,9 @@ def _load_yaml(path: Path, text: str, *, line_offset: int) -> dict[str, Any]:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise CourseFolderError(path, f"invalid YAML: {problem}", line=line) from None
     if not isinstance(data, dict):
-        raise CourseFolderError(path, "expected a YAML mapping of keys to values", line=1 + line_offset)
+        raise CourseFolderError(
+            path, "expected a YAML mapping of keys to values", line=1 + line_offset
+        )
     return data
 
 
@@ -203,7 +211,9 @@ def _slug(path: Path, value: Any) -> str:
 
     text = str(value)
     if not text or slugify(text) != text:
-        raise CourseFolderError(path, f"'{text}' is not a valid slug (lowercase letters, digits, '-')")
+        raise CourseFolderError(
+            path, f"'{text}' is not a valid slug (lowercase letters, digits, '-')"
+        )
     return text
 
 

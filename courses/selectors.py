@@ -10,7 +10,9 @@ from courses.models import Course, Enrollment, Module
 
 
 def can_preview_unpublished(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return bool(user.is_authenticated and (user.is_superuser or user.has_perm("courses.change_course")))
+    return bool(
+        user.is_authenticated and (user.is_superuser or user.has_perm("courses.change_course"))
+    )
 
 
 def course_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Course]:
@@ -26,7 +28,9 @@ def course_get_visible(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> 
         raise Http404("No such course.") from None
 
 
-def module_get_visible(*, user: AbstractBaseUser | AnonymousUser, course_slug: str, slug: str) -> Module:
+def module_get_visible(
+    *, user: AbstractBaseUser | AnonymousUser, course_slug: str, slug: str
+) -> Module:
     course = course_get_visible(user=user, slug=course_slug)
     try:
         return Module.objects.select_related("course", "stage").get(course=course, slug=slug)

@@ -33,7 +33,10 @@ class ImportReport:
                f"{len(self.updated)} updated, {len(self.unchanged)} unchanged."]  # fmt: skip
         out += [f"  + {name}" for name in self.created]
         out += [f"  ~ {name}" for name in self.updated]
-        out += [f"  ! {name} is in the database but not in the folder (kept)" for name in self.not_in_folder]
+        out += [
+            f"  ! {name} is in the database but not in the folder (kept)"
+            for name in self.not_in_folder
+        ]
         return out
 
 
@@ -60,7 +63,11 @@ def course_import_spec(*, spec: CourseSpec) -> ImportReport:
     existing_modules = {module.slug: module for module in course.modules.all()}
     for stage_position, stage_spec in enumerate(spec.stages, start=1):
         stage = existing_stages.get(stage_spec.slug)
-        fields = {"title": stage_spec.title, "summary": stage_spec.summary, "position": stage_position}
+        fields = {
+            "title": stage_spec.title,
+            "summary": stage_spec.summary,
+            "position": stage_position,
+        }
         if stage is None:
             stage = Stage.objects.create(course=course, slug=stage_spec.slug, **fields)
             report.created.append(f"stage {stage.slug}")
@@ -208,7 +215,9 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
     from django.utils import timezone
 
     user_model = get_user_model()
-    engineering, _ = Department.objects.get_or_create(slug="engineering", defaults={"name": "Engineering"})
+    engineering, _ = Department.objects.get_or_create(
+        slug="engineering", defaults={"name": "Engineering"}
+    )
     support, _ = Department.objects.get_or_create(
         slug="customer-service", defaults={"name": "Customer Service"}
     )
@@ -230,8 +239,12 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
             )  # fmt: skip
             if group:
                 user.groups.add(Group.objects.get(name=group))
-            EmployeeProfile.objects.create(user=user, employee_id=employee_id, department=department)
-            created.append(DemoAccount(username=username, password=password, role=group or "Learner"))
+            EmployeeProfile.objects.create(
+                user=user, employee_id=employee_id, department=department
+            )
+            created.append(
+                DemoAccount(username=username, password=password, role=group or "Learner")
+            )
         learner = user_model.objects.get(username="learner")
         manager = user_model.objects.filter(username="instructor").first()
         EmployeeProfile.objects.filter(user=learner, manager__isnull=True).update(manager=manager)

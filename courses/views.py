@@ -43,7 +43,9 @@ def my_learning(request: HttpRequest) -> HttpResponse:
     rows.sort(key=lambda r: (r["enrollment"].completed_at is not None,
                              r["enrollment"].due_date is None,
                              r["enrollment"].due_date or r["enrollment"].enrolled_at.date()))  # fmt: skip
-    return render(request, "courses/my_learning.html", {"rows": rows, "today": timezone.localdate()})
+    return render(
+        request, "courses/my_learning.html", {"rows": rows, "today": timezone.localdate()}
+    )
 
 
 @login_required

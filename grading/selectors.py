@@ -34,7 +34,9 @@ class ModuleState:
     def status_label(self) -> str:
         if not self.is_open:
             return "Locked"
-        return {NOT_STARTED: "Not started"}.get(self.status) or ModuleProgress.Status(self.status).label
+        return {NOT_STARTED: "Not started"}.get(self.status) or ModuleProgress.Status(
+            self.status
+        ).label
 
 
 @dataclass
@@ -133,7 +135,9 @@ def build_course_progress(
                     is_open=is_open,
                 )
             )
-        result.append(StageState(stage=stage, modules=states, is_open=is_open, missing=list(missing_so_far)))
+        result.append(
+            StageState(stage=stage, modules=states, is_open=is_open, missing=list(missing_so_far))
+        )
         missing_so_far += [s for s in states if s.module.required and not s.is_complete]
     return CourseProgress(course=course, stages=result)
 

@@ -16,7 +16,9 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SHIPPED_COURSE = Path(__file__).resolve().parent.parent / "courses" / "content" / "fine-tuning-at-work"
+SHIPPED_COURSE = (
+    Path(__file__).resolve().parent.parent / "courses" / "content" / "fine-tuning-at-work"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +74,9 @@ def course(db):
     second = StageFactory(course=course, slug="advanced", title="Advanced", position=2)
     ModuleFactory(course=course, stage=first, slug="intro", title="Intro", position=1)
     ModuleFactory(course=course, stage=first, slug="loss", title="Loss", position=2)
-    ModuleFactory(course=course, stage=first, slug="extra", title="Extra", position=3, required=False)
+    ModuleFactory(
+        course=course, stage=first, slug="extra", title="Extra", position=3, required=False
+    )
     ModuleFactory(course=course, stage=second, slug="deeper", title="Deeper", position=1)
     ModuleFactory(course=course, stage=second, slug="lab", title="A lab", position=2, kind="lab")
     return course

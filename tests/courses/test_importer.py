@@ -45,9 +45,17 @@ def test_shipped_course_imports_with_every_stage_and_module(db):
     report = course_import(path=SHIPPED_COURSE)
     course = report.course
     assert course.title == "Fine-tuning language models at work"
-    assert list(course.stages.values_list("slug", flat=True)) == ["foundations", "doing-it-well", "at-work"]
+    assert list(course.stages.values_list("slug", flat=True)) == [
+        "foundations",
+        "doing-it-well",
+        "at-work",
+    ]
     theory = set(course.modules.filter(kind="theory").values_list("slug", flat=True))
-    assert {"what-is-a-pretrained-model", "evaluating-a-classifier", "responsible-and-compliant-use"} <= theory
+    assert {
+        "what-is-a-pretrained-model",
+        "evaluating-a-classifier",
+        "responsible-and-compliant-use",
+    } <= theory
     assert all(m.body_html for m in course.modules.all())
 
 
@@ -56,7 +64,9 @@ def test_import_is_idempotent_and_reports_changes(db, folder):
     assert len(first.created) == 1 + 2 + 3
     second = course_import(path=folder)
     assert not second.changed
-    assert Module.objects.count() == 3 and Stage.objects.count() == 2 and Course.objects.count() == 1
+    assert (
+        Module.objects.count() == 3 and Stage.objects.count() == 2 and Course.objects.count() == 1
+    )
 
     (folder / "one" / "02-b.md").write_text(module_file("b", body="Changed body."))
     third = course_import(path=folder)
@@ -67,7 +77,11 @@ def test_import_is_idempotent_and_reports_changes(db, folder):
 def test_module_order_follows_file_names(db, folder):
     (folder / "one" / "00-z.md").write_text(module_file("z"))
     course = course_import(path=folder).course
-    assert list(course.modules.filter(stage__slug="one").values_list("slug", flat=True)) == ["z", "a", "b"]
+    assert list(course.modules.filter(stage__slug="one").values_list("slug", flat=True)) == [
+        "z",
+        "a",
+        "b",
+    ]
 
 
 def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
@@ -81,16 +95,61 @@ def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
 @pytest.mark.parametrize(
     ("breakage", "file_suffix", "line", "message"),
     [
-        (lambda f: (f / "one" / "02-b.md").write_text("No front matter\n"), "one/02-b.md", 1, "missing front matter"),
-        (lambda f: (f / "two" / "02-dup.md").write_text(module_file("a")), "two/02-dup.md", 2, "duplicate module slug 'a'"),
-        (lambda f: (f / "one" / "02-b.md").write_text(module_file("b", kind="quiz")), "one/02-b.md", 4, "unknown module kind 'quiz'"),
-        (lambda f: (f / "one" / "02-b.md").write_text(module_file("b", body="Line one\n\n$\\frac{1}{2$")), "one/02-b.md", 9, "Unbalanced braces"),
-        (lambda f: (f / "one" / "02-b.md").write_text("---\nslug: b\ntitle: [unclosed\nkind: theory\n---\nx\n"), "one/02-b.md", None, "invalid YAML"),
-        (lambda f: (f / "one" / "02-b.md").write_text("---\nslug: b\ntitle: B\nkind: theory\ncolour: red\n---\nx\n"), "one/02-b.md", None, "unknown key(s): colour"),
+        (
+            lambda f: (f / "one" / "02-b.md").write_text("No front matter\n"),
+            "one/02-b.md",
+            1,
+            "missing front matter",
+        ),
+        (
+            lambda f: (f / "two" / "02-dup.md").write_text(module_file("a")),
+            "two/02-dup.md",
+            2,
+            "duplicate module slug 'a'",
+        ),
+        (
+            lambda f: (f / "one" / "02-b.md").write_text(module_file("b", kind="quiz")),
+            "one/02-b.md",
+            4,
+            "unknown module kind 'quiz'",
+        ),
+        (
+            lambda f: (f / "one" / "02-b.md").write_text(
+                module_file("b", body="Line one\n\n$\\frac{1}{2$")
+            ),
+            "one/02-b.md",
+            9,
+            "Unbalanced braces",
+        ),
+        (
+            lambda f: (f / "one" / "02-b.md").write_text(
+                "---\nslug: b\ntitle: [unclosed\nkind: theory\n---\nx\n"
+            ),
+            "one/02-b.md",
+            None,
+            "invalid YAML",
+        ),
+        (
+            lambda f: (f / "one" / "02-b.md").write_text(
+                "---\nslug: b\ntitle: B\nkind: theory\ncolour: red\n---\nx\n"
+            ),
+            "one/02-b.md",
+            None,
+            "unknown key(s): colour",
+        ),
     ],
-    ids=["missing-front-matter", "duplicate-slug", "unknown-kind", "broken-math", "bad-yaml", "unknown-key"],
+    ids=[
+        "missing-front-matter",
+        "duplicate-slug",
+        "unknown-kind",
+        "broken-math",
+        "bad-yaml",
+        "unknown-key",
+    ],
 )
-def test_malformed_folder_fails_naming_file_and_line_and_changes_nothing(db, folder, breakage, file_suffix, line, message):
+def test_malformed_folder_fails_naming_file_and_line_and_changes_nothing(
+    db, folder, breakage, file_suffix, line, message
+):
     course_import(path=folder)
     (folder / "one" / "01-a.md").write_text(module_file("a", body="Edited before the broken file."))
     breakage(folder)

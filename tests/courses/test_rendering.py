@@ -33,7 +33,7 @@ def test_fenced_code_is_highlighted_by_pygments():
 
 def test_tables_anchors_and_admonitions_render():
     html = render_markdown(
-        "## Metrics table\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n!!! warning \"Careful\"\n    Indented $x$.\n"
+        '## Metrics table\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n!!! warning "Careful"\n    Indented $x$.\n'
     ).html
     assert '<h2 id="metrics-table">' in html
     assert 'href="#metrics-table"' in html
@@ -47,7 +47,7 @@ def test_tables_anchors_and_admonitions_render():
     [
         "<script>alert('x')</script>",
         '<img src="x" onerror="alert(1)">',
-        '[click](javascript:alert(1))',
+        "[click](javascript:alert(1))",
         '<a href="javascript:alert(1)">x</a>',
         '<svg onload="alert(1)"><title>t</title></svg>',
         '<iframe src="https://example.com"></iframe>',

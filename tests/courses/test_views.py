@@ -62,12 +62,14 @@ def test_course_page_shows_stage_map_progress_and_due_date(client, learner, cour
     assert "31 Jan 2030" in page
 
 
-# session, user, 2× permissions (may preview drafts?), course, stages, modules,
+# session, user, two permission queries (may preview drafts?), course, stages, modules,
 # progress, enrollment: the same nine however many modules the course has.
 COURSE_PAGE_QUERIES = 9
 
 
-def test_course_page_query_count_does_not_grow_with_the_course(client, learner, course, django_assert_num_queries):
+def test_course_page_query_count_does_not_grow_with_the_course(
+    client, learner, course, django_assert_num_queries
+):
     from tests.factories import ModuleFactory
 
     client.force_login(learner)
@@ -107,13 +109,19 @@ def test_mark_complete_via_htmx_returns_the_progress_panel(client, learner, cour
     assert body.lstrip().startswith('<section id="progress-panel"')
     assert "<html" not in body
     assert "✓ Completed" in body
-    assert response.headers["Vary"] == "HX-Request, Cookie" or "HX-Request" in response.headers["Vary"]
+    assert (
+        response.headers["Vary"] == "HX-Request, Cookie" or "HX-Request" in response.headers["Vary"]
+    )
 
 
-def test_completing_the_last_required_module_unlocks_the_next_stage_in_the_panel(client, learner, course):
+def test_completing_the_last_required_module_unlocks_the_next_stage_in_the_panel(
+    client, learner, course
+):
     client.force_login(learner)
     client.post(module_url(course, "intro", "courses:module-complete"), **HTMX)
-    body = client.post(module_url(course, "loss", "courses:module-complete"), **HTMX).content.decode()
+    body = client.post(
+        module_url(course, "loss", "courses:module-complete"), **HTMX
+    ).content.decode()
     assert 'class="stage open" data-stage="advanced"' in body
 
 
@@ -122,7 +130,9 @@ def test_posting_complete_for_a_locked_module_is_refused(client, learner, course
     response = client.post(module_url(course, "deeper", "courses:module-complete"), **HTMX)
     assert response.status_code == 403
     assert "This module is locked" in response.content.decode()
-    assert not ModuleProgress.objects.filter(learner=learner, module__slug="deeper", status="completed").exists()
+    assert not ModuleProgress.objects.filter(
+        learner=learner, module__slug="deeper", status="completed"
+    ).exists()
 
 
 def test_posting_complete_without_htmx_redirects_with_a_message(client, learner, course):

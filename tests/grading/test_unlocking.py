@@ -57,7 +57,9 @@ def test_completing_marks_enrollment_and_percent(learner, course):
     complete(learner, course, "intro")
     progress = course_progress(learner=learner, course=course)
     assert (progress.required_done, progress.required_total, progress.percent) == (1, 4, 25)
-    assert Enrollment.objects.filter(learner=learner, course=course, completed_at__isnull=True).exists()
+    assert Enrollment.objects.filter(
+        learner=learner, course=course, completed_at__isnull=True
+    ).exists()
 
 
 def test_enrollment_completes_when_every_required_module_is_complete(learner, course):

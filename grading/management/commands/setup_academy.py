@@ -31,7 +31,11 @@ class Command(BaseCommand):
             return
         accounts = demo_accounts_create(course_slugs=slugs)
         if accounts:
-            self.stdout.write(self.style.WARNING("\nDemo accounts (shown once; change them in /admin/):"))
+            self.stdout.write(
+                self.style.WARNING("\nDemo accounts (shown once; change them in /admin/):")
+            )
             for account in accounts:
-                self.stdout.write(f"  {account.role:<10} username: {account.username:<11} password: {account.password}")
+                self.stdout.write(
+                    f"  {account.role:<10} username: {account.username:<11} password: {account.password}"
+                )
             self.stdout.write("")

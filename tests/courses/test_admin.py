@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import io
+import zipfile
+
+from django.urls import reverse
+
+from courses.models import Course, Module
+from courses.rendering import pygments_css
+
+
+def test_instructor_sees_rendered_preview_of_a_module(client, instructor, course):
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    page = client.get(reverse("admin:courses_module_change", args=[module.pk])).content.decode()
+    assert "Rendered preview" in page
+    assert "<math" in page
+
+
+def test_saving_a_module_renders_it_once_and_broken_math_is_a_form_error(
+    client, instructor, course
+):
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    url = reverse("admin:courses_module_change", args=[module.pk])
+    data = {
+        "course": course.pk, "stage": module.stage_id, "position": 1, "slug": "intro", "title": "Intro",
+        "kind": "theory", "required": "on", "estimated_minutes": 10, "summary": "",
+        "body_markdown": "Fine\n\n$\\frac{a}{b$",
+    }  # fmt: skip
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "Line 3: Unbalanced braces" in response.content.decode()
+    data["body_markdown"] = "Now **bold** with $y$ <script>x()</script>"
+    assert client.post(url, data).status_code == 302
+    module.refresh_from_db()
+    assert "<strong>bold</strong>" in module.body_html and "<script" not in module.body_html
+
+
+def test_learner_cannot_reach_the_admin(client, learner):
+    client.force_login(learner)
+    response = client.get(reverse("admin:courses_course_changelist"))
+    assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_publish_and_unpublish_actions(client, instructor, course):
+    client.force_login(instructor)
+    url = reverse("admin:courses_course_changelist")
+    client.post(url, {"action": "unpublish", "_selected_action": [course.pk]})
+    assert not Course.objects.get(pk=course.pk).is_published
+    client.post(url, {"action": "publish", "_selected_action": [course.pk]})
+    assert Course.objects.get(pk=course.pk).is_published
+
+
+def test_course_folder_zip_upload_imports_the_course(client, instructor):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "c/course.yaml", "slug: zipped\ntitle: Zipped\nstages:\n  - slug: s\n    title: S\n"
+        )
+        archive.writestr("c/s/01-m.md", "---\nslug: m\ntitle: M\nkind: theory\n---\nHello\n")
+    buffer.seek(0)
+    buffer.name = "course.zip"
+    client.force_login(instructor)
+    response = client.post(reverse("admin:courses_course_upload"), {"archive": buffer}, follow=True)
+    assert "Course &#x27;zipped&#x27;: 3 created" in response.content.decode()
+    assert Course.objects.get(slug="zipped").modules.count() == 1
+
+
+def test_broken_zip_upload_shows_the_error_and_imports_nothing(client, instructor):
+    buffer = io.BytesIO(b"not a zip")
+    buffer.name = "course.zip"
+    client.force_login(instructor)
+    response = client.post(reverse("admin:courses_course_upload"), {"archive": buffer})
+    assert "not a zip file" in response.content.decode()
+    assert not Course.objects.exists()
+
+
+def test_committed_pygments_css_matches_the_generator(settings):
+    committed = (settings.BASE_DIR / "static" / "css" / "pygments.css").read_text()
+    assert pygments_css() in committed, "run `manage.py build_pygments_css`"

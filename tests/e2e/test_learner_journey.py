@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import pytest
+
+from courses.models import Module
+from courses.services import demo_accounts_create, roles_sync
+from grading.services import module_mark_complete
+from tests.e2e.conftest import sign_in
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_demo_learner_completes_a_theory_module_and_sees_the_next_stage_unlock(
+    live_server, page, screenshot, shipped_course, django_user_model
+):
+    roles_sync()
+    password = {
+        a.username: a.password for a in demo_accounts_create(course_slugs=[shipped_course.slug])
+    }["learner"]
+    learner = django_user_model.objects.get(username="learner")
+    required = list(
+        Module.objects.filter(
+            stage__course=shipped_course, stage__position=1, required=True
+        ).order_by("position")
+    )
+    *earlier, last = required
+    for module in earlier:  # the journey starts one lesson before the end of stage 1
+        module_mark_complete(learner=learner, module=module)
+
+    sign_in(page, live_server, "learner", password)
+    page.click(f"text={shipped_course.title}")
+    stage_two = page.locator('.stage-map [data-stage="doing-it-well"]')
+    assert "Locked" in stage_two.inner_text()
+    screenshot("01-course-page-stage-2-locked")
+
+    page.click(f".stage-map a:has-text('{last.title}')")
+    page.wait_for_selector(".lesson-body")
+    assert page.locator(".lesson-body math").count() + page.locator(".lesson-body h2").count() > 0
+    screenshot("02-lesson")
+
+    page.click("#mark-complete")
+    # htmx swaps the progress panel in place; no reload.
+    page.wait_for_selector('#progress-panel .stage.open[data-stage="doing-it-well"]')
+    assert "✓ Completed" in page.locator("#progress-panel").inner_text()
+    screenshot("03-module-complete-stage-2-open")
+
+    page.goto(f"{live_server.url}/courses/{shipped_course.slug}/")
+    assert "Locked" not in page.locator('.stage-map [data-stage="doing-it-well"] h3').inner_text()
+    screenshot("04-course-page-stage-2-open")
