@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from celery import Celery
 
@@ -11,3 +12,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "academy.settings")
 app = Celery("academy")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# The filesystem broker (embedded mode) needs its folders before the first message.
+for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    folder = (app.conf.broker_transport_options or {}).get(key)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)

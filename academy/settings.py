@@ -124,24 +124,22 @@ TEMPLATES = [
     },
 ]
 
-if EMBEDDED:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "academy.sqlite3",
-            "OPTIONS": {
-                # The web process and the worker write the same file: WAL lets
-                # readers proceed during a write, IMMEDIATE avoids upgrade deadlocks.
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-            # A file, not :memory:, so the test suite's worker process sees it.
-            "TEST": {"NAME": str(VAR_DIR / "test_academy.sqlite3")},
-        }
+DATABASES = {
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    if DATABASE_URL
+    else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "academy.sqlite3"}
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # The web process and the worker write the same file: WAL lets readers
+        # proceed during a write, IMMEDIATE avoids lock-upgrade deadlocks.
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-else:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # A file, not :memory:, so the test suite's worker process can open it too.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_academy.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -237,3 +235,10 @@ ACADEMY_HEARTBEAT_SECONDS = env_int("ACADEMY_HEARTBEAT_SECONDS", 5)
 # A running submission whose heartbeat is older than this is presumed orphaned.
 ACADEMY_STALE_RUN_SECONDS = env_int("ACADEMY_STALE_RUN_SECONDS", 60)
 ACADEMY_DEMO_ACCOUNTS = env_bool("ACADEMY_DEMO_ACCOUNTS", default=EMBEDDED)
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-runs": {
+        "task": "labs.tasks.requeue_stale_runs",
+        "schedule": float(env_int("ACADEMY_SWEEP_SECONDS", 30)),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

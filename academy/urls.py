@@ -9,5 +9,6 @@ admin.site.site_title = "LLM Academy admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("labs.urls")),
     path("", include("courses.urls")),
 ]

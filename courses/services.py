@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,20 @@ class ImportReport:
             for name in self.not_in_folder
         ]
         return out
+
+
+ImportExtension = Callable[[CourseSpec, Course, ImportReport], None]
+_import_extensions: list[ImportExtension] = []
+
+
+def register_import_extension(extension: ImportExtension) -> None:
+    """Let an app built on courses import its own part of a course folder (labs: datasets, labs).
+
+    Extensions run inside the import's transaction, after stages and modules,
+    so any error they raise rolls the whole import back.
+    """
+    if extension not in _import_extensions:
+        _import_extensions.append(extension)
 
 
 def course_import(*, path: Path | str) -> ImportReport:
@@ -80,6 +95,8 @@ def course_import_spec(*, spec: CourseSpec) -> ImportReport:
                 existing=existing_modules.pop(module_spec.slug, None),
             )  # fmt: skip
     report.not_in_folder = sorted(existing_modules)
+    for extension in _import_extensions:
+        extension(spec, course, report)
     return report
 
 

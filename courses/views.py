@@ -92,6 +92,10 @@ def module_detail(request: HttpRequest, course_slug: str, slug: str) -> HttpResp
     if context["state"].is_open and context["state"].status == "not_started":
         module_start(learner=request.user, module=module)
         context = _module_context(request, module)
+    if module.kind == Module.Kind.LAB and hasattr(module, "lab") and not request.htmx:
+        from labs.views import lab_detail
+
+        return lab_detail(request, module)
     template = "courses/module_detail.html"
     if request.htmx:
         template += "#progress-panel"

@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class LabsConfig(AppConfig):
     name = "labs"
     verbose_name = "Code labs"
+
+    def ready(self) -> None:
+        from courses.services import register_import_extension
+        from labs.services import course_import_labs
+
+        # Course folders carry datasets and `lab:` sections; courses must not import labs.
+        register_import_extension(course_import_labs)

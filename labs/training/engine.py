@@ -18,6 +18,7 @@ Where the time goes, and why it is spent well:
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -68,8 +69,7 @@ def train(
     hp, cap_warnings = resolve_hyperparameters(learner.raw_hyperparameters, spec)
     seed_everything(hp["seed"])
     device = pick_device(spec.device)
-    if spec.threads:
-        torch.set_num_threads(spec.threads)
+    set_threads(spec.threads)
 
     tokenizer = load_tokenizer(spec.base_model)
     train_set = encode(spec.train_file, spec.labels, learner, tokenizer, hp["max_length"])
@@ -141,6 +141,50 @@ def pick_device(preference: str) -> torch.device:
         # A GPU worker that cannot see its GPU should fail loudly, not train 50x slower.
         raise SpecError("the run spec asks for device 'cuda' but torch sees no CUDA device.")
     return torch.device("cpu")
+
+
+def set_threads(requested: int | None) -> None:
+    """Use `requested` intra-op threads, or as many as the CPUs this process may really use.
+
+    torch counts the machine's cores, not a container's CPU quota; more busy
+    threads than CPUs makes every OpenMP barrier wait on a descheduled thread,
+    which on a 2-CPU quota can be 10x slower, not 2x.
+    """
+    threads = requested or min(torch.get_num_threads(), cpu_budget())
+    if threads != torch.get_num_threads():
+        torch.set_num_threads(threads)
+
+
+def cpu_budget() -> int:
+    """CPUs this process may run on: the affinity mask, lowered by a cgroup CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cpus, math.floor(quota))) if quota else cpus
+
+
+def _cgroup_cpu_quota() -> float | None:
+    """The CPU quota in CPUs (e.g. 1.5), or None when there is none or it cannot be read."""
+    candidates = (
+        ("/sys/fs/cgroup/cpu.max", None),  # cgroup v2: "max 100000" or "150000 100000"
+        ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
+    )
+    for quota_file, period_file in candidates:
+        try:
+            fields = Path(quota_file).read_text().split()
+            if period_file:
+                fields.append(Path(period_file).read_text().strip())
+        except OSError:
+            continue
+        if len(fields) < 2 or fields[0] in ("max", "-1"):
+            return None
+        try:
+            return int(fields[0]) / int(fields[1])
+        except (ValueError, ZeroDivisionError):
+            return None
+    return None
 
 
 def device_name(device: torch.device) -> str:

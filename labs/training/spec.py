@@ -139,5 +139,9 @@ def _describe(hint: Any) -> str:
     if hint is type(None):
         return "null"
     if origin is list:
-        return f"a list of {_describe(typing.get_args(hint)[0])}"
+        item = typing.get_args(hint)[0]
+        return f"a list of {_PLURALS.get(item, getattr(item, '__name__', str(item)))}"
     return {int: "an integer", str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+_PLURALS = {int: "integers", str: "strings"}

@@ -1,0 +1,103 @@
+"""Small server-rendered SVG charts: readable without JavaScript, with text alternatives."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+Series = tuple[str, Sequence[tuple[float, float]], str]  # (name, points, css class)
+
+
+def _ticks(low: float, high: float, count: int = 4) -> list[float]:
+    if high <= low:
+        return [low]
+    step = (high - low) / count
+    return [low + i * step for i in range(count + 1)]
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def line_chart(
+    series: Sequence[Series],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str,
+    width: int = 560,
+    height: int = 220,
+    x_max: float | None = None,
+) -> SafeString:
+    points = [p for _, pts, _ in series for p in pts]
+    if not points:
+        return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no data yet.</p>')  # noqa: S308
+    left, right, top, bottom = 52, 12, 14, 34
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    x0, x1 = min(0.0, min(xs)), max(x_max or 0.0, max(xs))
+    y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / ((x1 - x0) or 1) * plot_w
+
+    def sy(y: float) -> float:
+        return top + plot_h - (y - y0) / ((y1 - y0) or 1) * plot_h
+
+    parts = [
+        f'<svg class="chart line-chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for tick in _ticks(y0, y1):
+        y = sy(tick)
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
+    for tick in _ticks(x0, x1):
+        parts.append(
+            f'<text class="tick" x="{sx(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_fmt(tick)}</text>'
+        )
+    parts.append(f'<text class="axis-label" x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text class="axis-label" x="12" y="{top + plot_h / 2:.0f}" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top + plot_h / 2:.0f})">{escape(y_label)}</text>'
+    )
+    for name, pts, css in series:
+        if not pts:
+            continue
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+        parts.append(f'<polyline class="series {escape(css)}" points="{path}"><title>{escape(name)}</title></polyline>')
+        if len(pts) <= 12:
+            parts += [f'<circle class="series-dot {escape(css)}" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3"/>' for x, y in pts]
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
+
+
+def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, width: int = 560, bar: int = 16) -> SafeString:
+    """Horizontal bars, one per label (e.g. a label distribution)."""
+    if not rows:
+        return mark_safe(f'<p class="muted">{escape(title)}: no data.</p>')  # noqa: S308
+    label_w, value_w = 210, 56
+    peak = max(v for _, v in rows) or 1
+    height = len(rows) * (bar + 4) + 8
+    parts = [
+        f'<svg class="chart bar-chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, (label, value) in enumerate(rows):
+        y = 4 + i * (bar + 4)
+        w = (width - label_w - value_w) * value / peak
+        short = label if len(label) <= 30 else label[:29] + "…"
+        parts.append(f'<text class="bar-label" x="{label_w - 6}" y="{y + bar - 4}" text-anchor="end">{escape(short)}</text>')
+        parts.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}"><title>{escape(label)}: {_fmt(value)}</title></rect>')
+        parts.append(f'<text class="bar-value" x="{label_w + w + 4:.1f}" y="{y + bar - 4}">{_fmt(value)}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308

@@ -1,0 +1,175 @@
+"""Datasets, labs and submissions.
+
+A dataset is rows in the database (split, text, label), so workers need only
+the database, never a shared disk. A submission is a long job: a row with a
+status, progress, timestamps, a heartbeat and its outcome — the row, not the
+broker, is the truth about a run.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from courses.models import Module
+
+
+class Dataset(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # Label order defines class ids 0..n-1 for every lab that uses the dataset.
+    labels = models.JSONField(default=list)
+    license_name = models.CharField(max_length=200)
+    source_markdown = models.TextField(help_text="SOURCE.md: origin, license, citation, processing.")
+    source_html = models.TextField(blank=True, editable=False)
+    content_hash = models.CharField(max_length=64, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Example(models.Model):
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        # Never shown to learners, never exported, never written to a job folder.
+        HELDOUT = "heldout", "Held-out"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="examples")
+    split = models.CharField(max_length=10, choices=Split.choices)
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    label = models.CharField(max_length=120)
+
+    class Meta:
+        ordering = ["dataset", "split", "position"]
+        indexes = [models.Index(fields=["dataset", "split", "position"])]
+
+    def __str__(self) -> str:
+        return f"{self.dataset.slug}/{self.split}/{self.position}"
+
+
+class Lab(models.Model):
+    class Queue(models.TextChoices):
+        CPU = "cpu", "CPU"
+        GPU = "gpu", "GPU (falls back to any GPU worker)"
+
+    class Metric(models.TextChoices):
+        ACCURACY = "accuracy", "Accuracy"
+        MACRO_F1 = "macro_f1", "Macro-F1"
+        CLASS_F1 = "class_f1", "F1 of one class (set metric label)"
+
+    module = models.OneToOneField(Module, on_delete=models.CASCADE, related_name="lab")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="labs")
+    train_subset_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Stratified, seeded subset of train so a CPU run stays short."
+    )
+    subset_seed = models.PositiveIntegerField(default=13)
+    dev_fraction = models.FloatField(default=0.1)
+    base_model = models.CharField(
+        max_length=300,
+        default="minilm-l6",
+        help_text="'minilm-l6' (the packaged all-MiniLM-L6-v2) or an absolute path to a local model folder.",
+    )
+    starter_code = models.TextField()
+    reference_solution = models.TextField()
+    required_hooks = models.JSONField(default=list, blank=True)
+    wall_time_seconds = models.PositiveIntegerField(default=600)
+    memory_mb = models.PositiveIntegerField(default=6144)
+    max_epochs = models.PositiveIntegerField(default=5)
+    attempts_per_day = models.PositiveIntegerField(default=10)
+    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.CPU)
+    metric = models.CharField(max_length=20, choices=Metric.choices, default=Metric.ACCURACY)
+    metric_label = models.CharField(max_length=120, blank=True)
+    baseline = models.FloatField(help_text="Metric value that scores 0.")
+    target = models.FloatField(help_text="Metric value that scores 100.")
+    pass_mark = models.FloatField(default=60, help_text="Score (0–100) needed to pass.")
+
+    def __str__(self) -> str:
+        return f"Lab: {self.module.title}"
+
+    def clean(self) -> None:
+        if self.target is not None and self.baseline is not None and self.target <= self.baseline:
+            raise ValidationError({"target": "The target must be above the baseline."})
+        if self.metric == self.Metric.CLASS_F1 and not self.metric_label:
+            raise ValidationError({"metric_label": "Name the class whose F1 is graded."})
+        if not 0 <= self.pass_mark <= 100:
+            raise ValidationError({"pass_mark": "The pass mark is a score between 0 and 100."})
+
+
+class Submission(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        TRAINED = "trained", "Trained"
+        ERROR = "error", "Error in your code"
+        FAILED = "failed", "Platform failure"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+    FINAL = (Status.TRAINED, Status.ERROR, Status.FAILED, Status.CANCELLED)
+
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
+    )
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="submissions")
+    code = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How often a worker claimed this run; >1 means it was requeued after a loss.
+    deliveries = models.PositiveIntegerField(default=0)
+    platform_retries = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # True once the learner's code started running: only such runs use an attempt.
+    counts_as_attempt = models.BooleanField(default=False)
+
+    device = models.CharField(max_length=100, blank=True)
+    sandbox_mode = models.CharField(max_length=20, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    epoch = models.FloatField(default=0)
+    samples_per_second = models.FloatField(null=True, blank=True)
+    loss_curve = models.JSONField(default=list, blank=True)  # [[step, loss], ...], downsampled
+    dev_curve = models.JSONField(default=list, blank=True)  # [{epoch, train_loss, dev_loss, dev_accuracy}]
+    run_info = models.JSONField(default=dict, blank=True)  # start event: params, examples, hyperparameters
+    result = models.JSONField(default=dict, blank=True)  # done event
+    error_message = models.TextField(blank=True)
+    learner_traceback = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["learner", "lab"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_run_per_learner_and_lab",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["learner", "lab", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.learner} {self.lab} {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def progress_percent(self) -> int:
+        if self.status == self.Status.TRAINED:
+            return 100
+        return min(100, round(100 * self.step / self.total_steps)) if self.total_steps else 0

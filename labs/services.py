@@ -1,0 +1,543 @@
+"""Writes for datasets, labs and submissions, and the worker-side run of a submission.
+
+The path of a run: `submission_create` (web) validates and enqueues on commit
+with the id only → a worker's `submission_run` claims the row with a
+conditional update, writes a job folder (code, train and dev splits, a spec;
+never the held-out split), runs the engine in the sandbox, streams progress
+into the row with a heartbeat, and records the outcome. A run whose heartbeat
+stops is found by `submissions_requeue_stale` and queued again, so a worker
+killed outright loses nothing whatever the broker.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import json
+import logging
+import shutil
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from courses.importer import CourseFolderError, CourseSpec
+from courses.models import Course, Module
+from courses.rendering import render_markdown
+from courses.services import ImportReport
+from labs.datasets import DatasetError, ParsedDataset, parse_dataset
+from labs.models import Dataset, Example, Lab, Submission
+from labs.selectors import attempts_reset_at, attempts_used_today, stale_cutoff
+
+logger = logging.getLogger(__name__)
+
+MAX_CODE_BYTES = 64 * 1024
+MAX_PLATFORM_RETRIES = 2
+MAX_DELIVERIES = 3
+LOSS_CURVE_POINTS = 240
+PROGRESS_FLUSH_SECONDS = 1.0
+CANCEL_CHECK_SECONDS = 2.0
+ENGINE_EXIT_LEARNER_ERROR = 3
+ENGINE_EXIT_STOPPED = 4
+ENGINE_EXIT_BAD_SPEC = 2
+# The sandbox's wall limit plus grading must end before Celery's soft limit.
+MAX_LAB_WALL_SECONDS = 2700
+
+
+class SubmissionRefused(Exception):
+    """The submission was not accepted; the message tells the learner why."""
+
+
+# --------------------------------------------------------------------------
+# Datasets
+
+
+@transaction.atomic
+def dataset_import(
+    *, slug: str, title: str, license_name: str, source_markdown: str, parsed: ParsedDataset,
+    description: str = "",
+) -> tuple[Dataset, str]:  # fmt: skip
+    """Create or replace a dataset's rows. Returns (dataset, "created" | "updated" | "unchanged")."""
+    fields = {
+        "title": title, "description": description, "license_name": license_name,
+        "source_markdown": source_markdown, "source_html": render_markdown(source_markdown).html,
+        "labels": parsed.labels,
+    }  # fmt: skip
+    dataset, created = Dataset.objects.get_or_create(slug=slug, defaults=fields)
+    if not created and dataset.content_hash == parsed.content_hash:
+        changed = any(getattr(dataset, k) != v for k, v in fields.items())
+        if changed:
+            Dataset.objects.filter(pk=dataset.pk).update(**fields)
+        return dataset, "updated" if changed else "unchanged"
+    for name, value in fields.items():
+        setattr(dataset, name, value)
+    dataset.content_hash = parsed.content_hash
+    dataset.save()
+    dataset.examples.all().delete()
+    rows = [
+        (dataset.pk, split, i, text, label)
+        for split, split_rows in ((Example.Split.TRAIN, parsed.train), (Example.Split.HELDOUT, parsed.heldout))
+        for i, (text, label) in enumerate(split_rows)
+    ]
+    # executemany instead of bulk_create: datasets are tens of thousands of rows and
+    # the ORM's per-object SQL compilation made a course import take ~20 s on SQLite.
+    table = Example._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (dataset_id, split, position, text, label) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
+            rows,
+        )
+    return dataset, "created" if created else "updated"
+
+
+def dataset_import_folder(*, path: Path) -> tuple[Dataset, str]:
+    """Import `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}`."""
+    import yaml
+
+    meta_path = path / "dataset.yaml"
+    if not meta_path.is_file():
+        raise DatasetError(f"{path}: dataset.yaml is missing")
+    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+    missing = [k for k in ("slug", "title", "license") if k not in meta]
+    if missing:
+        raise DatasetError(f"{meta_path}: missing key(s) {', '.join(missing)}")
+    for name in ("train.csv", "test.csv", "SOURCE.md"):
+        if not (path / name).is_file():
+            raise DatasetError(f"{path}: {name} is missing")
+    parsed = parse_dataset(
+        train=(path / "train.csv").read_bytes(), heldout=(path / "test.csv").read_bytes(),
+        train_name=str(path / "train.csv"), heldout_name=str(path / "test.csv"),
+    )  # fmt: skip
+    return dataset_import(
+        slug=meta["slug"], title=meta["title"], license_name=meta["license"],
+        description=str(meta.get("description", "")).strip(),
+        source_markdown=(path / "SOURCE.md").read_text(encoding="utf-8"), parsed=parsed,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# Labs (course-as-code: the `lab:` section of a lab module's front matter)
+
+LAB_KEYS = {
+    "dataset", "train_subset", "subset_seed", "dev_fraction", "base_model", "starter", "solution",
+    "hooks", "limits", "attempts_per_day", "queue", "grading",
+}  # fmt: skip
+HOOKS = {"preprocess", "prepare_model", "build_optimizer", "build_scheduler", "training_step"}
+
+
+def course_import_labs(spec: CourseSpec, course: Course, report: ImportReport) -> None:
+    """Course-import extension: datasets from `datasets/`, then each module's `lab:` section."""
+    datasets_dir = spec.root / "datasets"
+    for folder in sorted(p for p in datasets_dir.glob("*") if p.is_dir()) if datasets_dir.is_dir() else []:
+        try:
+            dataset, outcome = dataset_import_folder(path=folder)
+        except DatasetError as exc:
+            raise CourseFolderError(folder, str(exc)) from None
+        getattr(report, outcome).append(f"dataset {dataset.slug}")
+    for module_spec in spec.modules:
+        section = module_spec.extensions.get("lab")
+        if section is None:
+            continue
+        path = spec.root / module_spec.source_path
+        module = Module.objects.get(course=course, slug=module_spec.slug)
+        if module.kind != Module.Kind.LAB:
+            raise CourseFolderError(path, "a 'lab:' section is only allowed on a module of kind lab")
+        fields = lab_fields_from_section(section, path=path)
+        lab, created = Lab.objects.get_or_create(module=module, defaults=fields)
+        if not created:
+            changed = [k for k, v in fields.items() if getattr(lab, k) != v]
+            if changed:
+                Lab.objects.filter(pk=lab.pk).update(**fields)
+                report.updated.append(f"lab {module.slug}")
+        else:
+            report.created.append(f"lab {module.slug}")
+
+
+def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
+    if not isinstance(section, dict):
+        raise CourseFolderError(path, "'lab:' must be a mapping")
+    unknown = sorted(set(section) - LAB_KEYS)
+    if unknown:
+        raise CourseFolderError(path, f"unknown lab key(s): {', '.join(unknown)}")
+    for key in ("dataset", "starter", "solution", "grading"):
+        if key not in section:
+            raise CourseFolderError(path, f"lab section is missing '{key}'")
+    try:
+        dataset = Dataset.objects.get(slug=section["dataset"])
+    except Dataset.DoesNotExist:
+        raise CourseFolderError(path, f"lab dataset '{section['dataset']}' is not in datasets/") from None
+    code = {}
+    for key in ("starter", "solution"):
+        code_path = path.parent / section[key]
+        if not code_path.is_file():
+            raise CourseFolderError(path, f"lab {key} file {section[key]} not found next to the module")
+        code[key] = code_path.read_text(encoding="utf-8")
+        try:
+            ast.parse(code[key])
+        except SyntaxError as exc:
+            raise CourseFolderError(code_path, f"syntax error: {exc.msg}", line=exc.lineno) from None
+    hooks = list(section.get("hooks", []))
+    if set(hooks) - HOOKS:
+        raise CourseFolderError(path, f"unknown hook(s): {', '.join(sorted(set(hooks) - HOOKS))}")
+    limits = section.get("limits", {}) or {}
+    grading = section["grading"]
+    fields = {
+        "dataset": dataset,
+        "train_subset_size": section.get("train_subset"),
+        "subset_seed": section.get("subset_seed", 13),
+        "dev_fraction": section.get("dev_fraction", 0.1),
+        "base_model": section.get("base_model", "minilm-l6"),
+        "starter_code": code["starter"],
+        "reference_solution": code["solution"],
+        "required_hooks": hooks,
+        "wall_time_seconds": limits.get("wall_seconds", 600),
+        "memory_mb": limits.get("memory_mb", 6144),
+        "max_epochs": limits.get("max_epochs", 5),
+        "attempts_per_day": section.get("attempts_per_day", 10),
+        "queue": section.get("queue", Lab.Queue.CPU),
+        "metric": grading.get("metric", Lab.Metric.ACCURACY),
+        "metric_label": grading.get("metric_label", ""),
+        "baseline": grading.get("baseline"),
+        "target": grading.get("target"),
+        "pass_mark": grading.get("pass_mark", 60),
+    }
+    lab = Lab(module=Module(), **fields)
+    try:
+        lab.clean_fields(exclude=["module"])
+        lab.clean()
+    except Exception as exc:  # ValidationError: flatten to one sentence naming the file
+        messages = getattr(exc, "message_dict", None) or {"lab": [str(exc)]}
+        raise CourseFolderError(
+            path, "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
+        ) from None
+    if fields["wall_time_seconds"] > MAX_LAB_WALL_SECONDS:
+        raise CourseFolderError(path, f"wall_seconds must be at most {MAX_LAB_WALL_SECONDS}")
+    return fields
+
+
+# --------------------------------------------------------------------------
+# Submissions (web side)
+
+
+def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Submission:
+    """Validate and queue a run. Raises SubmissionRefused with a learner-facing message."""
+    if len(code.encode()) > MAX_CODE_BYTES:
+        raise SubmissionRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
+    if not code.strip():
+        raise SubmissionRefused("Your code is empty.")
+    try:
+        ast.parse(code, filename="solution.py")
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        raise SubmissionRefused(f"Syntax error on {where}: {exc.msg}. Nothing was run.") from None
+    with transaction.atomic():
+        # Lock the lab row so two simultaneous submits are counted one after the other.
+        Lab.objects.select_for_update().filter(pk=lab.pk).first()
+        if Submission.objects.filter(learner=learner, lab=lab, status__in=Submission.ACTIVE).exists():
+            raise SubmissionRefused("You already have a run in progress for this lab; wait or cancel it.")
+        if attempts_used_today(learner=learner, lab=lab) >= lab.attempts_per_day:
+            reset = timezone.localtime(attempts_reset_at()).strftime("%H:%M")
+            raise SubmissionRefused(
+                f"You have used all {lab.attempts_per_day} attempts for today; they reset at {reset}."
+            )
+        try:
+            with transaction.atomic():
+                submission = Submission.objects.create(learner=learner, lab=lab, code=code)
+        except IntegrityError:
+            raise SubmissionRefused("You already have a run in progress for this lab.") from None
+        _enqueue_on_commit(submission)
+    return submission
+
+
+def _enqueue_on_commit(submission: Submission) -> None:
+    from labs.tasks import run_submission
+
+    queue = submission.lab.queue
+    transaction.on_commit(lambda: run_submission.apply_async(args=[submission.pk], queue=queue))
+
+
+def submission_cancel(*, submission: Submission) -> Submission:
+    """Cancel now if still queued; a running run is stopped by its worker within seconds."""
+    now = timezone.now()
+    if Submission.objects.filter(pk=submission.pk, status=Submission.Status.QUEUED).update(
+        status=Submission.Status.CANCELLED, finished_at=now, cancel_requested=True
+    ):
+        pass
+    else:
+        Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
+            cancel_requested=True
+        )
+    submission.refresh_from_db()
+    return submission
+
+
+# --------------------------------------------------------------------------
+# Submissions (worker side)
+
+
+def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
+    """queued → running, atomically. A second delivery of the same job finds nothing to claim."""
+    now = timezone.now()
+    claimed = Submission.objects.filter(pk=submission_id, status=Submission.Status.QUEUED).update(
+        status=Submission.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker,
+        deliveries=F("deliveries") + 1, step=0, total_steps=0, epoch=0, loss_curve=[],
+        dev_curve=[], run_info={}, result={}, error_message="", learner_traceback="", log_tail="",
+        counts_as_attempt=False,
+    )  # fmt: skip
+    if not claimed:
+        return None
+    return Submission.objects.select_related("lab__dataset", "lab__module").get(pk=submission_id)
+
+
+def submissions_requeue_stale() -> list[int]:
+    """Requeue running runs whose heartbeat stopped (their worker died). Returns their ids."""
+    requeued = []
+    for submission in Submission.objects.filter(
+        status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
+    ).select_related("lab"):
+        if submission.deliveries >= MAX_DELIVERIES:
+            _finish(submission, Submission.Status.FAILED, owner_check=False,
+                    error_message=f"The run was interrupted {submission.deliveries} times by "
+                    "worker failures. This is not your fault and did not use an attempt.")  # fmt: skip
+            continue
+        with transaction.atomic():
+            moved = Submission.objects.filter(
+                pk=submission.pk, status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
+            ).update(status=Submission.Status.QUEUED, worker="", counts_as_attempt=False)
+            if moved:
+                logger.warning("Requeued submission %s: heartbeat stopped", submission.pk)
+                requeued.append(submission.pk)
+                _enqueue_on_commit(submission)
+    return requeued
+
+
+def submission_run(*, submission_id: int, worker: str | None = None) -> str | None:
+    """Claim and run one submission. Returns the final status, or None if nothing to claim."""
+    submission = submission_claim(submission_id=submission_id, worker=worker or socket.gethostname())
+    if submission is None:
+        logger.info("Submission %s not claimable (already taken or finished)", submission_id)
+        return None
+    try:
+        return _train(submission)
+    except Exception:
+        logger.exception("Platform fault running submission %s", submission.pk)
+        return _platform_fault(submission, traceback.format_exc())
+
+
+def _platform_fault(submission: Submission, detail: str) -> str:
+    """Our fault, not the learner's: retry a couple of times, never count an attempt."""
+    if submission.platform_retries < MAX_PLATFORM_RETRIES:
+        moved = Submission.objects.filter(
+            pk=submission.pk, status=Submission.Status.RUNNING, deliveries=submission.deliveries
+        ).update(status=Submission.Status.QUEUED, platform_retries=F("platform_retries") + 1,
+                 counts_as_attempt=False, worker="")  # fmt: skip
+        if moved:
+            from labs.tasks import run_submission
+
+            run_submission.apply_async(args=[submission.pk], queue=submission.lab.queue, countdown=5)
+            return Submission.Status.QUEUED
+    _finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
+            error_message="The platform failed to run your code (not your fault; no attempt "
+            "was used). Please submit again; if it keeps failing, tell your instructor.",
+            log_tail=detail[-4000:])  # fmt: skip
+    return Submission.Status.FAILED
+
+
+def _finish(submission: Submission, status: str, *, owner_check: bool = True, **fields: Any) -> bool:
+    """Write a final state, only if this worker still owns the run."""
+    rows = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING)
+    if owner_check:
+        rows = rows.filter(deliveries=submission.deliveries)
+    return bool(rows.update(status=status, finished_at=timezone.now(), **fields))
+
+
+def job_dir_for(submission: Submission) -> Path:
+    return Path(settings.ACADEMY_JOBS_DIR) / f"{submission.pk}"
+
+
+def _write_job(submission: Submission, job_dir: Path) -> None:
+    from labs.training.data import stratified_split, stratified_subset, write_csv
+    from labs.training.spec import RunSpec
+
+    lab = submission.lab
+    if job_dir.exists():
+        shutil.rmtree(job_dir)
+    job_dir.mkdir(parents=True, mode=0o700)
+    rows = list(
+        Example.objects.filter(dataset=lab.dataset, split=Example.Split.TRAIN)
+        .order_by("position")
+        .values_list("text", "label")
+    )
+    if lab.train_subset_size and lab.train_subset_size < len(rows):
+        rows = stratified_subset(rows, lab.train_subset_size, lab.subset_seed)
+    train, dev = stratified_split(rows, lab.dev_fraction, lab.subset_seed)
+    write_csv(job_dir / "train.csv", train)
+    write_csv(job_dir / "dev.csv", dev)
+    (job_dir / "solution.py").write_text(submission.code, encoding="utf-8")
+    RunSpec(
+        base_model="/model", code_file="/job/solution.py", train_file="/job/train.csv",
+        dev_file="/job/dev.csv", labels=list(lab.dataset.labels), output_dir="/job/checkpoint",
+        max_epochs=lab.max_epochs, threads=settings.ACADEMY_TRAINING_THREADS,
+    ).to_json(job_dir / "spec.json")  # fmt: skip
+
+
+@dataclass
+class _RunReporter:
+    """Turns the engine's JSON-lines events into throttled writes on the row."""
+
+    submission: Submission
+    pending: dict[str, Any] = field(default_factory=dict)
+    loss_curve: list[list[float]] = field(default_factory=list)
+    dev_curve: list[dict[str, Any]] = field(default_factory=list)
+    started: bool = False
+    learner_error: dict[str, Any] | None = None
+    done: dict[str, Any] | None = None
+    last_flush: float = 0.0
+    last_cancel_check: float = 0.0
+    lost_ownership: bool = False
+
+    def handle_line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return  # not an event: ignore rather than trust
+        if not isinstance(event, dict):
+            return
+        kind = event.get("event")
+        if kind == "start":
+            self.started = True
+            self.pending.update(
+                counts_as_attempt=True, device=str(event.get("device_name") or event.get("device", ""))[:100],
+                total_steps=int(event.get("total_steps", 0)),
+                run_info={k: event.get(k) for k in ("device", "device_name", "total_steps", "epochs",
+                          "train_examples", "dev_examples", "trainable_params", "total_params",
+                          "hyperparameters")},
+            )  # fmt: skip
+            self.flush(force=True)
+        elif kind == "step":
+            self.loss_curve.append([int(event.get("step", 0)), float(event.get("loss", 0.0))])
+            if len(self.loss_curve) > LOSS_CURVE_POINTS:
+                self.loss_curve = self.loss_curve[::2]  # keep the shape, bound the size
+            self.pending.update(
+                step=int(event.get("step", 0)), epoch=float(event.get("epoch", 0.0)),
+                samples_per_second=float(event.get("samples_per_s", 0.0)),
+                loss_curve=list(self.loss_curve),
+            )  # fmt: skip
+            self.flush()
+        elif kind == "epoch":
+            self.dev_curve.append({k: event.get(k) for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy")})
+            self.pending.update(dev_curve=list(self.dev_curve))
+            self.flush(force=True)
+        elif kind == "learner_error":
+            self.learner_error = event
+        elif kind == "done":
+            self.done = event
+
+    def flush(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_flush < PROGRESS_FLUSH_SECONDS:
+            return
+        self.pending["heartbeat_at"] = timezone.now()
+        updated = Submission.objects.filter(
+            pk=self.submission.pk, status=Submission.Status.RUNNING,
+            deliveries=self.submission.deliveries,
+        ).update(**self.pending)  # fmt: skip
+        self.lost_ownership = self.lost_ownership or not updated
+        self.pending = {}
+        self.last_flush = now
+
+    def should_stop(self) -> bool:
+        """Polled by the sandbox: also the heartbeat while the engine is quiet."""
+        now = time.monotonic()
+        if now - self.last_flush >= settings.ACADEMY_HEARTBEAT_SECONDS:
+            self.flush(force=True)
+        if now - self.last_cancel_check >= CANCEL_CHECK_SECONDS:
+            self.last_cancel_check = now
+            cancel = Submission.objects.filter(pk=self.submission.pk).values_list("cancel_requested", flat=True)
+            if cancel and cancel[0]:
+                return True
+        # Another worker took the run over (we were presumed dead): stop, write nothing more.
+        return self.lost_ownership
+
+
+def _train(submission: Submission) -> str:
+    from labs.sandbox import Limits, SandboxMode, SandboxUnavailable, run_sandboxed
+    from labs.training.base_models import resolve_base_model
+
+    lab = submission.lab
+    job_dir = job_dir_for(submission)
+    _write_job(submission, job_dir)
+    threads = settings.ACADEMY_TRAINING_THREADS
+    limits = Limits(
+        wall_seconds=lab.wall_time_seconds,
+        cpu_seconds=lab.wall_time_seconds * max(1, threads) + 60,
+        memory_mb=lab.memory_mb,
+    )
+    engine_dir = Path(__file__).resolve().parent / "training"
+    reporter = _RunReporter(submission)
+    try:
+        result = run_sandboxed(
+            argv=[sys.executable, "-m", "labs.training", "--spec", "/job/spec.json"],
+            job_dir=str(job_dir),
+            ro_binds={str(engine_dir): "/code/labs/training", resolve_base_model(lab.base_model): "/model"},
+            limits=limits,
+            mode=SandboxMode(settings.ACADEMY_SANDBOX_MODE),
+            env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+            cwd_inside="/code",
+            on_stdout_line=reporter.handle_line,
+            should_stop=reporter.should_stop,
+        )
+    except SandboxUnavailable as exc:
+        _finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
+                error_message=f"This worker cannot run code safely: {exc} No attempt was used.")  # fmt: skip
+        return Submission.Status.FAILED
+    reporter.flush(force=True)
+    if reporter.lost_ownership:
+        return Submission.Status.RUNNING  # another worker owns the row now
+    common = {"sandbox_mode": str(result.mode), "log_tail": _clean_log(result.stderr_tail)}
+    if result.outcome == "cancelled":
+        _finish(submission, Submission.Status.CANCELLED, error_message="You cancelled this run.", **common)
+        return Submission.Status.CANCELLED
+    if result.outcome == "ok" and reporter.done is not None:
+        _finish(submission, Submission.Status.TRAINED, result=reporter.done,
+                samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
+        return Submission.Status.TRAINED
+    if reporter.learner_error is not None:
+        _finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
+                error_message=str(reporter.learner_error.get("message", ""))[:2000],
+                learner_traceback=str(reporter.learner_error.get("traceback", ""))[-8000:], **common)  # fmt: skip
+        return Submission.Status.ERROR
+    if result.outcome in {"timeout", "memory", "cpu", "output_limit"} or reporter.started:
+        # A limit was hit, or the learner's code ended the process itself.
+        _finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
+                error_message=result.detail or f"The run ended with status {result.returncode}.", **common)  # fmt: skip
+        return Submission.Status.ERROR
+    return _platform_fault(
+        submission, f"engine exited {result.returncode} ({result.outcome}) before starting:\n{result.stderr_tail}"
+    )
+
+
+def _clean_log(text: str) -> str:
+    """The learner's own output; host paths of the interpreter are not theirs to see."""
+    for prefix in {sys.prefix, sys.base_prefix, str(settings.BASE_DIR)}:
+        text = text.replace(prefix, "<python>")
+    return text[-8000:]
+
+
+def submission_delete_job(*, submission: Submission) -> None:
+    shutil.rmtree(job_dir_for(submission), ignore_errors=True)
+
+
+def runs_elapsed(submission: Submission) -> datetime.timedelta | None:
+    if not submission.started_at:
+        return None
+    return (submission.finished_at or timezone.now()) - submission.started_at

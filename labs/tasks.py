@@ -1,0 +1,45 @@
+"""Celery tasks: thin adapters that take an id and call a service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.signals import worker_ready
+
+from labs import services
+
+logger = logging.getLogger(__name__)
+
+# Below the Redis visibility timeout (1 h by default) so a live run is never
+# delivered a second time; the sandbox's own wall limit is lower still.
+SOFT_TIME_LIMIT = 3000
+HARD_TIME_LIMIT = 3300
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=SOFT_TIME_LIMIT,
+    time_limit=HARD_TIME_LIMIT,
+)
+def run_submission(submission_id: int) -> None:
+    services.submission_run(submission_id=submission_id, worker=run_submission.request.hostname)
+
+
+@shared_task(ignore_result=True)
+def requeue_stale_runs() -> None:
+    services.submissions_requeue_stale()
+
+
+@worker_ready.connect
+def _requeue_on_worker_start(**_: object) -> None:
+    # A worker coming up is the moment runs orphaned by a dead one are found.
+    try:
+        requeued = services.submissions_requeue_stale()
+    except Exception:  # never keep a worker from starting
+        logger.exception("Could not sweep stale runs at start-up")
+        return
+    if requeued:
+        logger.warning("Requeued orphaned runs at start-up: %s", requeued)

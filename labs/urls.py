@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from labs import views
+
+app_name = "labs"
+
+urlpatterns = [
+    path("labs/<slug:course_slug>/<slug:slug>/submit/", views.submit, name="submit"),
+    path("runs/<int:submission_id>/", views.submission_detail, name="submission"),
+    path("runs/<int:submission_id>/status/", views.run_status, name="run-status"),
+    path("runs/<int:submission_id>/cancel/", views.cancel, name="cancel"),
+    path("datasets/<slug:slug>/", views.dataset_detail, name="dataset"),
+]

@@ -1,0 +1,106 @@
+"""End to end through a real Celery worker process, the real sandbox and real training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from labs.models import Submission
+from labs.services import submission_create
+from tests.labs.conftest import TINY_SOLUTION, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def fresh(submission: Submission) -> Submission:
+    submission.refresh_from_db()
+    return submission
+
+
+def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learner, lab):
+    submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
+    assert fresh(submission).status == Submission.Status.QUEUED
+
+    wait_for(lambda: fresh(submission).status == Submission.Status.RUNNING, timeout=60, message="running")
+    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=180, message=f"final state\n{worker.log()}")
+
+    assert submission.status == Submission.Status.TRAINED, (submission.error_message, submission.log_tail)
+    assert submission.deliveries == 1
+    assert submission.counts_as_attempt
+    assert submission.total_steps > 0
+    assert submission.step == submission.total_steps
+    assert len(submission.loss_curve) >= 2
+    assert [row["epoch"] for row in submission.dev_curve] == [1, 2]
+    assert submission.device.startswith("CPU") or submission.run_info["device"] == "cpu"
+    assert submission.sandbox_mode == "strict"
+    checkpoint = worker.jobs_dir / str(submission.pk) / "checkpoint"
+    assert (checkpoint / "model.safetensors").is_file()
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert len(config["id2label"]) == len(lab.dataset.labels)
+    # The job folder never holds the held-out split.
+    job_files = {p.name for p in (worker.jobs_dir / str(submission.pk)).iterdir()}
+    assert job_files == {"solution.py", "train.csv", "dev.csv", "spec.json", "checkpoint"}
+    heldout_text = lab.dataset.examples.filter(split="heldout").first().text
+    for name in ("train.csv", "dev.csv"):
+        assert heldout_text not in (worker.jobs_dir / str(submission.pk) / name).read_text()
+
+
+def test_learner_exception_is_an_error_with_their_traceback_only(worker, learner, lab):
+    code = TINY_SOLUTION + "\n\ndef preprocess(text):\n    return text.upper() + undefined_name\n"
+    submission = submission_create(learner=learner, lab=lab, code=code)
+    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=120, message="final")
+    assert submission.status == Submission.Status.ERROR
+    assert "preprocess" in submission.error_message
+    assert "NameError" in submission.learner_traceback
+    assert 'File "solution.py", line' in submission.learner_traceback
+    assert "/work/" not in submission.learner_traceback + submission.log_tail
+    assert "site-packages" not in submission.learner_traceback
+    assert submission.counts_as_attempt
+
+
+def test_infinite_loop_is_stopped_at_the_wall_limit(worker, learner, lab):
+    lab.wall_time_seconds = 8
+    lab.save()
+    code = TINY_SOLUTION + "\n\ndef preprocess(text):\n    while True:\n        pass\n"
+    submission = submission_create(learner=learner, lab=lab, code=code)
+    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=90, message="final")
+    assert submission.status == Submission.Status.ERROR
+    assert "time limit" in submission.error_message
+
+
+def test_cancel_stops_a_running_run(worker, learner, lab):
+    from labs.services import submission_cancel
+
+    code = TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3') + "\nimport time\n_p = preprocess\ndef preprocess(t):\n    time.sleep(0.05)\n    return _p(t)\n"
+    submission = submission_create(learner=learner, lab=lab, code=code)
+    wait_for(lambda: fresh(submission).status == Submission.Status.RUNNING, timeout=60, message="running")
+    submission_cancel(submission=submission)
+    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=60, message="cancelled")
+    assert submission.status == Submission.Status.CANCELLED
+
+
+def test_worker_killed_mid_run_is_requeued_and_finishes_once(worker, learner, lab):
+    submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3'))
+    wait_for(lambda: fresh(submission).step > 0, timeout=120, message=f"training steps\n{worker.log()}")
+    worker.kill()
+    assert fresh(submission).status == Submission.Status.RUNNING  # orphaned: nobody is working on it
+
+    worker.start()  # a worker coming up sweeps runs whose heartbeat stopped
+    wait_for(lambda: fresh(submission).deliveries == 2, timeout=60, message="requeue and second claim")
+    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=180, message=f"final\n{worker.log()}")
+    assert submission.status == Submission.Status.TRAINED
+    assert submission.deliveries == 2
+    assert Submission.objects.filter(pk=submission.pk).count() == 1
+
+
+def test_same_job_delivered_twice_runs_once(worker, learner, lab):
+    from labs.tasks import run_submission
+
+    submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
+    run_submission.apply_async(args=[submission.pk], queue="cpu")  # a duplicate delivery
+    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=180, message="final")
+    wait_for(lambda: "not claimable" in worker.log(), timeout=30, message="duplicate seen and dropped")
+    assert submission.status == Submission.Status.TRAINED
+    assert submission.deliveries == 1
