@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from labs.datasets import DatasetError, parse_csv, parse_dataset
+from labs.models import Example
+
+GOOD_TRAIN = b"text,label\nnice day,pos\nawful day,neg\n"
+GOOD_TEST = b"text,label\nfine day,pos\n"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"sentence,label\nhi,a\n", "missing column(s) text"),
+        (b"text\nhi\n", "missing column(s) label"),
+        (b"text,label\n\xff\xfe broken,a\n", "not UTF-8"),
+        (b"text,label\nhello,a\n   ,b\n", "line 3: empty text"),
+        (b"text,label\nhello,\n", "line 2: empty label"),
+        (b"text,label\n", "no rows"),
+    ],
+    ids=["missing-text", "missing-label", "bad-encoding", "empty-text", "empty-label", "no-rows"],
+)
+def test_bad_csv_gets_a_clear_message_naming_file_and_line(data, message):
+    with pytest.raises(DatasetError) as info:
+        parse_csv(data, name="train.csv")
+    assert message in str(info.value)
+    assert str(info.value).startswith("train.csv")
+
+
+def test_a_dataset_with_one_label_only_is_refused():
+    with pytest.raises(DatasetError, match="only one label"):
+        parse_dataset(train=b"text,label\na,x\nb,x\n", heldout=b"text,label\nc,x\n")
+
+
+def test_heldout_labels_unseen_in_train_are_refused():
+    with pytest.raises(DatasetError, match="never seen in train.csv: surprise"):
+        parse_dataset(train=GOOD_TRAIN, heldout=b"text,label\nwhat,surprise\n")
+
+
+def test_utf8_with_bom_and_quoted_commas_parse():
+    rows = parse_csv('\ufefftext,label\n"a, quoted ""text""",x\n'.encode(), name="t.csv")
+    assert rows == [('a, quoted "text"', "x")]
+
+
+def test_import_stores_rows_by_split_and_reimport_is_a_no_op(dataset):
+    from labs.services import dataset_import
+
+    assert dataset.labels == ["bad", "good", "meh"]
+    assert Example.objects.filter(dataset=dataset, split="train").count() == 120
+    assert Example.objects.filter(dataset=dataset, split="heldout").count() == 30
+    train = [(e.text, e.label) for e in dataset.examples.filter(split="train")]
+    heldout = [(e.text, e.label) for e in dataset.examples.filter(split="heldout")]
+    from labs.datasets import ParsedDataset
+
+    _, outcome = dataset_import(
+        slug=dataset.slug, title=dataset.title, license_name=dataset.license_name,
+        source_markdown=dataset.source_markdown, description=dataset.description,
+        parsed=ParsedDataset(train=train, heldout=heldout, labels=dataset.labels),
+    )  # fmt: skip
+    assert outcome == "unchanged"
+
+
+def test_dataset_card_shows_distribution_sample_and_attribution_but_no_heldout_text(client, learner, dataset):
+    client.force_login(learner)
+    page = client.get(reverse("labs:dataset", args=[dataset.slug])).content.decode()
+    assert "120</strong> training examples" in page
+    assert "30</strong> held-out" in page
+    assert '<svg class="chart bar-chart"' in page
+    assert "CC0 (made up for tests)" in page
+    assert "Made up for tests." in page
+    for example in Example.objects.filter(dataset=dataset, split="heldout"):
+        assert example.text not in page
+
+
+def test_shipped_datasets_keep_their_source_and_license(shipped_course):
+    from labs.models import Dataset
+
+    twitter = Dataset.objects.get(slug="twitter-financial-sentiment")
+    assert twitter.labels == ["negative", "neutral", "positive"]
+    assert "MIT" in twitter.license_name
+    assert "Citation" in twitter.source_html
+    assert Example.objects.filter(dataset=twitter, split="heldout").count() == 2388

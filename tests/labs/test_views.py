@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from grading.services import module_mark_complete
+from labs.models import Submission
+from tests.labs.conftest import TINY_SOLUTION
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def lab_url(lab):
+    return reverse("courses:module", args=[lab.module.course.slug, lab.module.slug])
+
+
+def submit_url(lab):
+    return reverse("labs:submit", args=[lab.module.course.slug, lab.module.slug])
+
+
+def test_lab_page_has_instructions_dataset_editor_and_attempts(client, learner, lab):
+    client.force_login(learner)
+    page = client.get(lab_url(lab)).content.decode()
+    assert 'id="code-editor"' in page
+    assert "codemirror.js" in page
+    assert reverse("labs:dataset", args=[lab.dataset.slug]) in page
+    assert "Attempts left today: <strong>5</strong>" in page
+    assert "<code>preprocess</code>" in page
+    assert "HYPERPARAMETERS = {}" in page  # the starter code fills the editor
+
+
+def test_submit_via_htmx_returns_a_polling_run_panel(client, learner, lab, django_capture_on_commit_callbacks):
+    client.force_login(learner)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = client.post(submit_url(lab), {"code": TINY_SOLUTION}, **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith('<section id="run-panel"')
+    submission = Submission.objects.get()
+    assert f'hx-get="{reverse("labs:run-status", args=[submission.pk])}"' in body
+    assert 'hx-trigger="every 2s"' in body
+    assert "position 1</strong> in the queue" in body
+
+
+def test_syntax_error_is_shown_in_the_panel_and_nothing_is_queued(client, learner, lab):
+    client.force_login(learner)
+    response = client.post(submit_url(lab), {"code": "def broken(:\n"}, **HTMX)
+    assert response.status_code == 422
+    assert "Syntax error on line 1" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_locked_lab_refuses_submissions(client, learner, course, lab):
+    lab.module.stage = course.stages.get(slug="advanced")
+    lab.module.save()
+    client.force_login(learner)
+    response = client.post(submit_url(lab), {"code": TINY_SOLUTION}, **HTMX)
+    assert response.status_code == 422
+    assert "locked" in response.content.decode()
+    assert not Submission.objects.exists()
+
+
+def test_status_partial_keeps_polling_while_active_and_stops_when_final(client, learner, lab):
+    client.force_login(learner)
+    submission = Submission.objects.create(learner=learner, lab=lab, code="x", status="running",
+                                           step=5, total_steps=20, loss_curve=[[1, 1.1], [5, 0.9]])  # fmt: skip
+    url = reverse("labs:run-status", args=[submission.pk])
+    active = client.get(url, **HTMX)
+    assert active.status_code == 200
+    assert 'hx-trigger="every 2s"' in active.content.decode()
+    assert 'aria-valuenow="25"' in active.content.decode()
+    assert "<polyline" in active.content.decode()
+    Submission.objects.filter(pk=submission.pk).update(status="error", error_message="boom in preprocess")
+    final = client.get(url, **HTMX)
+    assert final.status_code == 286  # htmx: stop polling
+    assert "boom in preprocess" in final.content.decode()
+    assert 'hx-swap-oob="true"' in final.content.decode()
+
+
+def test_other_learners_cannot_see_or_cancel_a_submission(client, learner, outsider, lab):
+    submission = Submission.objects.create(learner=learner, lab=lab, code="SECRET = 1")
+    client.force_login(outsider)
+    assert client.get(reverse("labs:submission", args=[submission.pk])).status_code == 404
+    assert client.get(reverse("labs:run-status", args=[submission.pk]), **HTMX).status_code == 404
+    assert client.post(reverse("labs:cancel", args=[submission.pk]), **HTMX).status_code == 404
+    submission.refresh_from_db()
+    assert submission.status == "queued"
+
+
+def test_submission_page_shows_highlighted_code(client, learner, lab):
+    submission = Submission.objects.create(learner=learner, lab=lab, code=TINY_SOLUTION)
+    client.force_login(learner)
+    page = client.get(reverse("labs:submission", args=[submission.pk])).content.decode()
+    assert '<div class="codehilite">' in page
+    assert "HYPERPARAMETERS" in page
+
+
+def test_a_lab_cannot_be_completed_by_the_mark_complete_button(client, learner, lab):
+    from grading.services import NotSelfCompletable
+
+    client.force_login(learner)
+    response = client.post(reverse("courses:module-complete", args=[lab.module.course.slug, lab.module.slug]), **HTMX)
+    assert response.status_code == 403
+    with pytest.raises(NotSelfCompletable):
+        module_mark_complete(learner=learner, module=lab.module)
