@@ -401,13 +401,10 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.started = time.perf_counter()
+        self.epoch_started: float | None = None
         self.batch_rng = random.Random(self.hp["seed"])  # own stream: dropout must not move it
         self.window_loss = torch.zeros((), device=self.device)
         self.window_steps = 0
-        self.window_started = time.perf_counter()
-        self.autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else None
-        )
 
     def fit(self, train_set: Encoded, dev_set: Encoded) -> bool:
         """Train every epoch; False when `should_stop` cut the run short."""
@@ -417,6 +414,8 @@ class _Run:
             batches = length_grouped_batches(
                 train_set.lengths, self.hp["batch_size"], self.batch_rng
             )
+            # Training time counts batching and collation too, but not evaluation.
+            self.epoch_started = time.perf_counter()
             for indices in batches:
                 if self.should_stop():
                     return False
@@ -424,6 +423,8 @@ class _Run:
                 epoch_loss += loss
                 self.samples += len(indices)
                 self.after_step(loss)
+            self.train_seconds += time.perf_counter() - self.epoch_started
+            self.epoch_started = None
             dev_loss, dev_accuracy = self.evaluate(dev_set)
             self.last_dev_accuracy = dev_accuracy
             self.on_event(
@@ -438,7 +439,6 @@ class _Run:
         return True
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        tick = time.perf_counter()
         with self._autocast(), self._blame_model():
             if self.learner.has("training_step"):
                 loss = self.learner.call("training_step", self.model, batch, dict(self.hp))
@@ -457,7 +457,6 @@ class _Run:
         ):
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        self.train_seconds += time.perf_counter() - tick
         return loss.detach().float().reshape(())
 
     def after_step(self, loss: torch.Tensor) -> None:
@@ -500,10 +499,17 @@ class _Run:
         return (loss_sum / len(data)).item(), correct.item() / len(data)
 
     def samples_per_s(self) -> float:
-        return self.samples / self.train_seconds if self.train_seconds else 0.0
+        """Training examples per second of training time (evaluation excluded)."""
+        seconds = self.train_seconds
+        if self.epoch_started is not None:
+            seconds += time.perf_counter() - self.epoch_started
+        return self.samples / seconds if seconds else 0.0
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        return self.autocast if self.autocast is not None else nullcontext()
+        # bf16 needs no loss scaling; CPU stays fp32, where bf16 would change results.
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
 
     def _blame_model(self) -> AbstractContextManager[Any]:
         # A forward pass that fails on a model the learner reshaped is their bug.
