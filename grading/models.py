@@ -20,6 +20,9 @@ class ModuleProgress(models.Model):
     module = models.ForeignKey(Module, on_delete=models.CASCADE, related_name="progress")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
     best_score = models.FloatField(null=True, blank=True)
+    best_submission = models.ForeignKey(
+        "labs.Submission", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -32,3 +35,29 @@ class ModuleProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.learner} · {self.module} · {self.status}"
+
+
+class Grade(models.Model):
+    """The held-out score of one submission: written once (a second delivery writes nothing)."""
+
+    submission = models.OneToOneField(
+        "labs.Submission", on_delete=models.CASCADE, related_name="grade"
+    )
+    metric = models.CharField(max_length=40)
+    metric_value = models.FloatField()
+    score = models.FloatField()
+    passed = models.BooleanField()
+    # The rubric in force when this grade was computed (a later rubric change re-grades).
+    baseline = models.FloatField()
+    target = models.FloatField()
+    pass_mark = models.FloatField()
+    metrics = models.JSONField(default=dict)
+    heldout_size = models.PositiveIntegerField()
+    eval_seconds = models.FloatField()
+    eval_samples_per_second = models.FloatField()
+    device = models.CharField(max_length=100)
+    graded_at = models.DateTimeField(auto_now_add=True)
+    regraded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"grade {self.score:.0f} for submission {self.submission_id}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch
@@ -144,3 +145,59 @@ def build_course_progress(
 
 def module_is_open(*, learner: AbstractBaseUser, module: Module) -> bool:
     return course_progress(learner=learner, course=module.course).state_of(module).is_open
+
+
+# --------------------------------------------------------------------------
+# Feedback on a graded run
+
+# Beyond this many labels the full matrix is offered folded; the top confusions lead.
+FULL_MATRIX_LABELS = 15
+OVERFIT_GAP = 0.05
+
+
+def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
+    """What the learner sees about a graded run. No held-out text is ever part of it."""
+    from grading.models import Grade
+
+    try:
+        grade = submission.grade
+    except Grade.DoesNotExist:
+        return None
+    metrics = grade.metrics
+    labels = metrics["labels"]
+    matrix = metrics["confusion_matrix"]
+    rows = []
+    for i, label in enumerate(labels):
+        total = sum(matrix[i]) or 1
+        rows.append({"label": label, "cells": [(n, round(n / total, 3)) for n in matrix[i]]})
+    confusions = sorted(
+        (
+            (matrix[i][j], labels[i], labels[j])
+            for i in range(len(labels))
+            for j in range(len(labels))
+            if i != j and matrix[i][j]
+        ),
+        reverse=True,
+    )[:10]
+    last_dev = (submission.dev_curve or [{}])[-1].get("dev_accuracy")
+    gap = (last_dev - metrics["accuracy"]) if last_dev is not None else None
+    previous_best = (
+        Grade.objects.filter(
+            submission__learner_id=submission.learner_id, submission__lab_id=submission.lab_id,
+            submission__validation_of="", graded_at__lt=grade.graded_at,
+        ).order_by("-score").values_list("score", flat=True).first()
+    )  # fmt: skip
+    return {
+        "grade": grade,
+        "metrics": metrics,
+        "per_class": sorted(metrics["per_class"], key=lambda r: r["f1"]),
+        "matrix_rows": rows,
+        "labels": labels,
+        "show_full_matrix": len(labels) <= FULL_MATRIX_LABELS,
+        "top_confusions": confusions,
+        "dev_accuracy": last_dev,
+        "gap": gap,
+        "overfitting": gap is not None and gap > OVERFIT_GAP,
+        "previous_best": previous_best,
+        "reference_score": submission.lab.reference_score,
+    }

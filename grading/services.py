@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Enrollment, Module
 from courses.services import enrollment_create
-from grading.models import ModuleProgress
+from grading.evaluation import (
+    CheckpointRejected,
+    Evaluation,
+    classification_metrics,
+    load_checkpoint,
+    predict,
+    rubric_score,
+)
+from grading.models import Grade, ModuleProgress
 from grading.selectors import course_progress
+from labs.models import Example, Lab, Submission
+from labs.services import submission_finish
 
 
 class ProgressError(Exception):
@@ -68,3 +82,169 @@ def enrollment_refresh_completion(*, learner: AbstractBaseUser, module: Module) 
     elif not complete and enrollment.completed_at is not None:
         enrollment.completed_at = None
         enrollment.save(update_fields=["completed_at"])
+
+
+# --------------------------------------------------------------------------
+# Grading lab runs
+
+
+def rubric_metric(lab: Lab, metrics: dict[str, Any]) -> float:
+    """The number the lab is graded on, taken from the full metric set."""
+    if lab.metric == Lab.Metric.ACCURACY:
+        return float(metrics["accuracy"])
+    if lab.metric == Lab.Metric.MACRO_F1:
+        return float(metrics["macro_f1"])
+    for row in metrics["per_class"]:
+        if row["label"] == lab.metric_label:
+            return float(row["f1"])
+    raise ValueError(f"metric label {lab.metric_label!r} is not a label of {lab.dataset.slug}")
+
+
+def grade_values(lab: Lab, metrics: dict[str, Any]) -> dict[str, Any]:
+    value = rubric_metric(lab, metrics)
+    score = rubric_score(value, baseline=lab.baseline, target=lab.target)
+    return {
+        "metric": lab.metric if lab.metric != Lab.Metric.CLASS_F1 else f"f1:{lab.metric_label}",
+        "metric_value": value,
+        "score": score,
+        "passed": score >= lab.pass_mark,
+        "baseline": lab.baseline,
+        "target": lab.target,
+        "pass_mark": lab.pass_mark,
+        "metrics": metrics,
+    }
+
+
+def evaluate_checkpoint(
+    lab: Lab, job_dir: Path, *, heartbeat: Callable[[], None] = lambda: None
+) -> tuple[dict[str, Any], Evaluation]:
+    """Score the checkpoint in `job_dir` on the lab's held-out split (raises CheckpointRejected)."""
+    from labs.training.base_models import resolve_base_model
+
+    heldout = list(
+        Example.objects.filter(dataset=lab.dataset, split=Example.Split.HELDOUT)
+        .order_by("position")
+        .values_list("text", "label")
+    )
+    labels = list(lab.dataset.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    base_model = resolve_base_model(lab.base_model)
+    model = load_checkpoint(str(job_dir), base_model=base_model, labels=labels)
+    heartbeat()
+    evaluation = predict(
+        model, [text for text, _ in heldout], base_model=base_model, on_batch=heartbeat
+    )
+    metrics = classification_metrics(
+        [index[label] for _, label in heldout], evaluation.predictions, labels
+    )
+    return metrics, evaluation
+
+
+def submission_grade(submission: Submission, job_dir: Path, heartbeat: Callable[[], None]) -> None:
+    """Post-training step in the worker: held-out evaluation, Grade, progress. Idempotent."""
+    lab = submission.lab
+    try:
+        metrics, evaluation = evaluate_checkpoint(lab, job_dir, heartbeat=heartbeat)
+    except CheckpointRejected as exc:
+        submission_finish(
+            submission, Submission.Status.REJECTED, counts_as_attempt=True, error_message=str(exc)
+        )
+        return
+    with transaction.atomic():
+        # Finishing the row is the claim on this result: if another worker owns the run
+        # now (we were presumed dead), nothing is written.
+        if not submission_finish(submission, Submission.Status.GRADED):
+            return
+        grade, created = Grade.objects.get_or_create(
+            submission=submission,
+            defaults={
+                **grade_values(lab, metrics),
+                "heldout_size": len(evaluation.predictions),
+                "eval_seconds": evaluation.seconds,
+                "eval_samples_per_second": evaluation.samples_per_second,
+                "device": evaluation.device,
+            },
+        )
+        if created:
+            grade_apply(grade=grade)
+
+
+def grade_apply(*, grade: Grade) -> None:
+    """Carry a grade into progress (best score, completion) or into the lab's validation record."""
+    submission = grade.submission
+    lab = submission.lab
+    if submission.validation_of:
+        field = f"{submission.validation_of}_score"
+        Lab.objects.filter(pk=lab.pk).update(**{field: grade.score, "validated_at": timezone.now()})
+        return
+    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+        learner=submission.learner, module=lab.module
+    )
+    fields = ["updated_at"]
+    if progress.best_score is None or grade.score > progress.best_score:
+        progress.best_score = grade.score
+        progress.best_submission = submission
+        fields += ["best_score", "best_submission"]
+    if grade.passed and progress.status != ModuleProgress.Status.COMPLETED:
+        progress.status = ModuleProgress.Status.COMPLETED
+        progress.completed_at = timezone.now()
+        fields += ["status", "completed_at"]
+    progress.save(update_fields=fields)
+    enrollment_refresh_completion(learner=submission.learner, module=lab.module)
+
+
+class RegradeImpossible(Exception):
+    pass
+
+
+def submission_regrade(*, submission: Submission) -> Grade:
+    """Score an existing checkpoint again under the lab's current rubric, without retraining."""
+    from labs.services import job_dir_for
+
+    job_dir = job_dir_for(submission)
+    if submission.status != Submission.Status.GRADED:
+        raise RegradeImpossible(
+            f"Run #{submission.pk} is {submission.get_status_display().lower()}, not graded."
+        )
+    if not (job_dir / "checkpoint").is_dir():
+        raise RegradeImpossible(
+            f"The files of run #{submission.pk} were cleaned up (or are on another worker): "
+            "it cannot be re-graded without training again."
+        )
+    metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir)
+    with transaction.atomic():
+        grade = Grade.objects.select_for_update().get(submission=submission)
+        for name, value in grade_values(submission.lab, metrics).items():
+            setattr(grade, name, value)
+        grade.eval_seconds, grade.eval_samples_per_second = (
+            evaluation.seconds,
+            evaluation.samples_per_second,
+        )
+        grade.regraded_at = timezone.now()
+        grade.save()
+        if not submission.validation_of:
+            progress_recompute_best(learner=submission.learner, module=submission.lab.module)
+        else:
+            grade_apply(grade=grade)
+    return grade
+
+
+def progress_recompute_best(*, learner: AbstractBaseUser, module: Module) -> None:
+    """After a re-grade: the best score is the best current grade. A completion is never revoked."""
+    best = (
+        Grade.objects.filter(submission__learner=learner, submission__lab__module=module,
+                             submission__validation_of="")
+        .order_by("-score", "graded_at").select_related("submission").first()
+    )  # fmt: skip
+    if best is None:
+        return
+    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+        learner=learner, module=module
+    )
+    progress.best_score = best.score
+    progress.best_submission = best.submission
+    if best.passed and progress.status != ModuleProgress.Status.COMPLETED:
+        progress.status = ModuleProgress.Status.COMPLETED
+        progress.completed_at = timezone.now()
+    progress.save()
+    enrollment_refresh_completion(learner=learner, module=module)

@@ -58,13 +58,19 @@ def line_chart(
     ]
     for tick in _ticks(y0, y1):
         y = sy(tick)
-        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        parts.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>')
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        parts.append(
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>'
+        )
     for tick in _ticks(x0, x1):
         parts.append(
             f'<text class="tick" x="{sx(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_fmt(tick)}</text>'
         )
-    parts.append(f'<text class="axis-label" x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text class="axis-label" x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle">{escape(x_label)}</text>'
+    )
     parts.append(
         f'<text class="axis-label" x="12" y="{top + plot_h / 2:.0f}" text-anchor="middle" '
         f'transform="rotate(-90 12 {top + plot_h / 2:.0f})">{escape(y_label)}</text>'
@@ -73,14 +79,21 @@ def line_chart(
         if not pts:
             continue
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
-        parts.append(f'<polyline class="series {escape(css)}" points="{path}"><title>{escape(name)}</title></polyline>')
+        parts.append(
+            f'<polyline class="series {escape(css)}" points="{path}"><title>{escape(name)}</title></polyline>'
+        )
         if len(pts) <= 12:
-            parts += [f'<circle class="series-dot {escape(css)}" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3"/>' for x, y in pts]
+            parts += [
+                f'<circle class="series-dot {escape(css)}" cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3"/>'
+                for x, y in pts
+            ]
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped above
 
 
-def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, width: int = 560, bar: int = 16) -> SafeString:
+def bar_chart(
+    rows: Sequence[tuple[str, float]], *, title: str, width: int = 560, bar: int = 16
+) -> SafeString:
     """Horizontal bars, one per label (e.g. a label distribution)."""
     if not rows:
         return mark_safe(f'<p class="muted">{escape(title)}: no data.</p>')  # noqa: S308
@@ -96,8 +109,14 @@ def bar_chart(rows: Sequence[tuple[str, float]], *, title: str, width: int = 560
         y = 4 + i * (bar + 4)
         w = (width - label_w - value_w) * value / peak
         short = label if len(label) <= 30 else label[:29] + "…"
-        parts.append(f'<text class="bar-label" x="{label_w - 6}" y="{y + bar - 4}" text-anchor="end">{escape(short)}</text>')
-        parts.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}"><title>{escape(label)}: {_fmt(value)}</title></rect>')
-        parts.append(f'<text class="bar-value" x="{label_w + w + 4:.1f}" y="{y + bar - 4}">{_fmt(value)}</text>')
+        parts.append(
+            f'<text class="bar-label" x="{label_w - 6}" y="{y + bar - 4}" text-anchor="end">{escape(short)}</text>'
+        )
+        parts.append(
+            f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}"><title>{escape(label)}: {_fmt(value)}</title></rect>'
+        )
+        parts.append(
+            f'<text class="bar-value" x="{label_w + w + 4:.1f}" y="{y + bar - 4}">{_fmt(value)}</text>'
+        )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308

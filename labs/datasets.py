@@ -72,7 +72,9 @@ def parse_dataset(*, train: bytes, heldout: bytes, train_name: str = "train.csv"
     train_labels = Counter(label for _, label in train_rows)
     if len(train_labels) < 2:
         only = next(iter(train_labels))
-        raise DatasetError(f"{train_name}: only one label ('{only}'); a classifier needs at least two")
+        raise DatasetError(
+            f"{train_name}: only one label ('{only}'); a classifier needs at least two"
+        )
     unseen = sorted({label for _, label in heldout_rows} - train_labels.keys())
     if unseen:
         raise DatasetError(

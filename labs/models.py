@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from courses.models import Module
 
@@ -23,7 +23,9 @@ class Dataset(models.Model):
     # Label order defines class ids 0..n-1 for every lab that uses the dataset.
     labels = models.JSONField(default=list)
     license_name = models.CharField(max_length=200)
-    source_markdown = models.TextField(help_text="SOURCE.md: origin, license, citation, processing.")
+    source_markdown = models.TextField(
+        help_text="SOURCE.md: origin, license, citation, processing."
+    )
     source_html = models.TextField(blank=True, editable=False)
     content_hash = models.CharField(max_length=64, blank=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -68,7 +70,9 @@ class Lab(models.Model):
     module = models.OneToOneField(Module, on_delete=models.CASCADE, related_name="lab")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="labs")
     train_subset_size = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Stratified, seeded subset of train so a CPU run stays short."
+        null=True,
+        blank=True,
+        help_text="Stratified, seeded subset of train so a CPU run stays short.",
     )
     subset_seed = models.PositiveIntegerField(default=13)
     dev_fraction = models.FloatField(default=0.1)
@@ -90,6 +94,18 @@ class Lab(models.Model):
     baseline = models.FloatField(help_text="Metric value that scores 0.")
     target = models.FloatField(help_text="Metric value that scores 100.")
     pass_mark = models.FloatField(default=60, help_text="Score (0–100) needed to pass.")
+    # Set by "validate lab": the bar learners see, and proof the starter does not pass.
+    reference_score = models.FloatField(null=True, blank=True, editable=False)
+    starter_score = models.FloatField(null=True, blank=True, editable=False)
+    validated_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        constraints = [
+            # A rubric with target <= baseline cannot map a metric to a score.
+            models.CheckConstraint(
+                condition=Q(target__gt=F("baseline")), name="lab_target_above_baseline"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Lab: {self.module.title}"
@@ -107,13 +123,26 @@ class Submission(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
-        TRAINED = "trained", "Trained"
+        TRAINED = "trained", "Trained (not graded)"
+        GRADED = "graded", "Graded"
+        REJECTED = "rejected", "Checkpoint refused"
         ERROR = "error", "Error in your code"
         FAILED = "failed", "Platform failure"
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
-    FINAL = (Status.TRAINED, Status.ERROR, Status.FAILED, Status.CANCELLED)
+    FINAL = (
+        Status.TRAINED,
+        Status.GRADED,
+        Status.REJECTED,
+        Status.ERROR,
+        Status.FAILED,
+        Status.CANCELLED,
+    )
+
+    class Phase(models.TextChoices):
+        TRAINING = "training", "Training"
+        GRADING = "grading", "Grading"
 
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
@@ -130,6 +159,13 @@ class Submission(models.Model):
     platform_retries = models.PositiveIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.TRAINING)
+    # Instructor runs of the reference or starter code ("validate lab"): no progress, no quota.
+    validation_of = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("reference", "Reference solution"), ("starter", "Starter code")],
+    )
     # True once the learner's code started running: only such runs use an attempt.
     counts_as_attempt = models.BooleanField(default=False)
 
@@ -140,8 +176,12 @@ class Submission(models.Model):
     epoch = models.FloatField(default=0)
     samples_per_second = models.FloatField(null=True, blank=True)
     loss_curve = models.JSONField(default=list, blank=True)  # [[step, loss], ...], downsampled
-    dev_curve = models.JSONField(default=list, blank=True)  # [{epoch, train_loss, dev_loss, dev_accuracy}]
-    run_info = models.JSONField(default=dict, blank=True)  # start event: params, examples, hyperparameters
+    dev_curve = models.JSONField(
+        default=list, blank=True
+    )  # [{epoch, train_loss, dev_loss, dev_accuracy}]
+    run_info = models.JSONField(
+        default=dict, blank=True
+    )  # start event: params, examples, hyperparameters
     result = models.JSONField(default=dict, blank=True)  # done event
     error_message = models.TextField(blank=True)
     learner_traceback = models.TextField(blank=True)
@@ -152,7 +192,7 @@ class Submission(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["learner", "lab"],
-                condition=Q(status__in=["queued", "running"]),
+                condition=Q(status__in=["queued", "running"], validation_of=""),
                 name="one_active_run_per_learner_and_lab",
             )
         ]
@@ -165,11 +205,15 @@ class Submission(models.Model):
         return f"#{self.pk} {self.learner} {self.lab} {self.status}"
 
     @property
+    def is_validation(self) -> bool:
+        return bool(self.validation_of)
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
     @property
     def progress_percent(self) -> int:
-        if self.status == self.Status.TRAINED:
+        if self.status in (self.Status.TRAINED, self.Status.GRADED, self.Status.REJECTED):
             return 100
         return min(100, round(100 * self.step / self.total_steps)) if self.total_steps else 0

@@ -57,11 +57,19 @@ def submission_get_for_learner(*, learner: AbstractBaseUser, submission_id: int)
 
 
 def submission_list_for_lab(*, learner: AbstractBaseUser, lab: Lab) -> QuerySet[Submission]:
-    return Submission.objects.filter(learner=learner, lab=lab).order_by("-created_at")
+    return (
+        Submission.objects.filter(learner=learner, lab=lab, validation_of="")
+        .select_related("grade")
+        .order_by("-created_at")
+    )
 
 
 def submission_active(*, learner: AbstractBaseUser, lab: Lab) -> Submission | None:
-    return submission_list_for_lab(learner=learner, lab=lab).filter(status__in=Submission.ACTIVE).first()
+    return (
+        submission_list_for_lab(learner=learner, lab=lab)
+        .filter(status__in=Submission.ACTIVE)
+        .first()
+    )
 
 
 def queue_position(*, submission: Submission) -> int | None:
@@ -85,7 +93,9 @@ def attempts_window_start(now: datetime.datetime | None = None) -> datetime.date
 def attempts_used_today(*, learner: AbstractBaseUser, lab: Lab) -> int:
     """Runs that reached the learner's code today, plus runs still waiting to (they will)."""
     return (
-        Submission.objects.filter(learner=learner, lab=lab, created_at__gte=attempts_window_start())
+        Submission.objects.filter(
+            learner=learner, lab=lab, validation_of="", created_at__gte=attempts_window_start()
+        )
         # Platform failures and runs stopped before the code started cost nothing.
         .filter(Q(status__in=Submission.ACTIVE) | Q(counts_as_attempt=True))
         .count()

@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,18 @@ class SubmissionRefused(Exception):
     """The submission was not accepted; the message tells the learner why."""
 
 
+# After a successful training run, still on the same worker (the checkpoint is on
+# its local disk) and while the row is still RUNNING with a heartbeat, the
+# grading app scores it. labs must not import grading, so grading registers here.
+PostTrainingHook = Callable[["Submission", Path, Callable[[], None]], None]
+_post_training_hooks: list[PostTrainingHook] = []
+
+
+def register_post_training(hook: PostTrainingHook) -> None:
+    if hook not in _post_training_hooks:
+        _post_training_hooks.append(hook)
+
+
 # --------------------------------------------------------------------------
 # Datasets
 
@@ -85,7 +98,10 @@ def dataset_import(
     dataset.examples.all().delete()
     rows = [
         (dataset.pk, split, i, text, label)
-        for split, split_rows in ((Example.Split.TRAIN, parsed.train), (Example.Split.HELDOUT, parsed.heldout))
+        for split, split_rows in (
+            (Example.Split.TRAIN, parsed.train),
+            (Example.Split.HELDOUT, parsed.heldout),
+        )
         for i, (text, label) in enumerate(split_rows)
     ]
     # executemany instead of bulk_create: datasets are tens of thousands of rows and
@@ -137,7 +153,9 @@ HOOKS = {"preprocess", "prepare_model", "build_optimizer", "build_scheduler", "t
 def course_import_labs(spec: CourseSpec, course: Course, report: ImportReport) -> None:
     """Course-import extension: datasets from `datasets/`, then each module's `lab:` section."""
     datasets_dir = spec.root / "datasets"
-    for folder in sorted(p for p in datasets_dir.glob("*") if p.is_dir()) if datasets_dir.is_dir() else []:
+    for folder in (
+        sorted(p for p in datasets_dir.glob("*") if p.is_dir()) if datasets_dir.is_dir() else []
+    ):
         try:
             dataset, outcome = dataset_import_folder(path=folder)
         except DatasetError as exc:
@@ -150,7 +168,9 @@ def course_import_labs(spec: CourseSpec, course: Course, report: ImportReport) -
         path = spec.root / module_spec.source_path
         module = Module.objects.get(course=course, slug=module_spec.slug)
         if module.kind != Module.Kind.LAB:
-            raise CourseFolderError(path, "a 'lab:' section is only allowed on a module of kind lab")
+            raise CourseFolderError(
+                path, "a 'lab:' section is only allowed on a module of kind lab"
+            )
         fields = lab_fields_from_section(section, path=path)
         lab, created = Lab.objects.get_or_create(module=module, defaults=fields)
         if not created:
@@ -174,17 +194,23 @@ def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
     try:
         dataset = Dataset.objects.get(slug=section["dataset"])
     except Dataset.DoesNotExist:
-        raise CourseFolderError(path, f"lab dataset '{section['dataset']}' is not in datasets/") from None
+        raise CourseFolderError(
+            path, f"lab dataset '{section['dataset']}' is not in datasets/"
+        ) from None
     code = {}
     for key in ("starter", "solution"):
         code_path = path.parent / section[key]
         if not code_path.is_file():
-            raise CourseFolderError(path, f"lab {key} file {section[key]} not found next to the module")
+            raise CourseFolderError(
+                path, f"lab {key} file {section[key]} not found next to the module"
+            )
         code[key] = code_path.read_text(encoding="utf-8")
         try:
             ast.parse(code[key])
         except SyntaxError as exc:
-            raise CourseFolderError(code_path, f"syntax error: {exc.msg}", line=exc.lineno) from None
+            raise CourseFolderError(
+                code_path, f"syntax error: {exc.msg}", line=exc.lineno
+            ) from None
     hooks = list(section.get("hooks", []))
     if set(hooks) - HOOKS:
         raise CourseFolderError(path, f"unknown hook(s): {', '.join(sorted(set(hooks) - HOOKS))}")
@@ -229,7 +255,7 @@ def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
 
 
 def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Submission:
-    """Validate and queue a run. Raises SubmissionRefused with a learner-facing message."""
+    """Validate and queue a learner's run. Raises SubmissionRefused with a learner-facing message."""
     if len(code.encode()) > MAX_CODE_BYTES:
         raise SubmissionRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
     if not code.strip():
@@ -242,8 +268,12 @@ def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Subm
     with transaction.atomic():
         # Lock the lab row so two simultaneous submits are counted one after the other.
         Lab.objects.select_for_update().filter(pk=lab.pk).first()
-        if Submission.objects.filter(learner=learner, lab=lab, status__in=Submission.ACTIVE).exists():
-            raise SubmissionRefused("You already have a run in progress for this lab; wait or cancel it.")
+        if Submission.objects.filter(
+            learner=learner, lab=lab, status__in=Submission.ACTIVE, validation_of=""
+        ).exists():
+            raise SubmissionRefused(
+                "You already have a run in progress for this lab; wait or cancel it."
+            )
         if attempts_used_today(learner=learner, lab=lab) >= lab.attempts_per_day:
             reset = timezone.localtime(attempts_reset_at()).strftime("%H:%M")
             raise SubmissionRefused(
@@ -305,7 +335,7 @@ def submissions_requeue_stale() -> list[int]:
         status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
     ).select_related("lab"):
         if submission.deliveries >= MAX_DELIVERIES:
-            _finish(submission, Submission.Status.FAILED, owner_check=False,
+            submission_finish(submission, Submission.Status.FAILED, owner_check=False,
                     error_message=f"The run was interrupted {submission.deliveries} times by "
                     "worker failures. This is not your fault and did not use an attempt.")  # fmt: skip
             continue
@@ -322,7 +352,9 @@ def submissions_requeue_stale() -> list[int]:
 
 def submission_run(*, submission_id: int, worker: str | None = None) -> str | None:
     """Claim and run one submission. Returns the final status, or None if nothing to claim."""
-    submission = submission_claim(submission_id=submission_id, worker=worker or socket.gethostname())
+    submission = submission_claim(
+        submission_id=submission_id, worker=worker or socket.gethostname()
+    )
     if submission is None:
         logger.info("Submission %s not claimable (already taken or finished)", submission_id)
         return None
@@ -343,16 +375,20 @@ def _platform_fault(submission: Submission, detail: str) -> str:
         if moved:
             from labs.tasks import run_submission
 
-            run_submission.apply_async(args=[submission.pk], queue=submission.lab.queue, countdown=5)
+            run_submission.apply_async(
+                args=[submission.pk], queue=submission.lab.queue, countdown=5
+            )
             return Submission.Status.QUEUED
-    _finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
+    submission_finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
             error_message="The platform failed to run your code (not your fault; no attempt "
             "was used). Please submit again; if it keeps failing, tell your instructor.",
             log_tail=detail[-4000:])  # fmt: skip
     return Submission.Status.FAILED
 
 
-def _finish(submission: Submission, status: str, *, owner_check: bool = True, **fields: Any) -> bool:
+def submission_finish(
+    submission: Submission, status: str, *, owner_check: bool = True, **fields: Any
+) -> bool:
     """Write a final state, only if this worker still owns the run."""
     rows = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING)
     if owner_check:
@@ -434,7 +470,9 @@ class _RunReporter:
             )  # fmt: skip
             self.flush()
         elif kind == "epoch":
-            self.dev_curve.append({k: event.get(k) for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy")})
+            self.dev_curve.append(
+                {k: event.get(k) for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy")}
+            )
             self.pending.update(dev_curve=list(self.dev_curve))
             self.flush(force=True)
         elif kind == "learner_error":
@@ -462,7 +500,9 @@ class _RunReporter:
             self.flush(force=True)
         if now - self.last_cancel_check >= CANCEL_CHECK_SECONDS:
             self.last_cancel_check = now
-            cancel = Submission.objects.filter(pk=self.submission.pk).values_list("cancel_requested", flat=True)
+            cancel = Submission.objects.filter(pk=self.submission.pk).values_list(
+                "cancel_requested", flat=True
+            )
             if cancel and cancel[0]:
                 return True
         # Another worker took the run over (we were presumed dead): stop, write nothing more.
@@ -488,7 +528,10 @@ def _train(submission: Submission) -> str:
         result = run_sandboxed(
             argv=[sys.executable, "-m", "labs.training", "--spec", "/job/spec.json"],
             job_dir=str(job_dir),
-            ro_binds={str(engine_dir): "/code/labs/training", resolve_base_model(lab.base_model): "/model"},
+            ro_binds={
+                str(engine_dir): "/code/labs/training",
+                resolve_base_model(lab.base_model): "/model",
+            },
             limits=limits,
             mode=SandboxMode(settings.ACADEMY_SANDBOX_MODE),
             env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
@@ -497,7 +540,7 @@ def _train(submission: Submission) -> str:
             should_stop=reporter.should_stop,
         )
     except SandboxUnavailable as exc:
-        _finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
+        submission_finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
                 error_message=f"This worker cannot run code safely: {exc} No attempt was used.")  # fmt: skip
         return Submission.Status.FAILED
     reporter.flush(force=True)
@@ -505,24 +548,37 @@ def _train(submission: Submission) -> str:
         return Submission.Status.RUNNING  # another worker owns the row now
     common = {"sandbox_mode": str(result.mode), "log_tail": _clean_log(result.stderr_tail)}
     if result.outcome == "cancelled":
-        _finish(submission, Submission.Status.CANCELLED, error_message="You cancelled this run.", **common)
+        submission_finish(
+            submission,
+            Submission.Status.CANCELLED,
+            error_message="You cancelled this run.",
+            **common,
+        )
         return Submission.Status.CANCELLED
     if result.outcome == "ok" and reporter.done is not None:
-        _finish(submission, Submission.Status.TRAINED, result=reporter.done,
-                samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
-        return Submission.Status.TRAINED
+        if not _post_training_hooks:
+            submission_finish(submission, Submission.Status.TRAINED, result=reporter.done,
+                    samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
+            return Submission.Status.TRAINED
+        reporter.pending.update(phase=Submission.Phase.GRADING, result=reporter.done,
+                                samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
+        reporter.flush(force=True)
+        for hook in _post_training_hooks:
+            hook(submission, job_dir, lambda: reporter.flush(force=True))
+        return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
     if reporter.learner_error is not None:
-        _finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
+        submission_finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
                 error_message=str(reporter.learner_error.get("message", ""))[:2000],
                 learner_traceback=str(reporter.learner_error.get("traceback", ""))[-8000:], **common)  # fmt: skip
         return Submission.Status.ERROR
     if result.outcome in {"timeout", "memory", "cpu", "output_limit"} or reporter.started:
         # A limit was hit, or the learner's code ended the process itself.
-        _finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
+        submission_finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
                 error_message=result.detail or f"The run ended with status {result.returncode}.", **common)  # fmt: skip
         return Submission.Status.ERROR
     return _platform_fault(
-        submission, f"engine exited {result.returncode} ({result.outcome}) before starting:\n{result.stderr_tail}"
+        submission,
+        f"engine exited {result.returncode} ({result.outcome}) before starting:\n{result.stderr_tail}",
     )
 
 
@@ -541,3 +597,15 @@ def runs_elapsed(submission: Submission) -> datetime.timedelta | None:
     if not submission.started_at:
         return None
     return (submission.finished_at or timezone.now()) - submission.started_at
+
+
+def lab_validate_enqueue(*, lab: Lab, by: AbstractBaseUser) -> list[Submission]:
+    """Queue the reference solution and the unmodified starter code through the real pipeline."""
+    with transaction.atomic():
+        runs = [
+            Submission.objects.create(learner=by, lab=lab, code=code, validation_of=role)
+            for role, code in (("reference", lab.reference_solution), ("starter", lab.starter_code))
+        ]
+        for run in runs:
+            _enqueue_on_commit(run)
+    return runs

@@ -19,7 +19,7 @@ from pygments.lexers import PythonLexer
 from courses.models import Module
 from courses.rendering import PYGMENTS_CSS_CLASS
 from courses.selectors import module_get_visible
-from grading.selectors import course_progress
+from grading.selectors import course_progress, grade_feedback
 from labs import charts
 from labs.models import Lab, Submission
 from labs.selectors import (
@@ -58,19 +58,34 @@ def run_context(submission: Submission | None) -> dict[str, Any]:
         elapsed = (end - submission.started_at).total_seconds()
         if submission.is_active and submission.step and submission.total_steps:
             per_step = elapsed / submission.step
-            eta = datetime.timedelta(seconds=round(per_step * (submission.total_steps - submission.step)))
+            eta = datetime.timedelta(
+                seconds=round(per_step * (submission.total_steps - submission.step))
+            )
     loss = [(float(s), float(v)) for s, v in submission.loss_curve]
-    dev = [(float(e["epoch"]), float(e["dev_loss"])) for e in submission.dev_curve if e.get("dev_loss") is not None]
-    steps_per_epoch = submission.total_steps / max(1, (submission.run_info or {}).get("epochs") or 1)
+    dev = [
+        (float(e["epoch"]), float(e["dev_loss"]))
+        for e in submission.dev_curve
+        if e.get("dev_loss") is not None
+    ]
+    steps_per_epoch = submission.total_steps / max(
+        1, (submission.run_info or {}).get("epochs") or 1
+    )
     return {
         "submission": submission,
+        "feedback": grade_feedback(submission=submission)
+        if submission.status == Submission.Status.GRADED
+        else None,
         "queue_position": queue_position(submission=submission),
         "elapsed": elapsed,
         "eta": eta,
         "loss_chart": charts.line_chart(
-            [("training loss", loss, "train"),
-             ("dev loss (end of epoch)", [(e * steps_per_epoch, v) for e, v in dev], "dev")],
-            title="Training loss by step", x_label="step", y_label="loss",
+            [
+                ("training loss", loss, "train"),
+                ("dev loss (end of epoch)", [(e * steps_per_epoch, v) for e, v in dev], "dev"),
+            ],
+            title="Training loss by step",
+            x_label="step",
+            y_label="loss",
             x_max=submission.total_steps or None,
         ),  # fmt: skip
     }
@@ -136,7 +151,9 @@ def run_status(request: HttpRequest, submission_id: int) -> HttpResponse:
     if submission.is_active:
         return render(request, "labs/lab_detail.html#run-status", context)
     # Final: stop polling, and refresh the history beside the panel.
-    context["history"] = list(submission_list_for_lab(learner=request.user, lab=submission.lab)[:HISTORY_ROWS])
+    context["history"] = list(
+        submission_list_for_lab(learner=request.user, lab=submission.lab)[:HISTORY_ROWS]
+    )
     context["lab"] = submission.lab
     context["oob_history"] = True
     response = render(request, "labs/lab_detail.html#run-status", context)
@@ -167,5 +184,9 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
 def dataset_detail(request: HttpRequest, slug: str) -> HttpResponse:
     dataset = dataset_get(slug=slug)
     card = dataset_card(dataset=dataset)
-    chart = charts.bar_chart(card["label_counts"], title=f"Training examples per label ({dataset.title})")
-    return render(request, "labs/dataset_detail.html", {"dataset": dataset, "card": card, "chart": chart})
+    chart = charts.bar_chart(
+        card["label_counts"], title=f"Training examples per label ({dataset.title})"
+    )
+    return render(
+        request, "labs/dataset_detail.html", {"dataset": dataset, "card": card, "chart": chart}
+    )

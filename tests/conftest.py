@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import LazySettings
+from django.conf import settings as django_settings
+from django.db import connection
 
+from labs.datasets import parse_dataset
+from labs.models import Lab
+from labs.services import dataset_import
 from tests.factories import CourseFactory, ModuleFactory, StageFactory, UserFactory
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
@@ -87,3 +97,158 @@ def shipped_course(db):
     from courses.services import course_import
 
     return course_import(path=SHIPPED_COURSE).course
+
+
+# --- Labs: a tiny random BERT, a small dataset, a lab, and a real Celery worker ---
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TINY_SOLUTION = """
+HYPERPARAMETERS = {"learning_rate": 1e-3, "epochs": 2, "batch_size": 16, "max_length": 32, "seed": 3}
+
+def preprocess(text):
+    return text.lower()
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from labs.training.tiny import make_tiny_bert
+
+    root = tmp_path_factory.mktemp("models")
+    path = Path(make_tiny_bert(root / "tiny-bert"))
+    # The sandboxed engine runs as an unprivileged uid: the model must be world-readable,
+    # like a model in site-packages is (pytest makes its temp folders 0700).
+    for item in [root, path, *path.iterdir()]:
+        item.chmod(0o755 if item.is_dir() else 0o644)
+    return str(path)
+
+
+def small_dataset_bytes(n_per_label: int = 40) -> tuple[bytes, bytes]:
+    words = {
+        "good": "great gain profit rally up",
+        "bad": "loss crash fall down miss",
+        "meh": "flat report meeting update agenda",
+    }
+    rows_train = ["text,label"]
+    rows_test = ["text,label"]
+    for label, vocab in words.items():
+        tokens = vocab.split()
+        for i in range(n_per_label):
+            rows_train.append(f"{tokens[i % 5]} {tokens[(i + 2) % 5]} number {i},{label}")
+        for i in range(10):
+            rows_test.append(f"{tokens[(i + 1) % 5]} {tokens[(i + 3) % 5]} held {i},{label}")
+    return "\n".join(rows_train).encode(), "\n".join(rows_test).encode()
+
+
+@pytest.fixture
+def dataset(db):
+    train, heldout = small_dataset_bytes()
+    ds, _ = dataset_import(
+        slug="tiny-sentiment", title="Tiny sentiment", license_name="CC0 (made up for tests)",
+        source_markdown="# Tiny\n\nMade up for tests.", parsed=parse_dataset(train=train, heldout=heldout),
+    )  # fmt: skip
+    return ds
+
+
+@pytest.fixture
+def lab(db, course, dataset, tiny_model) -> Lab:
+    stage = course.stages.get(slug="basics")
+    module = ModuleFactory(
+        course=course, stage=stage, slug="tiny-lab", title="Tiny lab", kind="lab", position=9
+    )
+    return Lab.objects.create(
+        module=module, dataset=dataset, base_model=tiny_model, starter_code="HYPERPARAMETERS = {}\n",
+        reference_solution=TINY_SOLUTION, required_hooks=["preprocess"], wall_time_seconds=120,
+        memory_mb=3072, max_epochs=3, attempts_per_day=5, baseline=0.34, target=0.9, pass_mark=60,
+    )  # fmt: skip
+
+
+def _worker_database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class Worker:
+    """A real `celery worker` process on the test database and the configured broker."""
+
+    def __init__(self, jobs_dir: Path, log_path: Path) -> None:
+        self.jobs_dir = jobs_dir
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": _worker_database_url(),
+            "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
+            "DJANGO_DEBUG": "0",
+            "ACADEMY_JOBS_DIR": str(self.jobs_dir),
+            "ACADEMY_HEARTBEAT_SECONDS": "1",
+            "ACADEMY_STALE_RUN_SECONDS": "4",
+            "ACADEMY_SWEEP_SECONDS": "2",
+            "ACADEMY_TRAINING_THREADS": "1",
+            "HF_HUB_OFFLINE": "1",
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "academy", "worker", "-Q", "cpu,gpu",
+             "--concurrency", "1", "--beat", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+             "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"ready." in self.log_path.read_bytes():
+                return
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{self.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and pool children), as a crash would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path, settings) -> Iterator[Worker]:
+    from academy.celery import app
+
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    settings.ACADEMY_JOBS_DIR = jobs
+    app.control.purge()  # messages left by earlier runs must not reach this worker
+    w = Worker(jobs, tmp_path / "worker.log")
+    w.start()
+    yield w
+    w.kill()  # the test is over: no need to wait for a warm shutdown
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

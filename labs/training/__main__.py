@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.make_tiny:
         from labs.training.tiny import make_tiny_bert
 
+        _quiet_transformers()
         print(make_tiny_bert(args.make_tiny))
         return EXIT_DONE
     emit = _event_writer(_claim_stdout())

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from labs.training.spec import RunSpec
+from labs.training.spec import RunSpec, SpecError
 
 MODULE_NAME = "solution"
 DISPLAY_NAME = "solution.py"
@@ -100,7 +100,7 @@ def load_learner_code(code_file: str | Path) -> LearnerCode:
     path = Path(code_file)
     if not path.is_file():
         # The platform writes this file; its absence is not the learner's bug.
-        raise FileNotFoundError(f"learner code file not found: {path}")
+        raise SpecError(f"the run spec's code_file {path} does not exist.")
     spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path} as a Python module")

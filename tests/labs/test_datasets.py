@@ -62,7 +62,9 @@ def test_import_stores_rows_by_split_and_reimport_is_a_no_op(dataset):
     assert outcome == "unchanged"
 
 
-def test_dataset_card_shows_distribution_sample_and_attribution_but_no_heldout_text(client, learner, dataset):
+def test_dataset_card_shows_distribution_sample_and_attribution_but_no_heldout_text(
+    client, learner, dataset
+):
     client.force_login(learner)
     page = client.get(reverse("labs:dataset", args=[dataset.slug])).content.decode()
     assert "120</strong> training examples" in page

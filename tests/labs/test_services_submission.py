@@ -13,10 +13,12 @@ from labs.services import (
     submission_create,
     submissions_requeue_stale,
 )
-from tests.labs.conftest import TINY_SOLUTION
+from tests.conftest import TINY_SOLUTION
 
 
-def test_valid_code_is_queued_and_enqueued_on_commit_with_the_id_only(learner, lab, django_capture_on_commit_callbacks):
+def test_valid_code_is_queued_and_enqueued_on_commit_with_the_id_only(
+    learner, lab, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
     assert submission.status == Submission.Status.QUEUED
@@ -56,9 +58,15 @@ def test_database_forbids_two_active_runs_even_without_the_service(learner, lab)
 def test_daily_attempts_count_only_runs_that_reached_the_code(learner, lab):
     lab.attempts_per_day = 2
     lab.save()
-    Submission.objects.create(learner=learner, lab=lab, code="x", status="error", counts_as_attempt=True)
-    Submission.objects.create(learner=learner, lab=lab, code="x", status="failed", counts_as_attempt=False)
-    Submission.objects.create(learner=learner, lab=lab, code="x", status="cancelled", counts_as_attempt=False)
+    Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="error", counts_as_attempt=True
+    )
+    Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="failed", counts_as_attempt=False
+    )
+    Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="cancelled", counts_as_attempt=False
+    )
     submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)  # the second attempt is allowed
     Submission.objects.filter(status="queued").update(status="trained", counts_as_attempt=True)
     with pytest.raises(SubmissionRefused, match="used all 2 attempts for today; they reset at"):
@@ -68,8 +76,12 @@ def test_daily_attempts_count_only_runs_that_reached_the_code(learner, lab):
 def test_yesterdays_attempts_do_not_count(learner, lab):
     lab.attempts_per_day = 1
     lab.save()
-    old = Submission.objects.create(learner=learner, lab=lab, code="x", status="trained", counts_as_attempt=True)
-    Submission.objects.filter(pk=old.pk).update(created_at=timezone.now() - datetime.timedelta(days=1, hours=1))
+    old = Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="trained", counts_as_attempt=True
+    )
+    Submission.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - datetime.timedelta(days=1, hours=1)
+    )
     submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
 
 
@@ -81,7 +93,9 @@ def test_a_second_claim_of_the_same_run_finds_nothing(learner, lab):
     assert (submission.status, submission.deliveries, submission.worker) == ("running", 1, "w1")
 
 
-def test_stale_running_runs_are_requeued_and_fresh_ones_are_not(learner, outsider, lab, settings, django_capture_on_commit_callbacks):
+def test_stale_running_runs_are_requeued_and_fresh_ones_are_not(
+    learner, outsider, lab, settings, django_capture_on_commit_callbacks
+):
     settings.ACADEMY_STALE_RUN_SECONDS = 30
     now = timezone.now()
     stale = Submission.objects.create(learner=learner, lab=lab, code="x", status="running", deliveries=1,

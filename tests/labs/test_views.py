@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from grading.services import module_mark_complete
 from labs.models import Submission
-from tests.labs.conftest import TINY_SOLUTION
+from tests.conftest import TINY_SOLUTION
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -29,7 +29,9 @@ def test_lab_page_has_instructions_dataset_editor_and_attempts(client, learner, 
     assert "HYPERPARAMETERS = {}" in page  # the starter code fills the editor
 
 
-def test_submit_via_htmx_returns_a_polling_run_panel(client, learner, lab, django_capture_on_commit_callbacks):
+def test_submit_via_htmx_returns_a_polling_run_panel(
+    client, learner, lab, django_capture_on_commit_callbacks
+):
     client.force_login(learner)
     with django_capture_on_commit_callbacks(execute=False):
         response = client.post(submit_url(lab), {"code": TINY_SOLUTION}, **HTMX)
@@ -70,7 +72,9 @@ def test_status_partial_keeps_polling_while_active_and_stops_when_final(client, 
     assert 'hx-trigger="every 2s"' in active.content.decode()
     assert 'aria-valuenow="25"' in active.content.decode()
     assert "<polyline" in active.content.decode()
-    Submission.objects.filter(pk=submission.pk).update(status="error", error_message="boom in preprocess")
+    Submission.objects.filter(pk=submission.pk).update(
+        status="error", error_message="boom in preprocess"
+    )
     final = client.get(url, **HTMX)
     assert final.status_code == 286  # htmx: stop polling
     assert "boom in preprocess" in final.content.decode()
@@ -99,7 +103,9 @@ def test_a_lab_cannot_be_completed_by_the_mark_complete_button(client, learner, 
     from grading.services import NotSelfCompletable
 
     client.force_login(learner)
-    response = client.post(reverse("courses:module-complete", args=[lab.module.course.slug, lab.module.slug]), **HTMX)
+    response = client.post(
+        reverse("courses:module-complete", args=[lab.module.course.slug, lab.module.slug]), **HTMX
+    )
     assert response.status_code == 403
     with pytest.raises(NotSelfCompletable):
         module_mark_complete(learner=learner, module=lab.module)

@@ -8,7 +8,7 @@ import pytest
 
 from labs.models import Submission
 from labs.services import submission_create
-from tests.labs.conftest import TINY_SOLUTION, wait_for
+from tests.conftest import TINY_SOLUTION, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -22,10 +22,19 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
     assert fresh(submission).status == Submission.Status.QUEUED
 
-    wait_for(lambda: fresh(submission).status == Submission.Status.RUNNING, timeout=60, message="running")
-    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=180, message=f"final state\n{worker.log()}")
+    wait_for(
+        lambda: fresh(submission).status == Submission.Status.RUNNING, timeout=60, message="running"
+    )
+    wait_for(
+        lambda: fresh(submission).status in Submission.FINAL,
+        timeout=180,
+        message=f"final state\n{worker.log()}",
+    )
 
-    assert submission.status == Submission.Status.TRAINED, (submission.error_message, submission.log_tail)
+    assert submission.status == Submission.Status.GRADED, (
+        submission.error_message,
+        submission.log_tail,
+    )
     assert submission.deliveries == 1
     assert submission.counts_as_attempt
     assert submission.total_steps > 0
@@ -73,24 +82,41 @@ def test_infinite_loop_is_stopped_at_the_wall_limit(worker, learner, lab):
 def test_cancel_stops_a_running_run(worker, learner, lab):
     from labs.services import submission_cancel
 
-    code = TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3') + "\nimport time\n_p = preprocess\ndef preprocess(t):\n    time.sleep(0.05)\n    return _p(t)\n"
+    code = (
+        TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
+        + "\nimport time\n_p = preprocess\ndef preprocess(t):\n    time.sleep(0.05)\n    return _p(t)\n"
+    )
     submission = submission_create(learner=learner, lab=lab, code=code)
-    wait_for(lambda: fresh(submission).status == Submission.Status.RUNNING, timeout=60, message="running")
+    wait_for(
+        lambda: fresh(submission).status == Submission.Status.RUNNING, timeout=60, message="running"
+    )
     submission_cancel(submission=submission)
     wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=60, message="cancelled")
     assert submission.status == Submission.Status.CANCELLED
 
 
 def test_worker_killed_mid_run_is_requeued_and_finishes_once(worker, learner, lab):
-    submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3'))
-    wait_for(lambda: fresh(submission).step > 0, timeout=120, message=f"training steps\n{worker.log()}")
+    submission = submission_create(
+        learner=learner, lab=lab, code=TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
+    )
+    wait_for(
+        lambda: fresh(submission).step > 0, timeout=120, message=f"training steps\n{worker.log()}"
+    )
     worker.kill()
-    assert fresh(submission).status == Submission.Status.RUNNING  # orphaned: nobody is working on it
+    assert (
+        fresh(submission).status == Submission.Status.RUNNING
+    )  # orphaned: nobody is working on it
 
     worker.start()  # a worker coming up sweeps runs whose heartbeat stopped
-    wait_for(lambda: fresh(submission).deliveries == 2, timeout=60, message="requeue and second claim")
-    wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=180, message=f"final\n{worker.log()}")
-    assert submission.status == Submission.Status.TRAINED
+    wait_for(
+        lambda: fresh(submission).deliveries == 2, timeout=60, message="requeue and second claim"
+    )
+    wait_for(
+        lambda: fresh(submission).status in Submission.FINAL,
+        timeout=180,
+        message=f"final\n{worker.log()}",
+    )
+    assert submission.status == Submission.Status.GRADED
     assert submission.deliveries == 2
     assert Submission.objects.filter(pk=submission.pk).count() == 1
 
@@ -101,6 +127,56 @@ def test_same_job_delivered_twice_runs_once(worker, learner, lab):
     submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
     run_submission.apply_async(args=[submission.pk], queue="cpu")  # a duplicate delivery
     wait_for(lambda: fresh(submission).status in Submission.FINAL, timeout=180, message="final")
-    wait_for(lambda: "not claimable" in worker.log(), timeout=30, message="duplicate seen and dropped")
-    assert submission.status == Submission.Status.TRAINED
+    wait_for(
+        lambda: "not claimable" in worker.log(), timeout=30, message="duplicate seen and dropped"
+    )
+    assert submission.status == Submission.Status.GRADED
     assert submission.deliveries == 1
+
+
+def test_a_passing_run_is_graded_updates_progress_and_opens_the_next_stage(
+    worker, learner, lab, course
+):
+    from courses.models import Module
+    from grading.models import Grade, ModuleProgress
+    from grading.selectors import course_progress
+    from grading.services import module_mark_complete
+
+    for slug in ("intro", "loss"):
+        module_mark_complete(learner=learner, module=Module.objects.get(course=course, slug=slug))
+    assert (
+        not course_progress(learner=learner, course=course).stages[1].is_open
+    )  # the lab is still missing
+    lab.baseline, lab.target, lab.pass_mark = 0.0, 0.5, 50  # reachable by a tiny random BERT
+    lab.save()
+
+    submission = submission_create(
+        learner=learner, lab=lab, code=TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
+    )
+    wait_for(
+        lambda: fresh(submission).status in Submission.FINAL,
+        timeout=180,
+        message=f"final\n{worker.log()}",
+    )
+    assert submission.status == Submission.Status.GRADED, submission.error_message
+
+    grade = Grade.objects.get(submission=submission)
+    assert grade.heldout_size == 30
+    assert grade.metric == "accuracy"
+    assert grade.metric_value == pytest.approx(grade.metrics["accuracy"])
+    assert len(grade.metrics["confusion_matrix"]) == 3
+    assert grade.passed, grade.metrics
+    progress = ModuleProgress.objects.get(learner=learner, module=lab.module)
+    assert progress.status == ModuleProgress.Status.COMPLETED
+    assert progress.best_score == grade.score
+    assert progress.best_submission_id == submission.pk
+    assert course_progress(learner=learner, course=course).stages[1].is_open
+
+    # The same job delivered again: nothing to claim, still one grade.
+    from labs.tasks import run_submission
+
+    run_submission.apply_async(args=[submission.pk], queue="cpu")
+    wait_for(
+        lambda: worker.log().count("not claimable") >= 1, timeout=30, message="duplicate dropped"
+    )
+    assert Grade.objects.filter(submission=submission).count() == 1

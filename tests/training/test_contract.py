@@ -13,7 +13,7 @@ from labs.training.contract import (
     resolve_hyperparameters,
 )
 from labs.training.engine import train
-from labs.training.spec import RunSpec
+from labs.training.spec import RunSpec, SpecError
 from tests.training.conftest import MakeSpec
 from tests.training.support import hp_code
 
@@ -90,6 +90,11 @@ def test_max_length_above_the_cap_is_lowered_with_a_warning() -> None:
     hp, warnings = resolve_hyperparameters({"max_length": 1024}, spec_for(Path("/x")))
     assert hp["max_length"] == 256
     assert warnings == ["HYPERPARAMETERS['max_length'] = 1024 is above this lab's cap; using 256."]
+
+
+def test_missing_code_file_is_the_platforms_fault_not_the_learners(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match=r"code_file .* does not exist"):
+        load_learner_code(tmp_path / "solution.py")
 
 
 def test_hyperparameters_that_are_not_a_dict_are_refused(tmp_path: Path) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from labs.training.data import DataError
 from labs.training.engine import length_grouped_batches, train
 from labs.training.spec import RunSpec
 from tests.training.conftest import MakeSpec
@@ -80,6 +82,8 @@ def test_full_run_reports_progress_and_saves_a_reloadable_checkpoint(make_spec: 
     assert (checkpoint / "config.json").is_file()
     assert (checkpoint / "model.safetensors").is_file()
     assert not list(checkpoint.glob("*.bin")), "no pickle files in a checkpoint"
+    # Readable by a grader running as another user than the sandbox.
+    assert stat.S_IMODE((checkpoint / "model.safetensors").stat().st_mode) == 0o644
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"]
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint, local_files_only=True)
@@ -202,6 +206,11 @@ def test_misspelt_hook_name_is_reported_as_a_warning(make_spec: MakeSpec) -> Non
     _, events = run(make_spec(code))
     (warning,) = of_kind(events, "warning")
     assert "'preprocesss'" in warning["message"] and "'preprocess'" in warning["message"]
+
+
+def test_labels_missing_from_the_spec_are_a_data_error(make_spec: MakeSpec) -> None:
+    with pytest.raises(DataError, match=r"label\(s\) 'neu' not in the spec's labels"):
+        train(make_spec(hp_code(), labels=["pos", "neg"]))
 
 
 def test_length_grouped_batches_cover_every_example_once_with_similar_lengths() -> None:
