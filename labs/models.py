@@ -93,7 +93,7 @@ class Lab(models.Model):
     metric_label = models.CharField(max_length=120, blank=True)
     baseline = models.FloatField(help_text="Metric value that scores 0.")
     target = models.FloatField(help_text="Metric value that scores 100.")
-    pass_mark = models.FloatField(default=60, help_text="Score (0–100) needed to pass.")
+    pass_mark = models.FloatField(default=60, help_text="Score (0 to 100) needed to pass.")
     # Set by "validate lab": the bar learners see, and proof the starter does not pass.
     reference_score = models.FloatField(null=True, blank=True, editable=False)
     starter_score = models.FloatField(null=True, blank=True, editable=False)

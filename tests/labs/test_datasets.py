@@ -35,7 +35,7 @@ def test_a_dataset_with_one_label_only_is_refused():
 
 
 def test_heldout_labels_unseen_in_train_are_refused():
-    with pytest.raises(DatasetError, match="never seen in train.csv: surprise"):
+    with pytest.raises(DatasetError, match=r"never seen in train\.csv: surprise"):
         parse_dataset(train=GOOD_TRAIN, heldout=b"text,label\nwhat,surprise\n")
 
 
