@@ -186,6 +186,10 @@ ROLE_PERMISSIONS = {
         ("courses", "module", ["add", "change", "delete", "view"]),
         ("courses", "enrollment", ["view"]),
         ("grading", "moduleprogress", ["view"]),
+        ("grading", "grade", ["view"]),
+        ("labs", "dataset", ["add", "change", "view"]),
+        ("labs", "lab", ["add", "change", "view"]),
+        ("labs", "submission", ["view"]),
     ],
     # HR assigns courses and reads progress; the reports pages come later.
     HR_GROUP: [

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import io
+
+from django.urls import reverse
+
+from labs.models import Dataset, Submission
+
+
+def upload(name: str, data: bytes) -> io.BytesIO:
+    handle = io.BytesIO(data)
+    handle.name = name
+    return handle
+
+
+def test_instructor_uploads_a_dataset_as_csv(client, instructor):
+    client.force_login(instructor)
+    response = client.post(reverse("admin:labs_dataset_add"), {
+        "slug": "pets", "title": "Pets", "description": "", "license_name": "CC0", "source_markdown": "Made up.",
+        "train_csv": upload("train.csv", b"text,label\ncat,a\ndog,b\n"),
+        "heldout_csv": upload("test.csv", b"text,label\nkitten,a\n"),
+    }, follow=True)  # fmt: skip
+    assert "Dataset pets created: 2 train, 1 held-out rows, 2 labels." in response.content.decode()
+    assert Dataset.objects.get(slug="pets").examples.count() == 3
+
+
+def test_a_bad_csv_upload_says_what_is_wrong_and_saves_nothing(client, instructor):
+    client.force_login(instructor)
+    response = client.post(reverse("admin:labs_dataset_add"), {
+        "slug": "pets", "title": "Pets", "description": "", "license_name": "CC0", "source_markdown": "x",
+        "train_csv": upload("train.csv", b"text,label\ncat,a\ndog,b\n"),
+        "heldout_csv": upload("test.csv", b"text,label\nhamster,c\n"),
+    })  # fmt: skip
+    assert "label(s) never seen in train.csv: c" in response.content.decode()
+    assert not Dataset.objects.filter(slug="pets").exists()
+
+
+def test_lab_form_refuses_a_target_not_above_the_baseline(client, instructor, lab):
+    client.force_login(instructor)
+    url = reverse("admin:labs_lab_change", args=[lab.pk])
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        baseline=0.8,
+        target=0.8,
+        module=lab.module_id,
+        dataset=lab.dataset_id,
+        required_hooks='["preprocess"]',
+    )
+    response = client.post(url, data)
+    assert "The target must be above the baseline." in response.content.decode()
+
+
+def test_validate_action_queues_the_reference_and_the_starter(
+    client, instructor, lab, django_capture_on_commit_callbacks
+):
+    client.force_login(instructor)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(
+            reverse("admin:labs_lab_changelist"),
+            {"action": "validate", "_selected_action": [lab.pk]},
+        )
+    runs = Submission.objects.filter(lab=lab).order_by("validation_of")
+    assert [r.validation_of for r in runs] == ["reference", "starter"]
+    assert len(callbacks) == 2
+
+
+def test_submissions_are_read_only_in_the_admin(client, instructor, learner, lab):
+    submission = Submission.objects.create(learner=learner, lab=lab, code="x = 1")
+    client.force_login(instructor)
+    assert (
+        client.get(
+            reverse("admin:labs_submission_changelist") + "?status__exact=queued"
+        ).status_code
+        == 200
+    )
+    assert (
+        client.get(reverse("admin:labs_submission_change", args=[submission.pk])).status_code == 200
+    )
+    client.post(reverse("admin:labs_submission_change", args=[submission.pk]), {"code": "hacked"})
+    submission.refresh_from_db()
+    assert submission.code == "x = 1"
