@@ -32,7 +32,7 @@ run: setup
 	@echo ""
 	@echo "LLM Academy is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
 	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A academy worker -Q cpu,gpu --concurrency 1 --loglevel INFO & \
+	$(VENV)/bin/celery -A academy worker --beat -Q cpu,gpu --concurrency 1 --loglevel INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 
