@@ -564,7 +564,7 @@ def _train(submission: Submission) -> str:
                                 samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
         reporter.flush(force=True)
         for hook in _post_training_hooks:
-            hook(submission, job_dir, lambda: reporter.flush(force=True))
+            hook(submission, job_dir, reporter.flush)  # throttled: also the heartbeat
         return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
     if reporter.learner_error is not None:
         submission_finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
