@@ -974,8 +974,10 @@ def _strict_launch(
     runtime = [(d, d, False) for d in _interpreter_dirs(argv[0]) + tools]
     mounts = [
         *_system_mount_args(),
-        *_bind_args([*runtime, *binds, (job_dir, JOB_MOUNT, True)]),
+        # The tmpfs first: a checkout (and so its venv) may itself live under /tmp,
+        # and a tmpfs mounted after the binds would hide them.
         *_tmpfs_args(limits),
+        *_bind_args([*runtime, *binds, (job_dir, JOB_MOUNT, True)]),
         "--remount-ro",
         "/",
     ]
