@@ -4,9 +4,9 @@ import re
 
 HYPERPARAMETERS = {
     "learning_rate": 1e-4,
-    "epochs": 3,
-    "batch_size": 32,
-    "max_length": 64,
+    "epochs": 2,
+    "batch_size": 16,
+    "max_length": 48,
     "warmup_ratio": 0.1,
     "weight_decay": 0.01,
     "seed": 13,
