@@ -297,12 +297,10 @@ def _enqueue_on_commit(submission: Submission) -> None:
 
 def submission_cancel(*, submission: Submission) -> Submission:
     """Cancel now if still queued; a running run is stopped by its worker within seconds."""
-    now = timezone.now()
-    if Submission.objects.filter(pk=submission.pk, status=Submission.Status.QUEUED).update(
-        status=Submission.Status.CANCELLED, finished_at=now, cancel_requested=True
-    ):
-        pass
-    else:
+    cancelled_while_queued = Submission.objects.filter(
+        pk=submission.pk, status=Submission.Status.QUEUED
+    ).update(status=Submission.Status.CANCELLED, finished_at=timezone.now(), cancel_requested=True)
+    if not cancelled_while_queued:
         Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
             cancel_requested=True
         )
@@ -321,7 +319,7 @@ def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
         status=Submission.Status.RUNNING, started_at=now, heartbeat_at=now, worker=worker,
         deliveries=F("deliveries") + 1, step=0, total_steps=0, epoch=0, loss_curve=[],
         dev_curve=[], run_info={}, result={}, error_message="", learner_traceback="", log_tail="",
-        counts_as_attempt=False,
+        counts_as_attempt=False, phase=Submission.Phase.TRAINING,
     )  # fmt: skip
     if not claimed:
         return None
