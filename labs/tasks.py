@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 
 from labs import services
 
@@ -43,3 +44,6 @@ def _requeue_on_worker_start(**_: object) -> None:
         return
     if requeued:
         logger.warning("Requeued orphaned runs at start-up: %s", requeued)
+    # A worker that died just now still looks alive for a few seconds: look again once
+    # its heartbeat must have gone stale, without waiting for (or relying on) beat.
+    requeue_stale_runs.apply_async(countdown=settings.ACADEMY_STALE_RUN_SECONDS + 1)

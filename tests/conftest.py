@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -244,11 +244,18 @@ def worker(transactional_db, tmp_path, settings) -> Iterator[Worker]:
     w.kill()  # the test is over: no need to wait for a warm shutdown
 
 
-def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "condition"):
+def wait_for(
+    predicate,
+    *,
+    timeout: float,
+    interval: float = 0.25,
+    message: str | Callable[[], str] = "condition",
+):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    detail = message() if callable(message) else message
+    raise AssertionError(f"timed out after {timeout}s waiting for {detail}")

@@ -28,7 +28,7 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     wait_for(
         lambda: fresh(submission).status in Submission.FINAL,
         timeout=180,
-        message=f"final state\n{worker.log()}",
+        message=lambda: f"final state\n{worker.log()}",
     )
 
     assert submission.status == Submission.Status.GRADED, (
@@ -100,7 +100,9 @@ def test_worker_killed_mid_run_is_requeued_and_finishes_once(worker, learner, la
         learner=learner, lab=lab, code=TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
     )
     wait_for(
-        lambda: fresh(submission).step > 0, timeout=120, message=f"training steps\n{worker.log()}"
+        lambda: fresh(submission).step > 0,
+        timeout=120,
+        message=lambda: f"training steps\n{worker.log()}",
     )
     worker.kill()
     assert (
@@ -109,12 +111,14 @@ def test_worker_killed_mid_run_is_requeued_and_finishes_once(worker, learner, la
 
     worker.start()  # a worker coming up sweeps runs whose heartbeat stopped
     wait_for(
-        lambda: fresh(submission).deliveries == 2, timeout=60, message="requeue and second claim"
+        lambda: fresh(submission).deliveries == 2,
+        timeout=90,
+        message=lambda: f"requeue and second claim\n{worker.log()}",
     )
     wait_for(
         lambda: fresh(submission).status in Submission.FINAL,
         timeout=180,
-        message=f"final\n{worker.log()}",
+        message=lambda: f"final\n{worker.log()}",
     )
     assert submission.status == Submission.Status.GRADED
     assert submission.deliveries == 2
@@ -156,7 +160,7 @@ def test_a_passing_run_is_graded_updates_progress_and_opens_the_next_stage(
     wait_for(
         lambda: fresh(submission).status in Submission.FINAL,
         timeout=180,
-        message=f"final\n{worker.log()}",
+        message=lambda: f"final\n{worker.log()}",
     )
     assert submission.status == Submission.Status.GRADED, submission.error_message
 
