@@ -232,6 +232,11 @@ if ACADEMY_SANDBOX_MODE not in {"strict", "basic"}:
     raise ImproperlyConfigured("ACADEMY_SANDBOX_MODE must be 'strict' or 'basic'.")
 # Threads the engine may use inside one run; on a 2-core box one run uses both.
 ACADEMY_TRAINING_THREADS = env_int("ACADEMY_TRAINING_THREADS", os.cpu_count() or 1)
+# Held-out grading in bf16 where the CPU or GPU has native bf16 units ("auto"); "fp32"
+# makes grades bit-identical across mixed hardware at several times the grading time.
+ACADEMY_GRADING_PRECISION = env_str("ACADEMY_GRADING_PRECISION", "auto")
+if ACADEMY_GRADING_PRECISION not in {"auto", "fp32", "bf16"}:
+    raise ImproperlyConfigured("ACADEMY_GRADING_PRECISION must be 'auto', 'fp32' or 'bf16'.")
 ACADEMY_HEARTBEAT_SECONDS = env_int("ACADEMY_HEARTBEAT_SECONDS", 5)
 # A running submission whose heartbeat is older than this is presumed orphaned.
 ACADEMY_STALE_RUN_SECONDS = env_int("ACADEMY_STALE_RUN_SECONDS", 60)

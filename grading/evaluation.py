@@ -35,6 +35,7 @@ SIZE_KEYS = (
 )
 EVAL_MAX_LENGTH = 256
 EVAL_BATCH_SIZE = 64
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class CheckpointRejected(Exception):
@@ -182,28 +183,56 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     return model
 
 
+def inference_precision(device: str, requested: str = "auto") -> str:
+    """The number format the grader computes in: bf16 where the hardware has it natively.
+
+    On a CUDA GPU, and on CPUs with AMX or AVX-512 BF16 units, bf16 inference is several
+    times faster than fp32 and changes a prediction only where two logits nearly tie
+    (bench/grading.py measures both). Elsewhere bf16 would be emulated, slower than fp32.
+    """
+    import torch
+
+    if requested != "auto":
+        return requested
+    if device.startswith("cuda"):
+        return "bf16"
+    native = (
+        getattr(torch.cpu, name, lambda: False)()
+        for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    )
+    return "bf16" if any(native) else "fp32"
+
+
 def predict(
     model: Any,
     texts: Sequence[str],
     *,
     base_model: str,
     device: str | None = None,
+    precision: str = "auto",
     on_batch: Callable[[], None] = lambda: None,
 ) -> Evaluation:
-    """Batched, length-sorted, dynamically padded inference on the raw held-out texts."""
+    """Batched, length-sorted, dynamically padded inference on the raw held-out texts.
+
+    The model is moved to the device and cast to the precision in place (one copy in memory).
+    """
     import torch
     from transformers import AutoTokenizer
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    precision = inference_precision(device, precision)
     tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
-    model.to(device)
+    # The whole model in bf16, not autocast: autocast keeps LayerNorm and softmax in fp32 and
+    # converts weights on every call, which costs a third of the speed-up on CPU.
+    model.to(device=device, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     start = time.perf_counter()
     encoded = tokenizer(list(texts), truncation=True, max_length=EVAL_MAX_LENGTH)["input_ids"]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     predictions = [0] * len(encoded)
     pad = tokenizer.pad_token_id or 0
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" else _null()
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode():
         for offset in range(0, len(order), EVAL_BATCH_SIZE):
             batch = order[offset : offset + EVAL_BATCH_SIZE]
             width = max(len(encoded[i]) for i in batch)
@@ -217,16 +246,13 @@ def predict(
                 predictions[i] = label
             on_batch()
     seconds = time.perf_counter() - start
-    name = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
-    return Evaluation(predictions, seconds, len(texts) / seconds if seconds else 0.0, name)
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "CPU"
+    return Evaluation(
+        predictions,
+        seconds,
+        len(texts) / seconds if seconds else 0.0,
+        f"{name} ({precision})",
+    )
 
 
 def classification_metrics(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -132,7 +133,11 @@ def evaluate_checkpoint(
     model = load_checkpoint(str(job_dir), base_model=base_model, labels=labels)
     heartbeat()
     evaluation = predict(
-        model, [text for text, _ in heldout], base_model=base_model, on_batch=heartbeat
+        model,
+        [text for text, _ in heldout],
+        base_model=base_model,
+        precision=settings.ACADEMY_GRADING_PRECISION,
+        on_batch=heartbeat,
     )
     metrics = classification_metrics(
         [index[label] for _, label in heldout], evaluation.predictions, labels

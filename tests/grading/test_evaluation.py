@@ -67,7 +67,95 @@ def test_a_valid_checkpoint_loads_and_predicts(job, tiny_model):  # noqa: F811
     )
     assert len(evaluation.predictions) == 3
     assert all(0 <= p < 3 for p in evaluation.predictions)
-    assert evaluation.device == "CPU"
+    assert evaluation.device in {"CPU (fp32)", "CPU (bf16)"}
+
+
+def varied_texts(n: int = 40) -> list[str]:
+    import random
+
+    words = [
+        "profit",
+        "loss",
+        "rally",
+        "crash",
+        "guidance",
+        "beats",
+        "misses",
+        "shares",
+        "bank",
+        "rate",
+        "cut",
+        "hike",
+        "tweet",
+    ]
+    rng = random.Random(7)
+    return [" ".join(rng.choices(words, k=rng.randint(1, 40))) for _ in range(n)]
+
+
+def one_at_a_time(model, texts: list[str], tiny_model: str) -> list[int]:  # noqa: F811
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model, local_files_only=True)
+    with torch.inference_mode():
+        return [int(model(**tokenizer(t, return_tensors="pt")).logits.argmax()) for t in texts]
+
+
+def spread_predictions(job: Path, texts: list[str], tiny_model: str) -> None:  # noqa: F811
+    """A freshly initialised tiny BERT gives every text the same label: give the checkpoint
+    large random weights and a head centred on these texts, so its predictions depend on them."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    def change(tensors):
+        generator = torch.Generator().manual_seed(3)
+        for name, tensor in tensors.items():
+            if tensor.dim() == 2:
+                tensors[name] = torch.randn(tensor.shape, generator=generator) * 0.5
+
+    rewrite_tensors(job, change)
+    model = BertForSequenceClassification.from_pretrained(job / "checkpoint").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model, local_files_only=True)
+    with torch.inference_mode():
+        pooled = torch.stack(
+            [model.bert(**tokenizer(t, return_tensors="pt")).pooler_output[0] for t in texts]
+        )
+    weight = model.classifier.weight.detach()
+    rewrite_tensors(
+        job, lambda tensors: tensors.update({"classifier.bias": -weight @ pooled.mean(0)})
+    )
+
+
+def test_batched_padded_grading_predicts_what_one_text_at_a_time_does(job, tiny_model):  # noqa: F811
+    texts = varied_texts()
+    spread_predictions(job, texts, tiny_model)
+    model = load_checkpoint(str(job), base_model=tiny_model, labels=LABELS)
+    expected = one_at_a_time(model, texts, tiny_model)
+    assert min(expected.count(k) for k in range(3)) >= 5, "the check needs varied predictions"
+
+    evaluation = predict(model, texts, base_model=tiny_model, precision="fp32")
+
+    assert evaluation.predictions == expected
+    assert evaluation.device == "CPU (fp32)"
+
+
+def test_bf16_grading_reports_its_precision_and_agrees_with_fp32(job, tiny_model):  # noqa: F811
+    texts = varied_texts()
+    spread_predictions(job, texts, tiny_model)
+    model = load_checkpoint(str(job), base_model=tiny_model, labels=LABELS)
+    expected = one_at_a_time(model, texts, tiny_model)
+
+    evaluation = predict(model, texts, base_model=tiny_model, precision="bf16")
+
+    assert evaluation.device == "CPU (bf16)"
+    agreement = sum(a == b for a, b in zip(evaluation.predictions, expected, strict=True))
+    assert agreement / len(texts) >= 0.9
+
+
+def test_an_unknown_grading_precision_is_refused(job, tiny_model):  # noqa: F811
+    model = load_checkpoint(str(job), base_model=tiny_model, labels=LABELS)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        predict(model, ["x"], base_model=tiny_model, precision="fp8")
 
 
 def test_wrong_label_count_is_rejected(job, tiny_model):  # noqa: F811
