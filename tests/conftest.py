@@ -31,6 +31,14 @@ SHIPPED_COURSE = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _plain_http() -> None:
+    """The test client and the live server speak plain HTTP; production redirects to HTTPS.
+
+    Session-wide and set directly: the live server builds its middleware once, at start."""
+    django_settings.SECURE_SSL_REDIRECT = False
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings: LazySettings, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
