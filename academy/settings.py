@@ -198,6 +198,17 @@ ACADEMY_CONTENT_SECURITY_POLICY = (
 )
 X_FRAME_OPTIONS = "DENY"
 
+# Rate-limit counters live in the cache: share one Redis between web processes in
+# production, or each process counts alone.
+ACADEMY_CACHE_URL = env_str("ACADEMY_CACHE_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ACADEMY_CACHE_URL}
+        if ACADEMY_CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 
 LOGGING = {

@@ -3,11 +3,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from academy.views import RateLimitedLoginView
+
 admin.site.site_header = "LLM Academy administration"
 admin.site.site_title = "LLM Academy admin"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before django.contrib.auth.urls, whose plain login view it replaces.
+    path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("labs.urls")),
     path("", include("courses.urls")),

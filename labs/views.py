@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,6 +17,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
+from academy.ratelimit import RateLimit, wait_phrase
 from courses.models import Module
 from courses.rendering import PYGMENTS_CSS_CLASS
 from courses.selectors import module_get_visible
@@ -121,13 +123,22 @@ def lab_detail(request: HttpRequest, module: Module) -> HttpResponse:
     return render(request, "labs/lab_detail.html", lab_page_context(request, module, module.lab))
 
 
+# Attempts per day are the lab's quota; this only stops bursts of posts (scripts, double clicks).
+SUBMIT_BURST = RateLimit("lab-submit", limit=6, window_seconds=60)
+
+
 @login_required
 @require_POST
 def submit(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
     module, lab = _lab_for(request, course_slug, slug)
     progress = course_progress(learner=request.user, course=module.course)
     error = None
-    if not progress.state_of(module).is_open:
+    status = 422
+    if wait := SUBMIT_BURST.hit(str(request.user.pk)):
+        # Refused posts count too: a script resubmitting broken code is stopped as well.
+        error = f"You are submitting too fast: wait {wait_phrase(wait)} and try again."
+        status = 429
+    elif not progress.state_of(module).is_open:
         error = "This lab is locked: complete the earlier stages first."
     else:
         try:
@@ -135,10 +146,14 @@ def submit(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
         except SubmissionRefused as exc:
             error = str(exc)
     if not request.htmx:
+        if error:
+            messages.error(request, error)
         return redirect("courses:module", course_slug=course_slug, slug=slug)
     context = lab_page_context(request, module, lab)
     context["submit_error"] = error
-    return render(request, "labs/lab_detail.html#run-panel", context, status=422 if error else 200)
+    return render(
+        request, "labs/lab_detail.html#run-panel", context, status=status if error else 200
+    )
 
 
 @login_required
