@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install setup system-deps lint format bench-training clean
+.PHONY: run test install setup system-deps lint format bench-training bench-grading bench-web clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -62,6 +62,14 @@ format:
 bench-training: install
 	$(PY) -m pip install --quiet -e '.[bench]'
 	$(PY) bench/training.py
+
+bench-grading: install
+	$(PY) bench/grading.py
+
+## wrk is the load generator of the web-tier benchmark (installed when run as root).
+bench-web: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk; } || { echo "Install wrk: sudo apt-get install wrk"; exit 1; }
+	$(PY) bench/web.py
 
 clean:
 	rm -rf var/broker var/jobs staticfiles
