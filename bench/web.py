@@ -158,6 +158,8 @@ def main() -> None:
                 time.sleep(0.2)
         targets = [
             ("static file (whitenoise)", static_url(tmp / "static"), None),
+            # The framework's floor: a form page with no course data behind it.
+            ("sign-in page", "/accounts/login/", None),
             ("course page", f"/courses/{COURSE}/", "course"),
             ("lesson page", f"/courses/{COURSE}/{LESSON}/", "lesson"),
         ]
@@ -182,7 +184,7 @@ def main() -> None:
     print("| target | requests/s | p50 (ms) | p99 (ms) | vs static | queries |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, _path, page, rate, p50, p99 in results:
-        count = str(queries[page]) if page else "0"
+        count = str(queries[page]) if page else "—"
         print(
             f"| {label} | {rate:.0f} | {p50:.1f} | {p99:.1f} | {rate / static_rate:.2f}x | {count} |"
         )
