@@ -67,3 +67,25 @@ class EnrollmentFactory(factory.django.DjangoModelFactory):
 
     learner = factory.SubFactory(UserFactory)
     course = factory.SubFactory(CourseFactory)
+
+
+def make_check(module: Module, questions: list[tuple[str, list[tuple[str, bool]]]], *,
+               pass_mark: int = 100) -> list:  # fmt: skip
+    """A knowledge check on `module`: [(prompt, [(option text, correct), ...]), ...]."""
+    from courses.models import CheckOption, CheckQuestion
+    from courses.services import question_render
+
+    module.check_pass_mark = pass_mark
+    module.save(update_fields=["check_pass_mark"])
+    made = []
+    for position, (prompt, options) in enumerate(questions, start=module.questions.count() + 1):
+        question = CheckQuestion.objects.create(
+            module=module, key=f"q{position}", position=position, prompt_markdown=prompt
+        )
+        for index, (text, correct) in enumerate(options, start=1):
+            CheckOption.objects.create(
+                question=question, position=index, text_markdown=text, is_correct=correct,
+                explanation_markdown=f"Because {text.lower()} is {'right' if correct else 'wrong'}.",
+            )  # fmt: skip
+        made.append(question_render(question=question))
+    return made
