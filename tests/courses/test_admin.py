@@ -8,7 +8,6 @@ from django.urls import reverse
 from courses.models import Course, Module
 from courses.rendering import pygments_css
 
-
 # The module page's knowledge-check inline, empty.
 NO_QUESTIONS = {"questions-TOTAL_FORMS": 0, "questions-INITIAL_FORMS": 0,
                 "questions-MIN_NUM_FORMS": 0, "questions-MAX_NUM_FORMS": 1000}  # fmt: skip

@@ -113,7 +113,9 @@ def test_changing_an_answered_question_retires_it_and_keeps_the_old_answers(db, 
     assert old.retired_at is not None
     assert old.answers.count() == 1  # the evidence still points at what was answered
     live = module.questions.get(key="warmup", retired_at__isnull=True)
-    assert live.pk != old.pk and "It saves memory.\n" in [o.text_markdown for o in live.options.all()]
+    assert live.pk != old.pk and "It saves memory.\n" in [
+        o.text_markdown for o in live.options.all()
+    ]
 
 
 def test_changing_an_unanswered_question_edits_it_in_place(db, folder):
