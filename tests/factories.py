@@ -89,3 +89,25 @@ def make_check(module: Module, questions: list[tuple[str, list[tuple[str, bool]]
             )  # fmt: skip
         made.append(question_render(question=question))
     return made
+
+
+def check_answers(module: Module, *, right: bool = True) -> dict[int, list[int]]:
+    """Answers to a module's live check: all right, or one wrong option per question."""
+    answers = {}
+    for question in module.questions.filter(retired_at__isnull=True):
+        options = list(question.options.all())
+        if right:
+            answers[question.pk] = [o.pk for o in options if o.is_correct]
+        else:
+            answers[question.pk] = [next(o.pk for o in options if not o.is_correct)]
+    return answers
+
+
+def complete_module(*, learner, module: Module) -> None:
+    """Complete a theory or case-study module the way a learner would: pass its check, if any."""
+    from grading.services import check_attempt_submit, module_mark_complete
+
+    if module.questions.filter(retired_at__isnull=True).exists():
+        check_attempt_submit(learner=learner, module=module, answers=check_answers(module))
+    else:
+        module_mark_complete(learner=learner, module=module)
