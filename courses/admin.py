@@ -134,6 +134,11 @@ class QuestionInline(admin.TabularInline):
     show_change_link = True
     verbose_name = "knowledge-check question"
 
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A question is added on its own page, with its options, so a module never
+        # shows learners a question that has no options yet (see "add_question").
+        return False
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[CheckQuestion]:
         # Retired questions stay only as the record of old answers.
         return super().get_queryset(request).filter(retired_at__isnull=True)
@@ -175,8 +180,21 @@ class ModuleAdmin(admin.ModelAdmin):
     list_display = ["title", "course", "stage", "kind", "required", "position"]
     list_filter = ["course", "kind", "required"]
     search_fields = ["title", "slug"]
-    readonly_fields = ["preview", "source_path"]
+    readonly_fields = ["preview", "source_path", "add_question"]
     inlines = [QuestionInline]
+
+    @admin.display(description="Knowledge check")
+    def add_question(self, obj: Module) -> str:
+        if not obj.pk:
+            return "Save the module first."
+        if obj.kind == Module.Kind.LAB:
+            return "A lab completes through its graded run; it has no knowledge check."
+        return format_html(
+            '<a class="addlink" href="{}?module={}">Add a question with its options</a>'
+            " — a module with questions completes only when the learner passes them.",
+            reverse("admin:courses_checkquestion_add"),
+            obj.pk,
+        )
 
     def save_model(self, request: HttpRequest, obj: Module, form: ModuleForm, change: bool) -> None:
         # Rendered once here (the form already checked it renders), never per request.
@@ -229,11 +247,24 @@ class OptionInline(admin.TabularInline):
     extra = 2
 
 
+class CheckQuestionForm(forms.ModelForm):
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        module = cleaned.get("module")
+        if module and module.kind == Module.Kind.LAB:
+            self.add_error(
+                "module", "A lab has no knowledge check: it completes by its graded run."
+            )
+        _markdown_error(self, "prompt_markdown")
+        return cleaned
+
+
 @admin.register(CheckQuestion)
 class CheckQuestionAdmin(admin.ModelAdmin):
     list_display = ["key", "module", "position", "retired_at"]
     list_filter = ["module__course", "retired_at"]
     search_fields = ["key", "prompt_markdown", "module__slug"]
+    form = CheckQuestionForm
     fields = ["module", "position", "key", "prompt_markdown", "preview"]
     readonly_fields = ["preview"]
     inlines = [OptionInline]

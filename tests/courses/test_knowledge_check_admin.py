@@ -39,6 +39,7 @@ def test_instructor_adds_a_question_with_options_and_it_is_rendered_once(
     )
     page = client.get(reverse("admin:courses_module_change", args=[module.pk])).content.decode()
     assert "knowledge-check question" in page.lower() and "2 (1 correct)" in page
+    assert f"/admin/courses/checkquestion/add/?module={module.pk}" in page
 
 
 def test_a_question_without_a_correct_option_or_with_broken_math_is_a_form_error(
@@ -69,3 +70,13 @@ def test_hr_reads_attempts_with_answers_but_cannot_change_them(client, hr, learn
     detail = client.get(url).content.decode()
     assert "Ready?" in detail and "No" in detail and 'name="_save"' not in detail
     assert client.post(url, {"score": 100}).status_code == 403
+
+
+def test_a_question_cannot_be_added_to_a_lab(client, instructor, course):
+    client.force_login(instructor)
+    lab = Module.objects.get(slug="lab")
+    data = {"module": lab.pk, "position": 1, "key": "why", "prompt_markdown": "Why?",
+            **option_forms([("A", True, "Yes."), ("B", False, "No.")])}  # fmt: skip
+    page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
+    assert "A lab has no knowledge check" in page
+    assert not CheckQuestion.objects.exists()

@@ -54,3 +54,35 @@ def test_every_theory_and_case_study_module_has_a_passable_check():
         assert module.check.pass_mark <= 100
         for question in questions:
             assert all(option.explanation_html for option in question.options), module.slug
+
+
+def test_reimporting_the_shipped_course_leaves_its_checks_untouched(db):
+    from courses.models import CheckQuestion
+    from courses.services import course_import
+
+    course_import(path=SHIPPED_COURSE)
+    ids = set(CheckQuestion.objects.values_list("pk", "fingerprint"))
+    report = course_import(path=SHIPPED_COURSE)
+    assert not [line for line in report.updated if line.startswith(("module", "check"))]
+    assert set(CheckQuestion.objects.values_list("pk", "fingerprint")) == ids
+
+
+def test_the_shipped_course_can_be_completed_by_passing_every_check(db, shipped_course):
+    from django.utils import timezone
+
+    from courses.models import Enrollment
+    from grading.models import ModuleProgress
+    from grading.selectors import course_progress
+    from tests.factories import UserFactory, complete_module
+
+    learner = UserFactory(username="finisher")
+    required = [s.module for s in course_progress(learner=learner, course=shipped_course).modules
+                if s.module.required]  # fmt: skip
+    for module in [m for m in required if m.kind == "lab"]:  # graded runs: tests/labs
+        ModuleProgress.objects.create(
+            learner=learner, module=module, status="completed", completed_at=timezone.now()
+        )
+    for module in [m for m in required if m.kind != "lab"]:  # in course order, as unlocked
+        complete_module(learner=learner, module=module)
+    assert course_progress(learner=learner, course=shipped_course).is_complete
+    assert Enrollment.objects.get(learner=learner, course=shipped_course).completed_at
