@@ -143,6 +143,11 @@ def module_complete(request: HttpRequest, course_slug: str, slug: str) -> HttpRe
     return redirect("courses:module", course_slug=course_slug, slug=slug)
 
 
+def _is_id(text: str) -> bool:
+    # ASCII digits only, and short enough for a database integer (no overflow, no "²").
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _answers_from_post(data: Any) -> dict[int, list[int]]:
     """`question-<id>` fields, each with one (radio) or more (checkbox) option ids."""
     answers: dict[int, list[int]] = {}
@@ -150,7 +155,7 @@ def _answers_from_post(data: Any) -> dict[int, list[int]]:
         if not key.startswith("question-"):
             continue
         question_id, values = key.removeprefix("question-"), data.getlist(key)
-        if not question_id.isdigit() or not all(v.isdigit() for v in values):
+        if not _is_id(question_id) or not all(_is_id(v) for v in values):
             raise CheckAnswerError("Answers must name a question and its options by number.")
         answers[int(question_id)] = [int(v) for v in values]
     return answers
@@ -171,6 +176,9 @@ def module_check(request: HttpRequest, course_slug: str, slug: str) -> HttpRespo
         error, status = str(exc), 403
     except (ProgressError, CheckAnswerError) as exc:
         error, status = str(exc), 400
+    if error and not request.htmx:
+        messages.error(request, error)
+        return redirect("courses:module", course_slug=course_slug, slug=slug)
     context = _module_context(
         request, module, outcome=outcome, check_error=error,
         just_completed=bool(outcome and outcome.attempt.passed), oob_progress=request.htmx,

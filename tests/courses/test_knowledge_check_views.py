@@ -93,6 +93,11 @@ def test_without_htmx_the_answer_is_the_whole_page_with_feedback(client, learner
     [
         ({"question-abc": ["1"]}, "Answers must name a question and its options by number."),
         ({"question-1": ["x"]}, "Answers must name a question and its options by number."),
+        ({"question-1": ["²"]}, "Answers must name a question and its options by number."),
+        (
+            {"question-" + "9" * 30: ["1"]},
+            "Answers must name a question and its options by number.",
+        ),
         ({}, "Answer every question before submitting: question 1 has no answer."),
     ],
 )
@@ -115,6 +120,15 @@ def test_answering_a_locked_module_is_a_403_with_what_is_missing(client, learner
     assert response.status_code == 403
     assert "This module is locked. Complete first: “Intro”, “Loss”" in response.content.decode()
     assert not CheckAttempt.objects.exists()
+
+
+def test_without_htmx_a_refusal_redirects_to_the_module_with_the_message(client, learner, course):
+    deeper = Module.objects.get(course=course, slug="deeper")
+    make_check(deeper, [("Ready?", [("Yes", True), ("No", False)])])
+    client.force_login(learner)
+    response = client.post(url(deeper), {}, follow=True)
+    assert response.redirect_chain[-1][0] == url(deeper, "courses:module")
+    assert "This module is locked. Complete first" in response.content.decode()
 
 
 def test_the_complete_button_endpoint_refuses_a_module_with_a_check(client, learner, checked):
