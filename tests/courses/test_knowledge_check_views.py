@@ -159,3 +159,23 @@ def test_module_page_with_a_check_query_count_does_not_grow_with_the_check(
     with django_assert_num_queries(MODULE_PAGE_WITH_CHECK_QUERIES):
         page = client.get(url(checked, "courses:module")).content.decode()
     assert "Your last attempt" in page
+
+
+def test_over_http_unknown_options_and_another_modules_question_get_clear_400s(
+    client, learner, checked, course
+):
+    client.force_login(learner)
+    data = form_data(checked, right=True)
+    first = checked.questions.order_by("position").first()
+    unknown = {**data, f"question-{first.pk}": ["999999"]}
+    response = client.post(url(checked), unknown, **HTMX)
+    assert response.status_code == 400
+    assert "Option #999999 is not an option of question 1." in response.content.decode()
+    (foreign,) = make_check(
+        Module.objects.get(course=course, slug="intro"), [("Other?", [("A", True), ("B", False)])]
+    )
+    mixed = {**data, f"question-{foreign.pk}": [str(foreign.options.first().pk)]}
+    response = client.post(url(checked), mixed, **HTMX)
+    assert response.status_code == 400
+    assert "is not part of this module's knowledge check." in response.content.decode()
+    assert not CheckAttempt.objects.exists()
