@@ -177,5 +177,5 @@ def test_over_http_unknown_options_and_another_modules_question_get_clear_400s(
     mixed = {**data, f"question-{foreign.pk}": [str(foreign.options.first().pk)]}
     response = client.post(url(checked), mixed, **HTMX)
     assert response.status_code == 400
-    assert "is not part of this module's knowledge check." in response.content.decode()
+    assert "is not part of this module&#x27;s knowledge check." in response.content.decode()
     assert not CheckAttempt.objects.exists()
