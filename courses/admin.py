@@ -12,9 +12,20 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from courses.importer import CourseFolderError
-from courses.models import Course, Department, EmployeeProfile, Enrollment, Module, Stage
+from courses.models import (
+    CheckAnswer,
+    CheckAttempt,
+    CheckOption,
+    CheckQuestion,
+    Course,
+    Department,
+    EmployeeProfile,
+    Enrollment,
+    Module,
+    Stage,
+)
 from courses.rendering import MarkdownError, render_markdown
-from courses.services import course_set_published
+from courses.services import course_set_published, question_render
 from courses.zipimport import course_import_zip
 
 
@@ -97,11 +108,54 @@ class StageAdmin(admin.ModelAdmin):
     inlines = [ModuleInline]
 
 
+def _markdown_error(form: forms.BaseForm, field: str) -> None:
+    """Refuse Markdown that does not render (bad math), naming the line, like the lesson body."""
+    try:
+        render_markdown(form.cleaned_data.get(field) or "")
+    except MarkdownError as exc:
+        form.add_error(field, f"Line {exc.line}: {exc.message}" if exc.line else exc.message)
+
+
+class QuestionInlineForm(forms.ModelForm):
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        _markdown_error(self, "prompt_markdown")
+        return cleaned
+
+
+class QuestionInline(admin.TabularInline):
+    """The module's knowledge check; options are edited on each question's page."""
+
+    model = CheckQuestion
+    form = QuestionInlineForm
+    fields = ["position", "key", "prompt_markdown", "option_count"]
+    readonly_fields = ["option_count"]
+    extra = 0
+    show_change_link = True
+    verbose_name = "knowledge-check question"
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A question is added on its own page, with its options, so a module never
+        # shows learners a question that has no options yet (see "add_question").
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CheckQuestion]:
+        # Retired questions stay only as the record of old answers.
+        return super().get_queryset(request).filter(retired_at__isnull=True)
+
+    @admin.display(description="options")
+    def option_count(self, obj: CheckQuestion) -> str:
+        if not obj.pk:
+            return "Save, then open the question to add options."
+        correct = sum(o.is_correct for o in obj.options.all())
+        return f"{obj.options.count()} ({correct} correct)"
+
+
 class ModuleForm(forms.ModelForm):
     class Meta:
         model = Module
         fields = ["course", "stage", "position", "slug", "title", "kind", "required",
-                  "estimated_minutes", "summary", "body_markdown"]  # fmt: skip
+                  "estimated_minutes", "summary", "body_markdown", "check_pass_mark"]  # fmt: skip
         widgets = {
             "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
         }
@@ -126,12 +180,31 @@ class ModuleAdmin(admin.ModelAdmin):
     list_display = ["title", "course", "stage", "kind", "required", "position"]
     list_filter = ["course", "kind", "required"]
     search_fields = ["title", "slug"]
-    readonly_fields = ["preview", "source_path"]
+    readonly_fields = ["preview", "source_path", "add_question"]
+    inlines = [QuestionInline]
+
+    @admin.display(description="Knowledge check")
+    def add_question(self, obj: Module) -> str:
+        if not obj.pk:
+            return "Save the module first."
+        if obj.kind == Module.Kind.LAB:
+            return "A lab completes through its graded run; it has no knowledge check."
+        return format_html(
+            '<a class="addlink" href="{}?module={}">Add a question with its options</a>'
+            " — a module with questions completes only when the learner passes them.",
+            reverse("admin:courses_checkquestion_add"),
+            obj.pk,
+        )
 
     def save_model(self, request: HttpRequest, obj: Module, form: ModuleForm, change: bool) -> None:
         # Rendered once here (the form already checked it renders), never per request.
         obj.body_html = form.rendered_html
         super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: ModuleForm, formset, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        for question in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
+            question_render(question=question)
 
     @admin.display(description="Rendered preview (as learners see it)")
     def preview(self, obj: Module) -> str:
@@ -143,6 +216,106 @@ class ModuleAdmin(admin.ModelAdmin):
             mark_safe(obj.body_html),  # sanitised by nh3 when it was rendered  # noqa: S308
             reverse("courses:module", args=[obj.course.slug, obj.slug]),
         )
+
+
+class OptionInlineFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        super().clean()
+        kept = [f.cleaned_data for f in self.forms
+                if f.cleaned_data and not f.cleaned_data.get("DELETE")]  # fmt: skip
+        if len(kept) < 2:
+            raise forms.ValidationError("A question needs at least two options.")
+        if not any(row.get("is_correct") for row in kept):
+            raise forms.ValidationError("Mark at least one option as correct.")
+        if all(row.get("is_correct") for row in kept):
+            raise forms.ValidationError("Every option is correct: add a wrong one.")
+
+
+class OptionInlineForm(forms.ModelForm):
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        _markdown_error(self, "text_markdown")
+        _markdown_error(self, "explanation_markdown")
+        return cleaned
+
+
+class OptionInline(admin.TabularInline):
+    model = CheckOption
+    form = OptionInlineForm
+    formset = OptionInlineFormSet
+    fields = ["position", "text_markdown", "is_correct", "explanation_markdown"]
+    extra = 2
+
+
+class CheckQuestionForm(forms.ModelForm):
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        module = cleaned.get("module")
+        if module and module.kind == Module.Kind.LAB:
+            self.add_error(
+                "module", "A lab has no knowledge check: it completes by its graded run."
+            )
+        _markdown_error(self, "prompt_markdown")
+        return cleaned
+
+
+@admin.register(CheckQuestion)
+class CheckQuestionAdmin(admin.ModelAdmin):
+    list_display = ["key", "module", "position", "retired_at"]
+    list_filter = ["module__course", "retired_at"]
+    search_fields = ["key", "prompt_markdown", "module__slug"]
+    form = CheckQuestionForm
+    fields = ["module", "position", "key", "prompt_markdown", "preview"]
+    readonly_fields = ["preview"]
+    inlines = [OptionInline]
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Rendered once, after the options are saved, so the fingerprint covers them.
+        question_render(question=form.instance)
+
+    @admin.display(description="Rendered prompt")
+    def preview(self, obj: CheckQuestion) -> str:
+        if not obj.pk:
+            return "Save to see the preview."
+        return format_html(
+            '<div class="lesson-body" style="max-width:75ch">{}</div>',
+            mark_safe(obj.prompt_html),  # sanitised by nh3 when it was rendered  # noqa: S308
+        )
+
+
+class CheckAnswerInline(admin.TabularInline):
+    model = CheckAnswer
+    fields = ["question", "prompt_text", "selected_texts", "is_correct"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(CheckAttempt)
+class CheckAttemptAdmin(admin.ModelAdmin):
+    """Evidence of who answered what and when: read-only for everyone."""
+
+    list_display = ["learner", "module", "number", "score", "passed", "submitted_at"]
+    list_filter = ["passed", "module__course", "module"]
+    search_fields = ["learner__username", "learner__last_name", "module__slug"]
+    date_hierarchy = "submitted_at"
+    inlines = [CheckAnswerInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [f.name for f in CheckAttempt._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Department)

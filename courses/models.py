@@ -4,6 +4,7 @@ employee profiles, enrollments). Learner progress lives in `grading`."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -91,6 +92,12 @@ class Module(models.Model):
     # Rendered and sanitised once when the Markdown is saved or imported.
     body_html = models.TextField(blank=True, editable=False)
     source_path = models.CharField(max_length=300, blank=True, editable=False)
+    check_pass_mark = models.PositiveSmallIntegerField(
+        "knowledge-check pass mark (%)",
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Share of the questions to answer correctly; used only if the module has a check.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -127,3 +134,101 @@ class Enrollment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.learner} → {self.course}"
+
+
+class CheckQuestion(models.Model):
+    """One multiple-choice question of a module's knowledge check.
+
+    A question that learners have answered is never edited in a way that changes
+    what they answered: the importer retires it (`retired_at`) and adds a new
+    one, so every recorded answer still points at the question it answered.
+    """
+
+    module = models.ForeignKey(Module, on_delete=models.CASCADE, related_name="questions")
+    # The author's id for the question (front matter `id:`, default q1, q2, ...).
+    key = models.SlugField(max_length=80)
+    position = models.PositiveIntegerField(default=0)
+    prompt_markdown = models.TextField()
+    prompt_html = models.TextField(blank=True, editable=False)
+    # Hash of what a learner answers (prompt, option texts, which are correct);
+    # explanations are not part of it, so fixing an explanation keeps answers valid.
+    fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["module", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["module", "key"],
+                condition=models.Q(retired_at__isnull=True),
+                name="one_live_question_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module.slug} · {self.key}"
+
+
+class CheckOption(models.Model):
+    question = models.ForeignKey(CheckQuestion, on_delete=models.CASCADE, related_name="options")
+    position = models.PositiveIntegerField(default=0)
+    text_markdown = models.TextField()
+    text_html = models.TextField(blank=True, editable=False)
+    is_correct = models.BooleanField(default=False)
+    explanation_markdown = models.TextField()
+    explanation_html = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["question", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.text_markdown[:60]
+
+
+class CheckAttempt(models.Model):
+    """One submission of a knowledge check by one learner: kept for good (HR evidence)."""
+
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_attempts"
+    )
+    module = models.ForeignKey(Module, on_delete=models.PROTECT, related_name="check_attempts")
+    number = models.PositiveIntegerField()  # 1, 2, 3... per learner and module
+    submitted_at = models.DateTimeField(auto_now_add=True)
+    correct_count = models.PositiveIntegerField()
+    question_count = models.PositiveIntegerField()
+    score = models.PositiveSmallIntegerField()  # percent of questions answered correctly
+    pass_mark = models.PositiveSmallIntegerField()  # the module's pass mark at the time
+    passed = models.BooleanField()
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["learner", "module", "number"], name="check_attempt_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.learner} · {self.module} · attempt {self.number} · {self.score}%"
+
+
+class CheckAnswer(models.Model):
+    """What one learner chose for one question in one attempt, with the texts as they were."""
+
+    attempt = models.ForeignKey(CheckAttempt, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(CheckQuestion, on_delete=models.PROTECT, related_name="answers")
+    selected_option_ids = models.JSONField(default=list)
+    # Snapshots, so the record reads the same even if an instructor edits the question later.
+    prompt_text = models.TextField()
+    selected_texts = models.JSONField(default=list)
+    is_correct = models.BooleanField()
+
+    class Meta:
+        ordering = ["attempt", "question__position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["attempt", "question"], name="one_answer_per_question")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.attempt} · {self.question.key} · {'right' if self.is_correct else 'wrong'}"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from courses.models import Course, Enrollment, Module
+from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
 
 
 def can_preview_unpublished(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -48,3 +50,56 @@ def enrollment_list_for_learner(*, learner: AbstractBaseUser) -> QuerySet[Enroll
         .select_related("course", "assigned_by")
         .order_by("completed_at", "due_date", "enrolled_at")
     )
+
+
+def module_has_check(*, module: Module) -> bool:
+    return module.questions.filter(retired_at__isnull=True).exists()
+
+
+def check_questions(*, module: Module) -> list[CheckQuestion]:
+    """The live questions of a module's knowledge check with their options (two queries)."""
+    return list(
+        module.questions.filter(retired_at__isnull=True)
+        .order_by("position", "id")
+        .prefetch_related(Prefetch("options", queryset=CheckOption.objects.order_by("position")))
+    )
+
+
+def check_attempt_latest(*, learner: AbstractBaseUser, module: Module) -> CheckAttempt | None:
+    return CheckAttempt.objects.filter(learner=learner, module=module).first()
+
+
+def check_feedback(*, questions: list[CheckQuestion], outcome: Any = None) -> list[dict[str, Any]]:
+    """The check as the learner sees it, with feedback once they have answered.
+
+    After a failed attempt only the chosen options explain themselves (so a
+    retry still needs thought); after a pass every option does and the
+    correct ones are marked.
+    """
+    selected = outcome.selected if outcome else {}
+    passed = bool(outcome and outcome.attempt.passed)
+    rows = []
+    for number, question in enumerate(questions, start=1):
+        options = list(question.options.all())
+        chosen = set(selected.get(question.pk, []))
+        correct = {o.pk for o in options if o.is_correct}
+        rows.append({
+            "number": number,
+            "question": question,
+            "multiple": len(correct) > 1,
+            "answered": bool(outcome),
+            "is_correct": bool(outcome) and chosen == correct,
+            "options": [
+                {
+                    "option": option,
+                    "selected": option.pk in chosen,
+                    "verdict": (
+                        ("right" if option.is_correct else "wrong") if option.pk in chosen
+                        else ("missed" if passed and option.is_correct else "")
+                    ),
+                    "explain": option.pk in chosen or passed,
+                }
+                for option in options
+            ],
+        })  # fmt: skip
+    return rows

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
-from courses.importer import CourseSpec, ModuleSpec, parse_course_folder
-from courses.models import Course, Department, EmployeeProfile, Enrollment, Module, Stage
+from courses.importer import (
+    CheckSpec,
+    CourseSpec,
+    ModuleSpec,
+    QuestionSpec,
+    parse_course_folder,
+    question_fingerprint,
+    unwrap_paragraph,
+)
+from courses.models import (
+    CheckAnswer,
+    CheckAttempt,
+    CheckOption,
+    CheckQuestion,
+    Course,
+    Department,
+    EmployeeProfile,
+    Enrollment,
+    Module,
+    Stage,
+)
 from courses.rendering import render_markdown
 
 
@@ -120,15 +140,200 @@ def _import_module(
         "body_markdown": spec.body_markdown,
         "body_html": spec.body_html,
         "source_path": spec.source_path,
+        "check_pass_mark": spec.check.pass_mark if spec.check else 100,
     }
     if existing is None:
-        Module.objects.create(course=course, slug=spec.slug, **fields)
+        module = Module.objects.create(course=course, slug=spec.slug, **fields)
         report.created.append(f"module {spec.slug}")
     elif _assign(existing, **fields):
-        existing.save()
+        module = existing
+        module.save()
         report.updated.append(f"module {spec.slug}")
     else:
+        module = existing
         report.unchanged.append(f"module {spec.slug}")
+    outcome = check_sync(module=module, check=spec.check)
+    if outcome:
+        report.updated.append(f"check {spec.slug}: {outcome}")
+
+
+def check_sync(*, module: Module, check: CheckSpec | None) -> str:
+    """Make a module's live questions match its front matter; say what changed ('' if nothing).
+
+    Learners' answers are never lost: a question that is unchanged (same
+    prompt, options and correct ones) keeps its row, so its answers still
+    count; a changed question that was answered is retired and replaced; one
+    that was never answered is updated in place. Explanations are not part of
+    what a learner answered, so fixing one is an in-place update.
+    """
+    wanted = check.questions if check else []
+    live = {q.key: q for q in module.questions.filter(retired_at__isnull=True)
+            .prefetch_related("options")}  # fmt: skip
+    answered = set(
+        CheckAnswer.objects.filter(question__in=live.values()).values_list("question_id", flat=True)
+    )
+    now = timezone.now()
+    counts = {"added": 0, "replaced": 0, "edited": 0, "removed": 0}
+    leaving = [q for key, q in live.items() if key not in {w.key for w in wanted}]
+    for question in leaving:
+        if question.pk in answered:
+            CheckQuestion.objects.filter(pk=question.pk).update(retired_at=now)
+        else:
+            question.delete()
+        counts["removed"] += 1
+    for position, spec in enumerate(wanted, start=1):
+        question = live.get(spec.key)
+        if question is None:
+            _question_create(module=module, spec=spec, position=position)
+            counts["added"] += 1
+        elif question.fingerprint == spec.fingerprint:
+            if _question_refresh_texts(question, spec=spec, position=position):
+                counts["edited"] += 1
+        elif question.pk in answered:
+            CheckQuestion.objects.filter(pk=question.pk).update(retired_at=now)
+            _question_create(module=module, spec=spec, position=position)
+            counts["replaced"] += 1
+        else:
+            question.delete()
+            _question_create(module=module, spec=spec, position=position)
+            counts["edited"] += 1
+    return ", ".join(f"{n} question(s) {what}" for what, n in counts.items() if n)
+
+
+def _question_create(*, module: Module, spec: QuestionSpec, position: int) -> CheckQuestion:
+    question = CheckQuestion.objects.create(
+        module=module, key=spec.key, position=position, prompt_markdown=spec.prompt_markdown,
+        prompt_html=spec.prompt_html, fingerprint=spec.fingerprint,
+    )  # fmt: skip
+    CheckOption.objects.bulk_create(
+        CheckOption(
+            question=question,
+            position=index,
+            text_markdown=option.text_markdown,
+            text_html=option.text_html,
+            is_correct=option.correct,
+            explanation_markdown=option.explanation_markdown,
+            explanation_html=option.explanation_html,
+        )
+        for index, option in enumerate(spec.options, start=1)
+    )
+    return question
+
+
+def _question_refresh_texts(question: CheckQuestion, *, spec: QuestionSpec, position: int) -> bool:
+    """Same question for the learner: update position, rendering and explanations in place."""
+    changed = False
+    if _assign(question, position=position, prompt_html=spec.prompt_html):
+        question.save(update_fields=["position", "prompt_html"])
+        changed = True
+    for option, option_spec in zip(question.options.all(), spec.options, strict=True):
+        if _assign(
+            option, text_html=option_spec.text_html,
+            explanation_markdown=option_spec.explanation_markdown,
+            explanation_html=option_spec.explanation_html,
+        ):  # fmt: skip
+            option.save(update_fields=["text_html", "explanation_markdown", "explanation_html"])
+            changed = True
+    return changed
+
+
+def question_render(*, question: CheckQuestion) -> CheckQuestion:
+    """After an edit in the admin: render the prompt and options once and refresh the fingerprint."""
+    options = list(question.options.all())
+    question.prompt_html = render_markdown(question.prompt_markdown).html
+    question.fingerprint = question_fingerprint(
+        question.prompt_markdown, [(o.text_markdown, o.is_correct) for o in options]
+    )
+    question.save(update_fields=["prompt_html", "fingerprint"])
+    for option in options:
+        option.text_html = unwrap_paragraph(render_markdown(option.text_markdown).html)
+        option.explanation_html = render_markdown(option.explanation_markdown).html
+        option.save(update_fields=["text_html", "explanation_html"])
+    return question
+
+
+class CheckAnswerError(ValueError):
+    """Answers that cannot be graded as sent; the message is shown to the learner."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    attempt: CheckAttempt
+    # question id -> the option ids the learner chose
+    selected: dict[int, list[int]]
+
+
+def check_attempt_record(
+    *, learner: AbstractBaseUser, module: Module, answers: Mapping[int, Sequence[int]]
+) -> CheckOutcome:
+    """Grade and store one attempt at a module's knowledge check (all or nothing).
+
+    Whether the learner may answer (the module is open) is the caller's rule:
+    `grading.services.check_attempt_submit` checks it and records progress.
+    """
+    with transaction.atomic():
+        questions = list(
+            module.questions.filter(retired_at__isnull=True).prefetch_related("options")
+        )
+        if not questions:
+            raise CheckAnswerError("This module has no knowledge check.")
+        by_id = {q.pk: q for q in questions}
+        foreign = sorted(set(answers) - set(by_id))
+        if foreign:
+            stale = CheckQuestion.objects.filter(pk__in=foreign, module=module).exists()
+            if stale:
+                raise CheckAnswerError(
+                    "This knowledge check has changed since you opened the page. "
+                    "Reload the page and answer again."
+                )
+            raise CheckAnswerError(
+                f"Question #{foreign[0]} is not part of this module's knowledge check."
+            )
+        for number, question in enumerate(questions, start=1):
+            chosen = list(answers.get(question.pk) or [])
+            options = {o.pk: o for o in question.options.all()}
+            if not chosen:
+                raise CheckAnswerError(
+                    f"Answer every question before submitting: question {number} has no answer."
+                )
+            unknown = [pk for pk in chosen if pk not in options]
+            if unknown:
+                raise CheckAnswerError(
+                    f"Option #{unknown[0]} is not an option of question {number}."
+                )
+            if len(set(chosen)) != len(chosen):
+                raise CheckAnswerError(f"Question {number} lists the same option twice.")
+            if len(chosen) > 1 and sum(o.is_correct for o in options.values()) == 1:
+                raise CheckAnswerError(
+                    f"Question {number} takes one answer; you sent {len(chosen)}."
+                )
+        selected = {q.pk: sorted(answers[q.pk]) for q in questions}
+        verdicts = {
+            q.pk: set(selected[q.pk]) == {o.pk for o in q.options.all() if o.is_correct}
+            for q in questions
+        }
+        correct = sum(verdicts.values())
+        score = round(100 * correct / len(questions))
+        # The caller holds the learner's progress row for this module (select_for_update),
+        # which serialises attempts; the unique constraint backs the numbering up.
+        number = CheckAttempt.objects.filter(learner=learner, module=module).count() + 1
+        attempt = CheckAttempt.objects.create(
+            learner=learner, module=module, number=number, correct_count=correct,
+            question_count=len(questions), score=score, pass_mark=module.check_pass_mark,
+            passed=score >= module.check_pass_mark,
+        )  # fmt: skip
+        CheckAnswer.objects.bulk_create(
+            CheckAnswer(
+                attempt=attempt,
+                question=q,
+                selected_option_ids=selected[q.pk],
+                prompt_text=q.prompt_markdown,
+                is_correct=verdicts[q.pk],
+                selected_texts=[o.text_markdown for o in q.options.all() if o.pk in selected[q.pk]],
+            )
+            for q in questions
+        )
+    return CheckOutcome(attempt=attempt, selected=selected)
 
 
 def _assign(obj: object, **fields: object) -> bool:
@@ -184,6 +389,9 @@ ROLE_PERMISSIONS = {
         ("courses", "course", ["add", "change", "delete", "view"]),
         ("courses", "stage", ["add", "change", "delete", "view"]),
         ("courses", "module", ["add", "change", "delete", "view"]),
+        ("courses", "checkquestion", ["add", "change", "delete", "view"]),
+        ("courses", "checkoption", ["add", "change", "delete", "view"]),
+        ("courses", "checkattempt", ["view"]),
         ("courses", "enrollment", ["view"]),
         ("grading", "moduleprogress", ["view"]),
         ("grading", "grade", ["view"]),
@@ -197,6 +405,8 @@ ROLE_PERMISSIONS = {
         ("courses", "employeeprofile", ["add", "change", "view"]),
         ("courses", "enrollment", ["add", "change", "view"]),
         ("courses", "course", ["view"]),
+        ("courses", "checkattempt", ["view"]),
+        ("courses", "checkanswer", ["view"]),
         ("grading", "moduleprogress", ["view"]),
     ],
 }

@@ -17,4 +17,5 @@ urlpatterns = [
         views.module_complete,
         name="module-complete",
     ),
+    path("courses/<slug:course_slug>/<slug:slug>/check/", views.module_check, name="module-check"),
 ]

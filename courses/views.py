@@ -14,15 +14,24 @@ from django.views.decorators.vary import vary_on_headers
 
 from courses.models import Module
 from courses.selectors import (
+    check_attempt_latest,
+    check_feedback,
+    check_questions,
     course_get_visible,
     course_list_visible,
     enrollment_get,
     enrollment_list_for_learner,
     module_get_visible,
 )
-from courses.services import enrollment_create
+from courses.services import CheckAnswerError, CheckOutcome, enrollment_create
 from grading.selectors import course_progress
-from grading.services import ProgressError, module_mark_complete, module_start
+from grading.services import (
+    ModuleLocked,
+    ProgressError,
+    check_attempt_submit,
+    module_mark_complete,
+    module_start,
+)
 
 
 @login_required
@@ -68,9 +77,12 @@ def course_enroll(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("courses:course", slug=course.slug)
 
 
-def _module_context(request: HttpRequest, module: Module, **extra: Any) -> dict[str, Any]:
+def _module_context(
+    request: HttpRequest, module: Module, *, outcome: CheckOutcome | None = None, **extra: Any
+) -> dict[str, Any]:
     progress = course_progress(learner=request.user, course=module.course)
     previous, following = progress.neighbours(module)
+    questions = check_questions(module=module) if module.kind != Module.Kind.LAB else []
     return {
         "course": module.course,
         "module": module,
@@ -80,6 +92,12 @@ def _module_context(request: HttpRequest, module: Module, **extra: Any) -> dict[
         "previous": previous,
         "following": following,
         "enrollment": enrollment_get(learner=request.user, course=module.course),
+        "has_check": bool(questions),
+        "check_rows": check_feedback(questions=questions, outcome=outcome),
+        "check_attempt": outcome.attempt
+        if outcome
+        else (check_attempt_latest(learner=request.user, module=module) if questions else None),
+        "check_submitted": outcome is not None,
         **extra,
     }
 
@@ -123,3 +141,49 @@ def module_complete(request: HttpRequest, course_slug: str, slug: str) -> HttpRe
         return redirect("courses:module", course_slug=course_slug, slug=slug)
     messages.success(request, f"“{module.title}” marked complete.")
     return redirect("courses:module", course_slug=course_slug, slug=slug)
+
+
+def _is_id(text: str) -> bool:
+    # ASCII digits only, and short enough for a database integer (no overflow, no "²").
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def _answers_from_post(data: Any) -> dict[int, list[int]]:
+    """`question-<id>` fields, each with one (radio) or more (checkbox) option ids."""
+    answers: dict[int, list[int]] = {}
+    for key in data:
+        if not key.startswith("question-"):
+            continue
+        question_id, values = key.removeprefix("question-"), data.getlist(key)
+        if not _is_id(question_id) or not all(_is_id(v) for v in values):
+            raise CheckAnswerError("Answers must name a question and its options by number.")
+        answers[int(question_id)] = [int(v) for v in values]
+    return answers
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def module_check(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
+    """Answer a module's knowledge check; the answer is the check with its feedback."""
+    module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    outcome, error, status = None, None, 200
+    try:
+        outcome = check_attempt_submit(
+            learner=request.user, module=module, answers=_answers_from_post(request.POST)
+        )
+    except ModuleLocked as exc:
+        error, status = str(exc), 403
+    except (ProgressError, CheckAnswerError) as exc:
+        error, status = str(exc), 400
+    if error and not request.htmx:
+        messages.error(request, error)
+        return redirect("courses:module", course_slug=course_slug, slug=slug)
+    context = _module_context(
+        request, module, outcome=outcome, check_error=error,
+        just_completed=bool(outcome and outcome.attempt.passed), oob_progress=request.htmx,
+    )  # fmt: skip
+    template = "courses/module_detail.html"
+    if request.htmx:
+        template += "#knowledge-check"
+    return render(request, template, context, status=status)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Enrollment, Module
-from courses.services import enrollment_create
+from courses.selectors import module_has_check
+from courses.services import CheckOutcome, check_attempt_record, enrollment_create
 from grading.evaluation import (
     CheckpointRejected,
     Evaluation,
@@ -54,6 +55,10 @@ def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> Module
     """
     if module.kind == Module.Kind.LAB:
         raise NotSelfCompletable("A code lab is completed by passing its auto-graded run.")
+    if module_has_check(module=module):
+        raise NotSelfCompletable(
+            "This module has a knowledge check: it is completed by passing the check."
+        )
     state = course_progress(learner=learner, course=module.course)
     stage = state.stage_of(module)
     if not stage.is_open:
@@ -253,3 +258,47 @@ def progress_recompute_best(*, learner: AbstractBaseUser, module: Module) -> Non
         progress.completed_at = timezone.now()
     progress.save()
     enrollment_refresh_completion(learner=learner, module=module)
+
+
+# --------------------------------------------------------------------------
+# Knowledge checks
+
+
+class CheckNotAnswerable(ProgressError):
+    pass
+
+
+@transaction.atomic
+def check_attempt_submit(
+    *, learner: AbstractBaseUser, module: Module, answers: Mapping[int, Sequence[int]]
+) -> CheckOutcome:
+    """A learner answers a module's knowledge check: record the attempt, complete on a pass.
+
+    Every attempt is kept (who answered what, when, with what score). A pass
+    completes the module, which may open the next stage; a later failed
+    attempt never revokes a completion. Raises ModuleLocked for a locked
+    module and CheckAnswerError for answers that cannot be graded.
+    """
+    if module.kind == Module.Kind.LAB:
+        raise CheckNotAnswerable("A code lab has no knowledge check.")
+    stage = course_progress(learner=learner, course=module.course).stage_of(module)
+    if not stage.is_open:
+        names = ", ".join(f"“{m.module.title}”" for m in stage.missing)
+        raise ModuleLocked(f"This module is locked. Complete first: {names}.")
+    enrollment_create(learner=learner, course=module.course)
+    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+        learner=learner, module=module
+    )
+    outcome = check_attempt_record(learner=learner, module=module, answers=answers)
+    attempt = outcome.attempt
+    fields = ["updated_at"]
+    if progress.best_score is None or attempt.score > progress.best_score:
+        progress.best_score = attempt.score
+        fields.append("best_score")
+    if attempt.passed and progress.status != ModuleProgress.Status.COMPLETED:
+        progress.status = ModuleProgress.Status.COMPLETED
+        progress.completed_at = timezone.now()
+        fields += ["status", "completed_at"]
+    progress.save(update_fields=fields)
+    enrollment_refresh_completion(learner=learner, module=module)
+    return outcome

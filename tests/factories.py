@@ -67,3 +67,47 @@ class EnrollmentFactory(factory.django.DjangoModelFactory):
 
     learner = factory.SubFactory(UserFactory)
     course = factory.SubFactory(CourseFactory)
+
+
+def make_check(module: Module, questions: list[tuple[str, list[tuple[str, bool]]]], *,
+               pass_mark: int = 100) -> list:  # fmt: skip
+    """A knowledge check on `module`: [(prompt, [(option text, correct), ...]), ...]."""
+    from courses.models import CheckOption, CheckQuestion
+    from courses.services import question_render
+
+    module.check_pass_mark = pass_mark
+    module.save(update_fields=["check_pass_mark"])
+    made = []
+    for position, (prompt, options) in enumerate(questions, start=module.questions.count() + 1):
+        question = CheckQuestion.objects.create(
+            module=module, key=f"q{position}", position=position, prompt_markdown=prompt
+        )
+        for index, (text, correct) in enumerate(options, start=1):
+            CheckOption.objects.create(
+                question=question, position=index, text_markdown=text, is_correct=correct,
+                explanation_markdown=f"Because {text.lower()} is {'right' if correct else 'wrong'}.",
+            )  # fmt: skip
+        made.append(question_render(question=question))
+    return made
+
+
+def check_answers(module: Module, *, right: bool = True) -> dict[int, list[int]]:
+    """Answers to a module's live check: all right, or one wrong option per question."""
+    answers = {}
+    for question in module.questions.filter(retired_at__isnull=True):
+        options = list(question.options.all())
+        if right:
+            answers[question.pk] = [o.pk for o in options if o.is_correct]
+        else:
+            answers[question.pk] = [next(o.pk for o in options if not o.is_correct)]
+    return answers
+
+
+def complete_module(*, learner, module: Module) -> None:
+    """Complete a theory or case-study module the way a learner would: pass its check, if any."""
+    from grading.services import check_attempt_submit, module_mark_complete
+
+    if module.questions.filter(retired_at__isnull=True).exists():
+        check_attempt_submit(learner=learner, module=module, answers=check_answers(module))
+    else:
+        module_mark_complete(learner=learner, module=module)

@@ -6,8 +6,8 @@ from django.utils import timezone
 from courses.models import Module
 from courses.services import demo_accounts_create, roles_sync
 from grading.models import ModuleProgress
-from grading.services import module_mark_complete
 from tests.e2e.conftest import sign_in
+from tests.factories import complete_module
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +23,7 @@ def test_demo_learner_completes_a_theory_module_and_sees_the_next_stage_unlock(
     required = Module.objects.filter(stage__course=shipped_course, stage__position=1, required=True)
     *earlier, last = required.filter(kind="theory").order_by("position")
     for module in earlier:  # the journey starts one lesson before the end of stage 1
-        module_mark_complete(learner=learner, module=module)
+        complete_module(learner=learner, module=module)
     for lab_module in required.filter(
         kind="lab"
     ):  # passed earlier: graded runs are in test_lab_run
@@ -43,8 +43,13 @@ def test_demo_learner_completes_a_theory_module_and_sees_the_next_stage_unlock(
     assert page.locator(".lesson-body math").count() + page.locator(".lesson-body h2").count() > 0
     screenshot("02-lesson")
 
-    page.click("#mark-complete")
-    # htmx swaps the progress panel in place; no reload.
+    # A lesson with a knowledge check completes by passing it, not by a button.
+    assert page.locator("#mark-complete").count() == 0
+    for question in last.questions.filter(retired_at__isnull=True):
+        for option in question.options.filter(is_correct=True):
+            page.check(f'input[name="question-{question.pk}"][value="{option.pk}"]')
+    page.click("#check-submit")
+    # htmx swaps the check and, out of band, the progress panel in place; no reload.
     page.wait_for_selector('#progress-panel .stage.open[data-stage="doing-it-well"]')
     assert "✓ Completed" in page.locator("#progress-panel").inner_text()
     screenshot("03-module-complete-stage-2-open")

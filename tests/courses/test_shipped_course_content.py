@@ -1,0 +1,88 @@
+"""The shipped course's diagrams, links and knowledge checks, as learners get them."""
+
+from __future__ import annotations
+
+import re
+
+from courses.importer import parse_course_folder
+from tests.conftest import SHIPPED_COURSE
+
+SVG = re.compile(r"<svg\b[^>]*>.*?</svg>", re.S)
+
+
+def test_every_diagram_survives_sanitising_with_a_text_alternative():
+    course = parse_course_folder(SHIPPED_COURSE)
+    diagrams = 0
+    for module in course.modules:
+        source, rendered = SVG.findall(module.body_markdown), SVG.findall(module.body_html)
+        assert len(rendered) == len(source), module.slug
+        for svg, original in zip(rendered, source, strict=True):
+            diagrams += 1
+            assert 'role="img"' in svg and re.search(r'aria-label="[^"]{10,}"', svg), module.slug
+            assert re.search(r"<title>[^<]{20,}</title>", svg), module.slug
+            assert "viewBox=" in svg
+            # Arrowheads are markers; the allow-list must keep them and their references.
+            if "marker-end" in original:
+                assert "<marker" in svg and "marker-end=" in svg, module.slug
+    assert diagrams >= 8
+
+
+def test_case_studies_link_to_the_labs_that_practise_them():
+    course = parse_course_folder(SHIPPED_COURSE)
+    slugs = {m.slug for m in course.modules}
+    expected = {
+        "case-intent-routing": {"lab-many-classes", "lab-capstone"},
+        "case-sentiment-monitoring": {"lab-first-fine-tune"},
+    }
+    for module in course.modules:
+        links = set(re.findall(r'href="\.\./([a-z0-9-]+)/"', module.body_html))
+        assert links <= slugs, (module.slug, links - slugs)
+        assert expected.get(module.slug, set()) <= links, module.slug
+
+
+def test_every_theory_and_case_study_module_has_a_passable_check():
+    course = parse_course_folder(SHIPPED_COURSE)
+    for module in course.modules:
+        if module.kind == "lab":
+            assert module.check is None
+            continue
+        assert module.check is not None, module.slug
+        questions = module.check.questions
+        low, high = (3, 5) if module.kind == "case_study" else (2, 4)
+        assert low <= len(questions) <= high, module.slug
+        # Answering every question right always passes; one wrong answer may be allowed.
+        assert module.check.pass_mark <= 100
+        for question in questions:
+            assert all(option.explanation_html for option in question.options), module.slug
+
+
+def test_reimporting_the_shipped_course_leaves_its_checks_untouched(db):
+    from courses.models import CheckQuestion
+    from courses.services import course_import
+
+    course_import(path=SHIPPED_COURSE)
+    ids = set(CheckQuestion.objects.values_list("pk", "fingerprint"))
+    report = course_import(path=SHIPPED_COURSE)
+    assert not [line for line in report.updated if line.startswith(("module", "check"))]
+    assert set(CheckQuestion.objects.values_list("pk", "fingerprint")) == ids
+
+
+def test_the_shipped_course_can_be_completed_by_passing_every_check(db, shipped_course):
+    from django.utils import timezone
+
+    from courses.models import Enrollment
+    from grading.models import ModuleProgress
+    from grading.selectors import course_progress
+    from tests.factories import UserFactory, complete_module
+
+    learner = UserFactory(username="finisher")
+    required = [s.module for s in course_progress(learner=learner, course=shipped_course).modules
+                if s.module.required]  # fmt: skip
+    for module in [m for m in required if m.kind == "lab"]:  # graded runs: tests/labs
+        ModuleProgress.objects.create(
+            learner=learner, module=module, status="completed", completed_at=timezone.now()
+        )
+    for module in [m for m in required if m.kind != "lab"]:  # in course order, as unlocked
+        complete_module(learner=learner, module=module)
+    assert course_progress(learner=learner, course=shipped_course).is_complete
+    assert Enrollment.objects.get(learner=learner, course=shipped_course).completed_at
