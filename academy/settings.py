@@ -180,7 +180,19 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# Reminders go through Django's email backend: printed to the console in the embedded
+# mode, SMTP (EMAIL_HOST...) in production unless DJANGO_EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = env_str(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if EMBEDDED
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", default=False)
 
 LOGGING = {
     "version": 1,
@@ -243,3 +255,14 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# --- HR reports and reminders -----------------------------------------------
+DEFAULT_FROM_EMAIL = env_str("DJANGO_DEFAULT_FROM_EMAIL", "LLM Academy <academy@localhost>")
+# Links in reminder emails point here.
+ACADEMY_BASE_URL = env_str("ACADEMY_BASE_URL", "http://127.0.0.1:8000")
+# Learners get a "due soon" email this many days before the due date.
+ACADEMY_REMINDER_DAYS_BEFORE = env_int("ACADEMY_REMINDER_DAYS_BEFORE", 3)
+CELERY_BEAT_SCHEDULE["send-reminders"] = {
+    "task": "grading.tasks.send_reminders",
+    "schedule": float(env_int("ACADEMY_REMINDER_SECONDS", 3600)),
+}
