@@ -9,6 +9,7 @@ admin.site.site_title = "LLM Academy admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("reports/", include("grading.reports.urls")),
     path("", include("labs.urls")),
     path("", include("courses.urls")),
 ]

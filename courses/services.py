@@ -191,13 +191,17 @@ ROLE_PERMISSIONS = {
         ("labs", "lab", ["add", "change", "view"]),
         ("labs", "submission", ["view"]),
     ],
-    # HR assigns courses and reads progress; the reports pages come later.
+    # HR assigns courses and reads progress and reports (/reports/).
     HR_GROUP: [
         ("courses", "department", ["add", "change", "view"]),
         ("courses", "employeeprofile", ["add", "change", "view"]),
         ("courses", "enrollment", ["add", "change", "view"]),
         ("courses", "course", ["view"]),
         ("grading", "moduleprogress", ["view"]),
+        ("grading", "departmentassignment", ["add", "change", "view"]),
+        ("grading", "auditevent", ["view"]),
+        ("grading", "remindersent", ["view"]),
+        ("grading", "coursestaff", ["add", "change", "delete", "view"]),
     ],
 }
 
