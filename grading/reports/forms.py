@@ -28,10 +28,16 @@ class ReportFilterForm(forms.Form):
         choices=[("assigned", "Assigned"), ("due", "Due"), ("completed", "Completed")],
     )
     date_from = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From",
+        input_formats=["%Y-%m-%d"],  # ISO only: a bookmarked URL means the same everywhere
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="To",
+        input_formats=["%Y-%m-%d"],  # ISO only: a bookmarked URL means the same everywhere
+        widget=forms.DateInput(attrs={"type": "date"}),
     )
     sort = forms.ChoiceField(
         required=False,
