@@ -7,11 +7,10 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from django.utils import timezone
 
 from courses.models import EmployeeProfile, Enrollment, Module
-from grading.models import CourseStaff, ModuleProgress
+from grading.models import ModuleProgress
 from tests.factories import (
     CourseFactory,
     DepartmentFactory,
@@ -95,14 +94,3 @@ def build_org(course) -> Org:
     return Org(course=course, other_course=other, engineering=engineering, finance=finance,
                manager=manager, done=done, started=started, late=late, fresh=fresh,
                by_username={u.username: u for u in users})  # fmt: skip
-
-
-@pytest.fixture
-def org(course) -> Org:
-    return build_org(course)
-
-
-@pytest.fixture
-def teaching_instructor(instructor, course):
-    CourseStaff.objects.create(course=course, user=instructor)
-    return instructor

@@ -5,8 +5,21 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from grading.models import CourseStaff
 from grading.reports.services import api_token_create, api_token_revoke
-from tests.grading.reports_support import org, teaching_instructor  # noqa: F401
+from tests.grading.reports_support import build_org
+
+
+@pytest.fixture
+def org(course):
+    return build_org(course)
+
+
+@pytest.fixture
+def teaching_instructor(instructor, course):
+    CourseStaff.objects.create(course=course, user=instructor)
+    return instructor
+
 
 HR_ONLY = ["reports:export-csv", "reports:export-json", "reports:assign"]
 

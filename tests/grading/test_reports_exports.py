@@ -10,7 +10,12 @@ from django.http import StreamingHttpResponse
 from django.urls import reverse
 
 from grading.reports.exports import FIXED_COLUMNS, neutralise
-from tests.grading.reports_support import employee, enroll, org  # noqa: F401
+from tests.grading.reports_support import build_org, employee, enroll
+
+
+@pytest.fixture
+def org(course):
+    return build_org(course)
 
 
 @pytest.fixture

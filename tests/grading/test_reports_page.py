@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.grading.reports_support import org  # noqa: F401
+from tests.grading.reports_support import build_org
+
+
+@pytest.fixture
+def org(course):
+    return build_org(course)
+
 
 URL = "/reports/"
 

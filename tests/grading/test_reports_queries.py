@@ -8,7 +8,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests.factories import UserFactory
-from tests.grading.reports_support import employee, enroll, org  # noqa: F401
+from tests.grading.reports_support import build_org, employee, enroll
+
+
+@pytest.fixture
+def org(course):
+    return build_org(course)
+
 
 # session + user, the user's groups, 3 filter option lists, counts, median, lab average,
 # lab columns, the page of rows, the department chart, the timeline, and the user's
