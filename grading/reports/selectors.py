@@ -24,6 +24,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -130,18 +131,32 @@ SORTS: dict[str, list[str]] = {
 DATE_FIELDS = {"assigned": "enrolled_at", "due": "due_date", "completed": "completed_at"}
 
 
-def _status_expression(today: datetime.date) -> Case:
-    started = Exists(
-        ModuleProgress.objects.filter(
-            learner_id=OuterRef("learner_id"), module__course_id=OuterRef("course_id")
+def _status_expression(today: datetime.date, columns: Columns | None = None) -> Case:
+    if columns is None:
+        started: Any = Exists(
+            ModuleProgress.objects.filter(
+                learner_id=OuterRef("learner_id"), module__course_id=OuterRef("course_id")
+            )
         )
-    )
-    return Case(
+    else:
+        # Per course, the module ids are known: the lookup stays on the (learner, module)
+        # unique index without joining modules, which is what makes 100k rows fast.
+        started = Q()
+        for course_id, ids in columns.modules.items():
+            started |= Q(course_id=course_id) & Q(
+                Exists(
+                    ModuleProgress.objects.filter(
+                        learner_id=OuterRef("learner_id"), module_id__in=ids
+                    )
+                )
+            )
+    whens = [
         When(completed_at__isnull=False, then=Value(COMPLETED)),
         When(due_date__lt=today, then=Value(OVERDUE)),
-        When(started, then=Value(IN_PROGRESS)),
-        default=Value(NOT_STARTED),
-    )
+    ]
+    if started:  # an empty Q: no module in scope, so nobody can have started
+        whens.append(When(started, then=Value(IN_PROGRESS)))
+    return Case(*whens, default=Value(NOT_STARTED))
 
 
 def enrollments_filtered(
@@ -187,40 +202,73 @@ class LabColumn:
         return f"lab:{self.course_slug}/{self.slug}"
 
 
-def lab_columns(*, scope: ReportScope, filters: ReportFilters) -> list[LabColumn]:
-    """One column per lab of the courses the report can show, in course order (one query)."""
-    modules = Module.objects.filter(kind=Module.Kind.LAB).select_related("course")
+@dataclass(frozen=True)
+class Columns:
+    """What the rows need to know about the courses: their labs and required-module counts."""
+
+    labs: list[LabColumn]
+    modules: dict[int, list[int]]  # course id → its module ids
+    required_modules: dict[int, list[int]]  # course id → its required module ids
+
+    @property
+    def required(self) -> dict[int, int]:
+        return {course: len(ids) for course, ids in self.required_modules.items()}
+
+
+def report_columns(*, scope: ReportScope, filters: ReportFilters) -> Columns:
+    """One column per lab of the courses the report can show, in course order, and each
+    course's required-module count (one query, so rows need no subquery for it)."""
+    modules = Module.objects.all()
     if scope.course_ids is not None:
         modules = modules.filter(course_id__in=scope.course_ids)
     if filters.course:
         modules = modules.filter(course__slug=filters.course)
     modules = modules.order_by("course__title", "course_id", "stage__position", "position", "id")
-    return [
-        LabColumn(module_id=m.pk, course_id=m.course_id, course_slug=m.course.slug, slug=m.slug,
-                  title=m.title)
-        for m in modules
-    ]  # fmt: skip
+    labs: list[LabColumn] = []
+    all_ids: dict[int, list[int]] = {}
+    required: dict[int, list[int]] = {}
+    for m in modules.values("id", "course_id", "course__slug", "slug", "title", "kind", "required"):
+        all_ids.setdefault(m["course_id"], []).append(m["id"])
+        required.setdefault(m["course_id"], [])
+        if m["required"]:
+            required[m["course_id"]].append(m["id"])
+        if m["kind"] == Module.Kind.LAB:
+            labs.append(
+                LabColumn(module_id=m["id"], course_id=m["course_id"],
+                          course_slug=m["course__slug"], slug=m["slug"], title=m["title"])
+            )  # fmt: skip
+    return Columns(labs=labs, modules=all_ids, required_modules=required)
 
 
 def report_rows(
     *,
     base: QuerySet[Enrollment],
-    labs: list[LabColumn],
+    columns: Columns,
     sort: str,
     today: datetime.date | None = None,
 ) -> QuerySet[Enrollment]:
     """The learner table's rows as dicts: a fixed set of correlated subqueries per row
     (status, progress, each lab's best score), each an index lookup on ModuleProgress."""
     today = today or timezone.localdate()
-    done = (
-        ModuleProgress.objects.filter(
-            learner_id=OuterRef("learner_id"), module__course_id=OuterRef("course_id"),
-            module__required=True, status=ModuleProgress.Status.COMPLETED,
-        ).order_by().values("learner_id").annotate(n=Count("pk")).values("n")
+    # COUNT(*) as a plain scalar subquery (no GROUP BY), one per course with its module ids.
+    done = Case(
+        *(
+            When(course_id=course_id, then=Subquery(
+                ModuleProgress.objects.filter(
+                    learner_id=OuterRef("learner_id"), module_id__in=ids,
+                    status=ModuleProgress.Status.COMPLETED,
+                ).order_by().annotate(n=Func(Value(1), function="COUNT")).values("n")[:1],
+                output_field=IntegerField(),
+            ))
+            for course_id, ids in columns.required_modules.items() if ids
+        ),
+        default=Value(0), output_field=IntegerField(),
     )  # fmt: skip
-    required = (
-        Module.objects.filter(course_id=OuterRef("course_id"), required=True)
-        .order_by().values("course_id").annotate(n=Count("pk")).values("n")
+    labs = columns.labs
+    # Constant per course: a CASE on the course id instead of a subquery per row.
+    required = Case(
+        *(When(course_id=pk, then=Value(n)) for pk, n in columns.required.items()),
+        default=Value(0), output_field=IntegerField(),
     )  # fmt: skip
     lab_scores = {
         lab.key: Case(
@@ -233,15 +281,19 @@ def report_rows(
         for lab in labs
     }  # fmt: skip
     qs = base.annotate(
-        status=_status_expression(today),
-        modules_done=Coalesce(Subquery(done, output_field=IntegerField()), 0),
-        modules_required=Coalesce(Subquery(required, output_field=IntegerField()), 0),
-    ).annotate(
-        percent=ExpressionWrapper(
-            F("modules_done") * 100.0 / NullIf(F("modules_required"), 0), output_field=FloatField()
-        ),
+        status=_status_expression(today, columns),
+        modules_done=Coalesce(done, 0),
+        modules_required=required,
         **lab_scores,
     )
+    if sort.lstrip("-") == "progress":
+        # Only when sorting by it: F() inlines the subquery, so it would run twice per row.
+        qs = qs.alias(
+            percent=ExpressionWrapper(
+                F("modules_done") * 100.0 / NullIf(F("modules_required"), 0),
+                output_field=FloatField(),
+            )
+        )
     descending = sort.startswith("-")
     fields = SORTS[sort.lstrip("-")]
     order = [
@@ -249,7 +301,7 @@ def report_rows(
     ]
     return qs.order_by(*order, "-pk" if descending else "pk").values(
         "pk", "learner_id", "course_id", "enrolled_at", "due_date", "completed_at", "status",
-        "modules_done", "modules_required", "percent", "learner__username",
+        "modules_done", "modules_required", "learner__username",
         "learner__first_name", "learner__last_name", "learner__email",
         "learner__profile__employee_id", "learner__profile__department__name",
         "learner__profile__manager__username", "learner__profile__manager__first_name",
@@ -290,11 +342,13 @@ def _full_name(first: str | None, last: str | None, username: str | None) -> str
     return " ".join(part for part in (first, last) if part) or (username or "")
 
 
-def _local_date(value: datetime.datetime | None) -> datetime.date | None:
-    return timezone.localtime(value).date() if value is not None else None
-
-
 def rows_from_values(values: Any, labs: list[LabColumn]) -> Iterator[Row]:
+    zone = timezone.get_current_timezone()
+    keys = [lab.key for lab in labs]
+
+    def local_date(value: datetime.datetime | None) -> datetime.date | None:
+        return value.astimezone(zone).date() if value is not None else None
+
     for v in values:
         yield Row(
             enrollment_id=v["pk"],
@@ -313,14 +367,20 @@ def rows_from_values(values: Any, labs: list[LabColumn]) -> Iterator[Row]:
             ),
             course_slug=v["course__slug"],
             course_title=v["course__title"],
-            assigned=_local_date(v["enrolled_at"]),
+            assigned=local_date(v["enrolled_at"]),
             due=v["due_date"],
             status=v["status"],
-            progress=100 if v["completed_at"] else round(v["percent"] or 0),
+            progress=100
+            if v["completed_at"]
+            else (
+                round(100 * v["modules_done"] / v["modules_required"])
+                if v["modules_required"]
+                else 0
+            ),
             modules_done=v["modules_done"],
             modules_required=v["modules_required"],
-            completed=_local_date(v["completed_at"]),
-            lab_scores=[v[lab.key] for lab in labs],
+            completed=local_date(v["completed_at"]),
+            lab_scores=[v[key] for key in keys],
         )
 
 

@@ -38,7 +38,7 @@ from grading.reports.selectors import (
     filter_choices,
     hr_scope,
     is_hr,
-    lab_columns,
+    report_columns,
     report_rows,
     report_scope,
     report_summary,
@@ -82,8 +82,9 @@ def _report_context(
     summary = report_summary(base=base, today=today)
     pages = max(1, -(-summary.assigned // PAGE_SIZE))
     page = min(filters.page, pages)
-    labs = lab_columns(scope=scope, filters=filters)
-    values = report_rows(base=base, labs=labs, sort=filters.sort, today=today)
+    columns = report_columns(scope=scope, filters=filters)
+    labs = columns.labs
+    values = report_rows(base=base, columns=columns, sort=filters.sort, today=today)
     rows = list(rows_from_values(values[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], labs))
     per_course_labs = bool(filters.course) or len({lab.course_id for lab in labs}) <= 1
     table = [
@@ -185,9 +186,9 @@ def _export_filters(request: HttpRequest) -> tuple[ReportScope, ReportFilters | 
 
 def _export_rows(scope: ReportScope, filters: ReportFilters) -> tuple[Any, list[Any]]:
     base = enrollments_filtered(scope=scope, filters=filters)
-    labs = lab_columns(scope=scope, filters=filters)
-    values = report_rows(base=base, labs=labs, sort=filters.sort)
-    return rows_from_values(values.iterator(chunk_size=exports.CHUNK), labs), labs
+    columns = report_columns(scope=scope, filters=filters)
+    values = report_rows(base=base, columns=columns, sort=filters.sort)
+    return rows_from_values(values.iterator(chunk_size=exports.CHUNK), columns.labs), columns.labs
 
 
 @require_GET
