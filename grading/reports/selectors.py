@@ -281,6 +281,10 @@ def report_rows(
         for lab in labs
     }  # fmt: skip
     qs = base.annotate(
+        # Dates computed by the database in the current time zone: parsing 100,000
+        # timestamps in Python costs more than the rest of the row.
+        assigned_on=TruncDate("enrolled_at"),
+        completed_on=TruncDate("completed_at"),
         status=_status_expression(today, columns),
         modules_done=Coalesce(done, 0),
         modules_required=required,
@@ -300,7 +304,7 @@ def report_rows(
         F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True) for f in fields
     ]
     return qs.order_by(*order, "-pk" if descending else "pk").values(
-        "pk", "learner_id", "course_id", "enrolled_at", "due_date", "completed_at", "status",
+        "pk", "learner_id", "course_id", "assigned_on", "due_date", "completed_on", "status",
         "modules_done", "modules_required", "learner__username",
         "learner__first_name", "learner__last_name", "learner__email",
         "learner__profile__employee_id", "learner__profile__department__name",
@@ -343,11 +347,7 @@ def _full_name(first: str | None, last: str | None, username: str | None) -> str
 
 
 def rows_from_values(values: Any, labs: list[LabColumn]) -> Iterator[Row]:
-    zone = timezone.get_current_timezone()
     keys = [lab.key for lab in labs]
-
-    def local_date(value: datetime.datetime | None) -> datetime.date | None:
-        return value.astimezone(zone).date() if value is not None else None
 
     for v in values:
         yield Row(
@@ -367,11 +367,11 @@ def rows_from_values(values: Any, labs: list[LabColumn]) -> Iterator[Row]:
             ),
             course_slug=v["course__slug"],
             course_title=v["course__title"],
-            assigned=local_date(v["enrolled_at"]),
+            assigned=v["assigned_on"],
             due=v["due_date"],
             status=v["status"],
             progress=100
-            if v["completed_at"]
+            if v["completed_on"]
             else (
                 round(100 * v["modules_done"] / v["modules_required"])
                 if v["modules_required"]
@@ -379,7 +379,7 @@ def rows_from_values(values: Any, labs: list[LabColumn]) -> Iterator[Row]:
             ),
             modules_done=v["modules_done"],
             modules_required=v["modules_required"],
-            completed=local_date(v["completed_at"]),
+            completed=v["completed_on"],
             lab_scores=[v[key] for key in keys],
         )
 
