@@ -131,7 +131,8 @@ SORTS: dict[str, list[str]] = {
 DATE_FIELDS = {"assigned": "enrolled_at", "due": "due_date", "completed": "completed_at"}
 
 
-def _status_expression(today: datetime.date, columns: Columns | None = None) -> Case:
+def _started(columns: Columns | None) -> Any:
+    """True where the learner has any progress in the row's course."""
     if columns is None:
         started: Any = Exists(
             ModuleProgress.objects.filter(
@@ -150,6 +151,11 @@ def _status_expression(today: datetime.date, columns: Columns | None = None) -> 
                     )
                 )
             )
+    return started
+
+
+def _status_expression(today: datetime.date, columns: Columns | None = None) -> Case:
+    started = _started(columns)
     whens = [
         When(completed_at__isnull=False, then=Value(COMPLETED)),
         When(due_date__lt=today, then=Value(OVERDUE)),
@@ -160,7 +166,11 @@ def _status_expression(today: datetime.date, columns: Columns | None = None) -> 
 
 
 def enrollments_filtered(
-    *, scope: ReportScope, filters: ReportFilters, today: datetime.date | None = None
+    *,
+    scope: ReportScope,
+    filters: ReportFilters,
+    columns: Columns | None = None,
+    today: datetime.date | None = None,
 ) -> QuerySet[Enrollment]:
     """The enrollments the filters select, without annotations (so aggregates group cleanly)."""
     today = today or timezone.localdate()
@@ -174,7 +184,7 @@ def enrollments_filtered(
     if filters.manager:
         qs = qs.filter(learner__profile__manager__username=filters.manager)
     if filters.status:
-        qs = qs.alias(status=_status_expression(today)).filter(status=filters.status)
+        qs = qs.alias(status=_status_expression(today, columns)).filter(status=filters.status)
     # Timestamps compare by their local date; the due date is a date already.
     column = DATE_FIELDS[filters.date_field]
     lookup = column if column == "due_date" else f"{column}__date"
@@ -403,15 +413,26 @@ class Summary:
         return round(100 * self.completed / self.assigned) if self.assigned else None
 
 
-def report_summary(*, base: QuerySet[Enrollment], today: datetime.date | None = None) -> Summary:
-    """Three or four queries: the counts, the median's middle row(s), the lab average."""
+def report_summary(
+    *,
+    base: QuerySet[Enrollment],
+    columns: Columns | None = None,
+    today: datetime.date | None = None,
+) -> Summary:
+    """Three queries: the counts, the median's middle row(s), the lab average."""
     today = today or timezone.localdate()
-    counts = base.annotate(status=_status_expression(today)).aggregate(
-        assigned=Count("pk"),
-        completed=Count("pk", filter=Q(status=COMPLETED)),
-        overdue=Count("pk", filter=Q(status=OVERDUE)),
-        in_progress=Count("pk", filter=Q(status=IN_PROGRESS)),
-    )
+    open_ = Q(completed_at__isnull=True)
+    started = _started(columns)
+    aggregates = {
+        "assigned": Count("pk"),
+        "completed": Count("pk", filter=Q(completed_at__isnull=False)),
+        "overdue": Count("pk", filter=open_ & Q(due_date__lt=today)),
+    }
+    if started:  # the same rule as the status column, with the progress lookup written once
+        not_late = Q(due_date__isnull=True) | Q(due_date__gte=today)
+        started_q = started if isinstance(started, Q) else Q(started)
+        aggregates["in_progress"] = Count("pk", filter=open_ & not_late & started_q)
+    counts = {"in_progress": 0, **base.aggregate(**aggregates)}
     median = None
     if counts["completed"]:
         n = counts["completed"]

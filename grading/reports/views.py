@@ -78,11 +78,11 @@ def _report_context(
     request: HttpRequest, scope: ReportScope, filters: ReportFilters
 ) -> dict[str, Any]:
     today = timezone.localdate()
-    base = enrollments_filtered(scope=scope, filters=filters, today=today)
-    summary = report_summary(base=base, today=today)
+    columns = report_columns(scope=scope, filters=filters)
+    base = enrollments_filtered(scope=scope, filters=filters, columns=columns, today=today)
+    summary = report_summary(base=base, columns=columns, today=today)
     pages = max(1, -(-summary.assigned // PAGE_SIZE))
     page = min(filters.page, pages)
-    columns = report_columns(scope=scope, filters=filters)
     labs = columns.labs
     values = report_rows(base=base, columns=columns, sort=filters.sort, today=today)
     rows = list(rows_from_values(values[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], labs))
@@ -185,8 +185,8 @@ def _export_filters(request: HttpRequest) -> tuple[ReportScope, ReportFilters | 
 
 
 def _export_rows(scope: ReportScope, filters: ReportFilters) -> tuple[Any, list[Any]]:
-    base = enrollments_filtered(scope=scope, filters=filters)
     columns = report_columns(scope=scope, filters=filters)
+    base = enrollments_filtered(scope=scope, filters=filters, columns=columns)
     values = report_rows(base=base, columns=columns, sort=filters.sort)
     return rows_from_values(values.iterator(chunk_size=exports.CHUNK), columns.labs), columns.labs
 

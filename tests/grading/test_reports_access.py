@@ -131,3 +131,16 @@ def test_the_reports_link_shows_for_hr_and_instructors_only(client, org, hr, lea
     assert b'href="/reports/"' not in client.get(reverse("courses:my-learning")).content
     client.force_login(hr)
     assert b'href="/reports/"' in client.get(reverse("courses:my-learning")).content
+
+
+def test_the_token_command_prints_a_working_token_for_hr_only(client, org, hr, learner):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out = io.StringIO()
+    call_command("create_report_token", "hana", "--name", "HRIS", stdout=out)
+    secret = out.getvalue().split(": ", 1)[1].split()[0]
+    assert client.get(reverse("reports:export-json"), **_bearer(secret)).status_code == 200
+    with pytest.raises(CommandError, match="not in the HR group"):
+        call_command("create_report_token", "lee", stdout=io.StringIO())
