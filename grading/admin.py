@@ -78,6 +78,10 @@ class DepartmentAssignmentAdmin(admin.ModelAdmin):
     fields = ["course", "department", "due_date"]
     actions = ["sync_members"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        # Another course or department is another assignment: add it, do not rewrite this one.
+        return ["course", "department"] if obj else []
+
     def save_model(self, request: HttpRequest, obj: DepartmentAssignment, form, change) -> None:
         result = assignment_create(
             course=obj.course, due_date=obj.due_date, actor=request.user,

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import logging
 import secrets
+import smtplib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -227,9 +228,11 @@ class ReminderCounts:
     due_soon: int = 0
     overdue: int = 0
     manager_weekly: int = 0
+    failed: int = 0  # sends the mail server refused: no record, so the next run retries
 
 
 def _send_once(
+    counts: ReminderCounts,
     *,
     key: str,
     reason: str,
@@ -248,6 +251,11 @@ def _send_once(
             send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [recipient.email])
     except IntegrityError:
         return False  # another run sent it a moment ago
+    except (OSError, smtplib.SMTPException) as exc:
+        # One unreachable mailbox or a mail-server hiccup must not stop the other reminders.
+        logger.warning("Reminder %s not sent: %s", key, exc)
+        counts.failed += 1
+        return False
     return True
 
 
@@ -294,7 +302,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
         left = (e.due_date - today).days
         when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
         counts.due_soon += _send_once(
-            key=key("due_soon", e), reason=ReminderSent.Reason.DUE_SOON, recipient=e.learner,
+            counts, key=key("due_soon", e), reason=ReminderSent.Reason.DUE_SOON, recipient=e.learner,
             enrollment=e, subject=f"Reminder: “{e.course.title}” is due {when}",
             body=(f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
                   f"“{e.course.title}” is due on {e.due_date:%d %B %Y} ({when}).\n"
@@ -304,7 +312,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
         if key("overdue", e) in sent:
             continue
         counts.overdue += _send_once(
-            key=key("overdue", e), reason=ReminderSent.Reason.OVERDUE, recipient=e.learner,
+            counts, key=key("overdue", e), reason=ReminderSent.Reason.OVERDUE, recipient=e.learner,
             enrollment=e, subject=f"Overdue: “{e.course.title}” was due on {e.due_date:%d %B %Y}",
             body=(f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
                   f"“{e.course.title}” was due on {e.due_date:%d %B %Y} and is not complete yet.\n"
@@ -332,7 +340,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
             for e in items
         ]
         counts.manager_weekly += _send_once(
-            key=week_keys[pk], reason=ReminderSent.Reason.MANAGER_WEEKLY, recipient=managers[pk],
+            counts, key=week_keys[pk], reason=ReminderSent.Reason.MANAGER_WEEKLY, recipient=managers[pk],
             subject=f"Your team: {len(items)} overdue course{'s' if len(items) != 1 else ''}",
             body="Overdue courses in your team this week:\n\n" + "\n".join(lines) + "\n",
         )  # fmt: skip

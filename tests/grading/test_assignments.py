@@ -180,3 +180,15 @@ def test_my_learning_lists_assigned_courses_first_and_marks_overdue(client, cour
     assert html.index("Late course") < html.index("Demo course") < html.index("Self-chosen course")
     assert "Overdue: was due" in html
     assert f"Due {DUE:%-d %b %Y}" in html
+
+
+def test_adding_a_department_assignment_in_the_admin_enrolls_and_audits(
+    admin_client, admin_user, course, sales
+):
+    response = admin_client.post(
+        reverse("admin:grading_departmentassignment_add"),
+        {"course": course.pk, "department": sales.pk, "due_date": DUE.isoformat()},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert Enrollment.objects.filter(course=course, due_date=DUE).count() == 2
+    assert AuditEvent.objects.filter(action="department_assigned", actor=admin_user).exists()
