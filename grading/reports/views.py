@@ -39,6 +39,7 @@ from grading.reports.selectors import (
     hr_scope,
     is_hr,
     report_columns,
+    report_page,
     report_rows,
     report_scope,
     report_summary,
@@ -84,8 +85,10 @@ def _report_context(
     pages = max(1, -(-summary.assigned // PAGE_SIZE))
     page = min(filters.page, pages)
     labs = columns.labs
-    values = report_rows(base=base, columns=columns, sort=filters.sort, today=today)
-    rows = list(rows_from_values(values[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], labs))
+    rows = report_page(
+        base=base, columns=columns, sort=filters.sort, offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE, today=today,
+    )  # fmt: skip
     per_course_labs = bool(filters.course) or len({lab.course_id for lab in labs}) <= 1
     table = [
         (row, [(lab, score) for lab, score in zip(labs, row.lab_scores, strict=True)

@@ -17,9 +17,9 @@ def org(course):
 
 
 # session + user, the user's groups, 3 filter option lists, counts, median, lab average,
-# lab columns, the page of rows, the department chart, the timeline, and the user's
+# lab columns, the page's ids, its rows, the department chart, the timeline, and the user's
 # permissions (two, for the navigation links).
-REPORT_PAGE_QUERIES = 15
+REPORT_PAGE_QUERIES = 16
 # session, user, groups, 3 option lists (they validate the filters), lab columns, the rows.
 CSV_QUERIES = 8
 
