@@ -466,20 +466,7 @@ def report_summary(
         )  # fmt: skip
         if durations:
             median = sum(d.total_seconds() for d in durations) / len(durations) / 86400
-    lab_average = (
-        ModuleProgress.objects.filter(
-            module__kind=Module.Kind.LAB,
-            best_score__isnull=False,
-        )
-        .filter(
-            Exists(
-                base.filter(
-                    learner_id=OuterRef("learner_id"), course_id=OuterRef("module__course_id")
-                )
-            )
-        )
-        .aggregate(avg=Avg("best_score"))["avg"]
-    )
+    lab_average = _lab_average(base, columns)
     return Summary(
         assigned=counts["assigned"],
         completed=counts["completed"],
@@ -492,6 +479,30 @@ def report_summary(
         median_days=median,
         average_lab_score=lab_average,
     )
+
+
+def _lab_average(base: QuerySet[Enrollment], columns: Columns | None) -> float | None:
+    """The mean best score over the selected enrollments' labs."""
+    scored = ModuleProgress.objects.filter(best_score__isnull=False)
+    if columns is None:
+        in_selection = Exists(
+            base.filter(learner_id=OuterRef("learner_id"), course_id=OuterRef("module__course_id"))
+        )
+        scored = scored.filter(in_selection, module__kind=Module.Kind.LAB)
+    else:
+        # Lab ids per course are known: no join to modules, one (learner, course) lookup.
+        by_course: dict[int, list[int]] = {}
+        for lab in columns.labs:
+            by_course.setdefault(lab.course_id, []).append(lab.module_id)
+        if not by_course:
+            return None
+        condition = Q()
+        for course_id, ids in by_course.items():
+            condition |= Q(module_id__in=ids) & Q(
+                Exists(base.filter(learner_id=OuterRef("learner_id"), course_id=course_id))
+            )
+        scored = scored.filter(condition)
+    return scored.aggregate(avg=Avg("best_score"))["avg"]
 
 
 @dataclass
