@@ -66,3 +66,11 @@ def test_demo_hr_filters_by_department_and_downloads_the_matching_csv(
     # The bookmarked URL opens the same report without htmx.
     page.goto(page.url)
     assert table_rows(page) == rows_after
+
+    # A learner's printable record, from the table.
+    page.click("#learner-table tbody tr[data-employee] td:nth-child(2) a >> nth=1")
+    page.wait_for_selector("text=Learning record:")
+    assert page.locator(".transcript table").count() >= 1
+    page.emulate_media(media="print")
+    assert not page.locator(".site-header").is_visible()
+    screenshot("hr-03-transcript-print")
