@@ -13,6 +13,7 @@ urlpatterns = [
     # Before django.contrib.auth.urls, whose plain login view it replaces.
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("reports/", include("grading.reports.urls")),
     path("", include("labs.urls")),
     path("", include("courses.urls")),
 ]

@@ -399,7 +399,7 @@ ROLE_PERMISSIONS = {
         ("labs", "lab", ["add", "change", "view"]),
         ("labs", "submission", ["view"]),
     ],
-    # HR assigns courses and reads progress; the reports pages come later.
+    # HR assigns courses and reads progress and reports (/reports/).
     HR_GROUP: [
         ("courses", "department", ["add", "change", "view"]),
         ("courses", "employeeprofile", ["add", "change", "view"]),
@@ -408,6 +408,10 @@ ROLE_PERMISSIONS = {
         ("courses", "checkattempt", ["view"]),
         ("courses", "checkanswer", ["view"]),
         ("grading", "moduleprogress", ["view"]),
+        ("grading", "departmentassignment", ["add", "change", "view"]),
+        ("grading", "auditevent", ["view"]),
+        ("grading", "remindersent", ["view"]),
+        ("grading", "coursestaff", ["add", "change", "delete", "view"]),
     ],
 }
 

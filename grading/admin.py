@@ -1,9 +1,30 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.http import HttpRequest
+from urllib.parse import urlencode
 
-from grading.models import Grade, ModuleProgress
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+
+from courses.admin import DepartmentAdmin, EmployeeProfileAdmin, EnrollmentAdmin
+from courses.models import Department, EmployeeProfile, Enrollment
+from grading.models import (
+    ApiToken,
+    AuditEvent,
+    CourseStaff,
+    DepartmentAssignment,
+    Grade,
+    ModuleProgress,
+    ReminderSent,
+)
+from grading.reports.services import (
+    api_token_create,
+    api_token_revoke,
+    assignment_create,
+    department_assignments_sync,
+    enrollment_set_due_date,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -38,3 +59,123 @@ class GradeAdmin(ReadOnlyAdmin):
         "regraded_at",
     ]
     list_filter = ["passed", "submission__lab"]
+
+
+# --------------------------------------------------------------------------
+# HR: assignments, audit trail, reminders, tokens, course staff
+
+
+def _assign_redirect(**params: list[str]) -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("reports:assign") + "?" + urlencode(params, doseq=True))
+
+
+@admin.register(DepartmentAssignment)
+class DepartmentAssignmentAdmin(admin.ModelAdmin):
+    """Saving here goes through the assignment service: members are enrolled and it is audited."""
+
+    list_display = ["course", "department", "due_date", "assigned_by", "created_at"]
+    list_filter = ["course", "department"]
+    fields = ["course", "department", "due_date"]
+    actions = ["sync_members"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        # Another course or department is another assignment: add it, do not rewrite this one.
+        return ["course", "department"] if obj else []
+
+    def save_model(self, request: HttpRequest, obj: DepartmentAssignment, form, change) -> None:
+        result = assignment_create(
+            course=obj.course, due_date=obj.due_date, actor=request.user,
+            departments=[obj.department],
+        )  # fmt: skip
+        obj.pk = DepartmentAssignment.objects.get(course=obj.course, department=obj.department).pk
+        messages.info(request, result.message(obj.course))
+
+    @admin.action(description="Enroll members who joined since")
+    def sync_members(self, request: HttpRequest, queryset: QuerySet[DepartmentAssignment]) -> None:
+        self.message_user(request, f"{department_assignments_sync()} new member(s) enrolled.")
+
+
+class HrDepartmentAdmin(DepartmentAdmin):
+    actions = ["assign_course"]
+
+    @admin.action(description="Assign a course to the selected departments…")
+    def assign_course(self, request: HttpRequest, queryset: QuerySet[Department]):
+        return _assign_redirect(departments=list(queryset.values_list("slug", flat=True)))
+
+
+class HrEmployeeProfileAdmin(EmployeeProfileAdmin):
+    """A profile saved with a department gets that department's assigned courses."""
+
+    actions = ["assign_course"]
+
+    def save_model(self, request: HttpRequest, obj: EmployeeProfile, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        department_assignments_sync(user=obj.user)
+
+    @admin.action(description="Assign a course to the selected employees…")
+    def assign_course(self, request: HttpRequest, queryset: QuerySet[EmployeeProfile]):
+        return _assign_redirect(people=[" ".join(queryset.values_list("employee_id", flat=True))])
+
+
+class HrEnrollmentAdmin(EnrollmentAdmin):
+    """A due date moved here is recorded in the audit trail."""
+
+    def save_model(self, request: HttpRequest, obj: Enrollment, form, change) -> None:
+        if change and "due_date" in form.changed_data:
+            enrollment_set_due_date(enrollment=obj, due_date=obj.due_date, actor=request.user)
+        super().save_model(request, obj, form, change)
+
+
+for _model, _admin in [
+    (Department, HrDepartmentAdmin),
+    (EmployeeProfile, HrEmployeeProfileAdmin),
+    (Enrollment, HrEnrollmentAdmin),
+]:
+    admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor", "action", "learner", "course", "department", "detail"]
+    list_filter = ["action", "course"]
+    search_fields = ["learner__username", "actor__username"]
+    list_select_related = ["actor", "learner", "course", "department"]
+
+
+@admin.register(ReminderSent)
+class ReminderSentAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "reason", "recipient", "key"]
+    list_filter = ["reason"]
+
+
+@admin.register(CourseStaff)
+class CourseStaffAdmin(admin.ModelAdmin):
+    list_display = ["course", "user"]
+    list_filter = ["course"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens for the exports: the secret is shown once, on creation; only its hash is kept."""
+
+    list_display = ["name", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+    fields = ["user", "name"]
+    actions = ["revoke"]
+    autocomplete_fields = ["user"]
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form, change) -> None:
+        token, secret = api_token_create(user=obj.user, name=obj.name)
+        obj.pk = token.pk
+        messages.warning(
+            request, f"Token for {obj.user}: {secret} — copy it now, it is not shown again."
+        )
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            api_token_revoke(token=token)

@@ -61,3 +61,140 @@ class Grade(models.Model):
 
     def __str__(self) -> str:
         return f"grade {self.score:.0f} for submission {self.submission_id}"
+
+
+# --------------------------------------------------------------------------
+# HR: assignments, audit trail, reminders, machine tokens, course staff
+
+
+class DepartmentAssignment(models.Model):
+    """A course assigned to a whole department: every member, present and future, is enrolled.
+
+    The enrollment rows themselves live in `courses.Enrollment`; this row is what lets a
+    new member of the department be enrolled too (see `department_assignments_sync`).
+    """
+
+    department = models.ForeignKey(
+        "courses.Department", on_delete=models.CASCADE, related_name="assignments"
+    )
+    course = models.ForeignKey(
+        "courses.Course", on_delete=models.CASCADE, related_name="department_assignments"
+    )
+    due_date = models.DateField(null=True, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "course"], name="one_assignment_per_department_course"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course} → {self.department}"
+
+
+class CourseStaff(models.Model):
+    """Who teaches a course. An instructor's report shows only the courses they are staff of."""
+
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="staff")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="courses_taught"
+    )
+
+    class Meta:
+        verbose_name_plural = "course staff"
+        constraints = [
+            models.UniqueConstraint(fields=["course", "user"], name="one_staff_row_per_course_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} teaches {self.course}"
+
+
+class AuditEvent(models.Model):
+    """Who assigned what, moved which due date, re-graded which run: append-only evidence."""
+
+    class Action(models.TextChoices):
+        ASSIGNED = "assigned", "Assigned a course"
+        DEPARTMENT_ASSIGNED = "department_assigned", "Assigned a course to a department"
+        DUE_DATE_CHANGED = "due_date_changed", "Changed a due date"
+        REGRADED = "regraded", "Re-graded a run"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=30, choices=Action.choices)
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    course = models.ForeignKey(
+        "courses.Course", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    department = models.ForeignKey(
+        "courses.Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    submission = models.ForeignKey(
+        "labs.Submission", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Before/after values (due dates as ISO strings, scores as numbers).
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["learner", "at"], name="audit_learner_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.get_action_display()}"
+
+
+class ReminderSent(models.Model):
+    """One row per email sent: the unique key makes each reminder go out once per reason.
+
+    The key names the reason and what it is about, e.g. `due_soon:enrollment:42:2026-12-10`
+    (a moved due date is a new reason) or `manager_weekly:user:7:2026-W49`.
+    """
+
+    class Reason(models.TextChoices):
+        DUE_SOON = "due_soon", "Due soon"
+        OVERDUE = "overdue", "Overdue"
+        MANAGER_WEEKLY = "manager_weekly", "Weekly overdue summary"
+
+    key = models.CharField(max_length=120, unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enrollment = models.ForeignKey(
+        "courses.Enrollment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ApiToken(models.Model):
+    """A machine credential for the reports JSON/CSV exports.
+
+    Only a SHA-256 of the secret is stored. A token acts as its owner: it sees exactly
+    what the owner may see, checked on every request, so removing the owner from HR
+    (or deactivating them) disables the token.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="report_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…, {self.user})"

@@ -22,7 +22,7 @@ from grading.evaluation import (
     predict,
     rubric_score,
 )
-from grading.models import Grade, ModuleProgress
+from grading.models import AuditEvent, Grade, ModuleProgress
 from grading.selectors import course_progress
 from labs.models import Example, Lab, Submission
 from labs.services import submission_finish
@@ -207,8 +207,10 @@ class RegradeImpossible(Exception):
     pass
 
 
-def submission_regrade(*, submission: Submission) -> Grade:
-    """Score an existing checkpoint again under the lab's current rubric, without retraining."""
+def submission_regrade(*, submission: Submission, actor: AbstractBaseUser | None = None) -> Grade:
+    """Score an existing checkpoint again under the lab's current rubric, without retraining.
+
+    The audit trail records who asked for it and the score before and after."""
     from labs.services import job_dir_for
 
     job_dir = job_dir_for(submission)
@@ -224,6 +226,7 @@ def submission_regrade(*, submission: Submission) -> Grade:
     metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir)
     with transaction.atomic():
         grade = Grade.objects.select_for_update().get(submission=submission)
+        before = {"score": grade.score, "passed": grade.passed}
         for name, value in grade_values(submission.lab, metrics).items():
             setattr(grade, name, value)
         grade.eval_seconds, grade.eval_samples_per_second = (
@@ -232,6 +235,12 @@ def submission_regrade(*, submission: Submission) -> Grade:
         )
         grade.regraded_at = timezone.now()
         grade.save()
+        AuditEvent.objects.create(
+            actor=actor, action=AuditEvent.Action.REGRADED, learner_id=submission.learner_id,
+            course_id=submission.lab.module.course_id, submission=submission,
+            detail={"from_score": round(before["score"], 2), "to_score": round(grade.score, 2),
+                    "from_passed": before["passed"], "to_passed": grade.passed},
+        )  # fmt: skip
         if not submission.validation_of:
             progress_recompute_best(learner=submission.learner, module=submission.lab.module)
         else:

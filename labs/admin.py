@@ -94,7 +94,7 @@ class LabAdmin(admin.ModelAdmin):
 
         runs = Submission.objects.filter(lab__in=queryset, status=Submission.Status.GRADED)
         for pk in runs.values_list("pk", flat=True):
-            regrade_submission.delay(pk)
+            regrade_submission.delay(pk, request.user.pk)
         self.message_user(request, f"Queued {runs.count()} re-grade(s).")
 
 
@@ -144,7 +144,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
         graded = queryset.filter(status=Submission.Status.GRADED)
         for pk in graded.values_list("pk", flat=True):
-            regrade_submission.delay(pk)
+            regrade_submission.delay(pk, request.user.pk)
         skipped = queryset.count() - graded.count()
         self.message_user(
             request,

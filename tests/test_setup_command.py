@@ -17,10 +17,15 @@ def test_setup_creates_roles_course_and_demo_accounts_once(db, settings):
     assert Course.objects.filter(slug="fine-tuning-at-work", is_published=True).exists()
     assert Enrollment.objects.filter(learner__username="learner", due_date__isnull=False).exists()
 
+    # The demo organisation (for /reports/): departments, managers, assignments, progress.
+    assert "Demo organisation" in first.getvalue()
+    assert Enrollment.objects.filter(learner__username__startswith="demo").count() > 10
+    enrollments = Enrollment.objects.count()
+
     second = io.StringIO()
     call_command("setup_academy", stdout=second)
     assert "password" not in second.getvalue()  # shown once only
-    assert Enrollment.objects.count() == 1
+    assert Enrollment.objects.count() == enrollments
 
 
 def test_setup_makes_no_demo_accounts_in_production_mode(db, settings, django_user_model):

@@ -30,6 +30,13 @@ class Command(BaseCommand):
         if options["no_demo"] or not settings.ACADEMY_DEMO_ACCOUNTS:
             return
         accounts = demo_accounts_create(course_slugs=slugs)
+        from grading.reports.demo import demo_organisation_create
+
+        staff = demo_organisation_create(course_slugs=slugs)
+        if staff:
+            self.stdout.write(
+                f"Demo organisation: {staff} employees in 5 departments, with assignments."
+            )
         if accounts:
             self.stdout.write(
                 self.style.WARNING("\nDemo accounts (shown once; change them in /admin/):")

@@ -1,0 +1,1 @@
+"""HR reports: assignments and due dates, the /reports/ page, exports, transcripts, reminders."""

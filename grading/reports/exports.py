@@ -1,0 +1,123 @@
+"""CSV and JSON exports of exactly the rows the report's filters select, streamed.
+
+The columns are stable and documented (NOTES-hr.md / README): the fixed columns below
+always come first, in this order, then one `lab:<course>/<module>` column per lab of the
+courses in the export. Rows are read from the database in chunks (a server-side cursor
+on PostgreSQL), so 100,000 rows never sit in memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from grading.reports.selectors import LabColumn, Row
+
+FIXED_COLUMNS = [
+    "employee_id",
+    "username",
+    "name",
+    "email",
+    "department",
+    "manager",
+    "course",
+    "course_title",
+    "assigned_on",
+    "due_on",
+    "status",
+    "progress_percent",
+    "modules_completed",
+    "modules_required",
+    "completed_on",
+]
+# Cells starting with one of these are formulas to a spreadsheet (OWASP's list: = + - @,
+# tab and carriage return).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+CHUNK = 2000
+
+
+def neutralise(value: str) -> str:
+    """Make a text cell inert in Excel/LibreOffice: a leading quote shows the text as typed."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def header(labs: list[LabColumn]) -> list[str]:
+    return FIXED_COLUMNS + [lab.header for lab in labs]
+
+
+def csv_cells(row: Row) -> list[str]:
+    text = [row.employee_id, row.username, row.name, row.email, row.department, row.manager,
+            row.course_slug, row.course_title]  # fmt: skip
+    return [
+        *(neutralise(cell) for cell in text),
+        row.assigned.isoformat() if row.assigned else "",
+        row.due.isoformat() if row.due else "",
+        row.status,
+        str(row.progress),
+        str(row.modules_done),
+        str(row.modules_required),
+        row.completed.isoformat() if row.completed else "",
+        *(_score(score) for score in row.lab_scores),
+    ]
+
+
+class _Echo:
+    """csv.writer writes into this and gets the line back, so each row is yielded, not kept."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_stream(rows: Iterable[Row], labs: list[LabColumn]) -> Iterator[str]:
+    writer = csv.writer(_Echo(), lineterminator="\r\n")
+    # The BOM makes Excel read the file as UTF-8 (names with accents stay intact).
+    yield "\ufeff" + writer.writerow(header(labs))
+    batch: list[str] = []
+    for row in rows:
+        batch.append(writer.writerow(csv_cells(row)))
+        if len(batch) >= 500:
+            yield "".join(batch)
+            batch = []
+    if batch:
+        yield "".join(batch)
+
+
+def json_record(row: Row, labs: list[LabColumn]) -> dict[str, Any]:
+    return {
+        "employee_id": row.employee_id,
+        "username": row.username,
+        "name": row.name,
+        "email": row.email,
+        "department": row.department,
+        "manager": row.manager,
+        "course": row.course_slug,
+        "course_title": row.course_title,
+        "assigned_on": row.assigned.isoformat() if row.assigned else None,
+        "due_on": row.due.isoformat() if row.due else None,
+        "status": row.status,
+        "progress_percent": row.progress,
+        "modules_completed": row.modules_done,
+        "modules_required": row.modules_required,
+        "completed_on": row.completed.isoformat() if row.completed else None,
+        "lab_scores": {
+            lab.header.removeprefix("lab:"): score
+            for lab, score in zip(labs, row.lab_scores, strict=True)
+        },
+    }
+
+
+def json_stream(rows: Iterable[Row], labs: list[LabColumn], meta: dict[str, Any]) -> Iterator[str]:
+    """`{"meta": {...}, "columns": [...], "rows": [{...}, ...]}`, written as it is read."""
+    yield '{"meta": ' + json.dumps(meta) + ', "columns": ' + json.dumps(header(labs))
+    yield ', "rows": ['
+    first = True
+    for row in rows:
+        yield ("" if first else ",") + "\n" + json.dumps(json_record(row, labs))
+        first = False
+    yield "\n]}\n"

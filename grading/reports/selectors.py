@@ -1,0 +1,610 @@
+"""HR reads: who may see which report, the filtered learner rows, summary numbers, chart data.
+
+Every number is computed from `Enrollment` (assigned, due, completed) and
+`ModuleProgress` (the one stored progress: knowledge checks and lab grades). The
+queries do not depend on the data's size: the page runs the same fixed set
+whatever the number of rows (pinned in tests/grading/test_reports_queries.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, NullIf, TruncDate
+from django.utils import timezone
+
+from courses.models import Course, Department, Enrollment, Module
+from courses.services import HR_GROUP, INSTRUCTOR_GROUP
+from grading.models import CourseStaff, ModuleProgress
+
+NOT_STARTED, IN_PROGRESS, COMPLETED, OVERDUE = "not_started", "in_progress", "completed", "overdue"
+STATUS_LABELS = {
+    NOT_STARTED: "Not started",
+    IN_PROGRESS: "In progress",
+    COMPLETED: "Completed",
+    OVERDUE: "Overdue",
+}
+PAGE_SIZE = 50
+
+
+# --------------------------------------------------------------------------
+# Who may see what
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    """What one user may see: every course (HR), or only the courses they teach (instructor)."""
+
+    user_id: int
+    is_hr: bool
+    course_ids: frozenset[int] | None  # None: every course
+
+    def courses(self) -> QuerySet[Course]:
+        courses = Course.objects.all()
+        return courses if self.course_ids is None else courses.filter(pk__in=self.course_ids)
+
+
+def _group_names(user: AbstractBaseUser) -> set[str]:
+    # Cached on the user object so one request asks once.
+    if not hasattr(user, "_academy_groups"):
+        user._academy_groups = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    return user._academy_groups  # type: ignore[attr-defined]
+
+
+def is_hr(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and (user.is_superuser or HR_GROUP in _group_names(user))
+    )
+
+
+def report_scope(*, user: AbstractBaseUser | AnonymousUser) -> ReportScope:
+    """The report this user may see, or PermissionDenied (learners and outsiders: 403)."""
+    if is_hr(user):
+        return ReportScope(user_id=user.pk, is_hr=True, course_ids=None)
+    if user.is_authenticated and user.is_active and INSTRUCTOR_GROUP in _group_names(user):
+        taught = CourseStaff.objects.filter(user=user).values_list("course_id", flat=True)
+        return ReportScope(user_id=user.pk, is_hr=False, course_ids=frozenset(taught))
+    raise PermissionDenied("Reports are for HR, and for instructors about their own courses.")
+
+
+def hr_scope(*, user: AbstractBaseUser | AnonymousUser) -> ReportScope:
+    """Exports, the JSON API, assignments and transcripts are HR's alone."""
+    if not is_hr(user):
+        raise PermissionDenied("Only HR may use this page.")
+    return ReportScope(user_id=user.pk, is_hr=True, course_ids=None)
+
+
+# --------------------------------------------------------------------------
+# Filters (parsed and validated by grading.reports.forms.ReportFilterForm)
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    course: str = ""  # slugs and a username, so a report URL reads plainly
+    department: str = ""
+    manager: str = ""
+    status: str = ""
+    date_field: str = "assigned"  # assigned | due | completed
+    date_from: datetime.date | None = None
+    date_to: datetime.date | None = None
+    sort: str = "due"
+    page: int = 1
+
+
+SORTS: dict[str, list[str]] = {
+    "employee_id": ["learner__profile__employee_id"],
+    "name": ["learner__last_name", "learner__first_name"],
+    "department": ["learner__profile__department__name"],
+    "manager": ["learner__profile__manager__last_name", "learner__profile__manager__first_name"],
+    "course": ["course__title"],
+    "assigned": ["enrolled_at"],
+    "due": ["due_date"],
+    "status": ["status"],
+    "progress": ["percent"],
+    "completed": ["completed_at"],
+}
+DATE_FIELDS = {"assigned": "enrolled_at", "due": "due_date", "completed": "completed_at"}
+
+
+def _started(columns: Columns | None) -> Any:
+    """True where the learner has any progress in the row's course."""
+    if columns is None:
+        started: Any = Exists(
+            ModuleProgress.objects.filter(
+                learner_id=OuterRef("learner_id"), module__course_id=OuterRef("course_id")
+            )
+        )
+    else:
+        # Per course, the module ids are known: the lookup stays on the (learner, module)
+        # unique index without joining modules, which is what makes 100k rows fast.
+        started = Q()
+        for course_id, ids in columns.modules.items():
+            started |= Q(course_id=course_id) & Q(
+                Exists(
+                    ModuleProgress.objects.filter(
+                        learner_id=OuterRef("learner_id"), module_id__in=ids
+                    )
+                )
+            )
+    return started
+
+
+def _status_expression(today: datetime.date, columns: Columns | None = None) -> Case:
+    started = _started(columns)
+    whens = [
+        When(completed_at__isnull=False, then=Value(COMPLETED)),
+        When(due_date__lt=today, then=Value(OVERDUE)),
+    ]
+    if started:  # an empty Q: no module in scope, so nobody can have started
+        whens.append(When(started, then=Value(IN_PROGRESS)))
+    return Case(*whens, default=Value(NOT_STARTED))
+
+
+def enrollments_filtered(
+    *,
+    scope: ReportScope,
+    filters: ReportFilters,
+    columns: Columns | None = None,
+    today: datetime.date | None = None,
+) -> QuerySet[Enrollment]:
+    """The enrollments the filters select, without annotations (so aggregates group cleanly)."""
+    today = today or timezone.localdate()
+    qs = Enrollment.objects.all()
+    if scope.course_ids is not None:
+        qs = qs.filter(course_id__in=scope.course_ids)
+    if filters.course:
+        qs = qs.filter(course__slug=filters.course)
+    if filters.department:
+        qs = qs.filter(learner__profile__department__slug=filters.department)
+    if filters.manager:
+        qs = qs.filter(learner__profile__manager__username=filters.manager)
+    if filters.status:
+        qs = qs.alias(status=_status_expression(today, columns)).filter(status=filters.status)
+    # Timestamps compare by their local date; the due date is a date already.
+    column = DATE_FIELDS[filters.date_field]
+    lookup = column if column == "due_date" else f"{column}__date"
+    if filters.date_from:
+        qs = qs.filter(**{f"{lookup}__gte": filters.date_from})
+    if filters.date_to:
+        qs = qs.filter(**{f"{lookup}__lte": filters.date_to})
+    return qs
+
+
+@dataclass(frozen=True)
+class LabColumn:
+    module_id: int
+    course_id: int
+    course_slug: str
+    slug: str
+    title: str
+
+    @property
+    def key(self) -> str:
+        return f"lab_{self.module_id}"
+
+    @property
+    def header(self) -> str:
+        return f"lab:{self.course_slug}/{self.slug}"
+
+
+@dataclass(frozen=True)
+class Columns:
+    """What the rows need to know about the courses: their labs and required-module counts."""
+
+    labs: list[LabColumn]
+    modules: dict[int, list[int]]  # course id → its module ids
+    required_modules: dict[int, list[int]]  # course id → its required module ids
+
+    @property
+    def required(self) -> dict[int, int]:
+        return {course: len(ids) for course, ids in self.required_modules.items()}
+
+
+def report_columns(*, scope: ReportScope, filters: ReportFilters) -> Columns:
+    """One column per lab of the courses the report can show, in course order, and each
+    course's required-module count (one query, so rows need no subquery for it)."""
+    modules = Module.objects.all()
+    if scope.course_ids is not None:
+        modules = modules.filter(course_id__in=scope.course_ids)
+    if filters.course:
+        modules = modules.filter(course__slug=filters.course)
+    modules = modules.order_by("course__title", "course_id", "stage__position", "position", "id")
+    labs: list[LabColumn] = []
+    all_ids: dict[int, list[int]] = {}
+    required: dict[int, list[int]] = {}
+    for m in modules.values("id", "course_id", "course__slug", "slug", "title", "kind", "required"):
+        all_ids.setdefault(m["course_id"], []).append(m["id"])
+        required.setdefault(m["course_id"], [])
+        if m["required"]:
+            required[m["course_id"]].append(m["id"])
+        if m["kind"] == Module.Kind.LAB:
+            labs.append(
+                LabColumn(module_id=m["id"], course_id=m["course_id"],
+                          course_slug=m["course__slug"], slug=m["slug"], title=m["title"])
+            )  # fmt: skip
+    return Columns(labs=labs, modules=all_ids, required_modules=required)
+
+
+def report_rows(
+    *,
+    base: QuerySet[Enrollment],
+    columns: Columns,
+    sort: str,
+    today: datetime.date | None = None,
+) -> QuerySet[Enrollment]:
+    """The learner table's rows as dicts: a fixed set of correlated subqueries per row
+    (status, progress, each lab's best score), each an index lookup on ModuleProgress."""
+    today = today or timezone.localdate()
+    # COUNT(*) as a plain scalar subquery (no GROUP BY), one per course with its module ids.
+    done = Case(
+        *(
+            When(course_id=course_id, then=Subquery(
+                ModuleProgress.objects.filter(
+                    learner_id=OuterRef("learner_id"), module_id__in=ids,
+                    status=ModuleProgress.Status.COMPLETED,
+                ).order_by().annotate(n=Func(Value(1), function="COUNT")).values("n")[:1],
+                output_field=IntegerField(),
+            ))
+            for course_id, ids in columns.required_modules.items() if ids
+        ),
+        default=Value(0), output_field=IntegerField(),
+    )  # fmt: skip
+    labs = columns.labs
+    # Constant per course: a CASE on the course id instead of a subquery per row.
+    required = Case(
+        *(When(course_id=pk, then=Value(n)) for pk, n in columns.required.items()),
+        default=Value(0), output_field=IntegerField(),
+    )  # fmt: skip
+    lab_scores = {
+        lab.key: Case(
+            When(course_id=lab.course_id, then=Subquery(
+                ModuleProgress.objects.filter(learner_id=OuterRef("learner_id"), module_id=lab.module_id)
+                .values("best_score")[:1]
+            )),
+            default=Value(None), output_field=FloatField(),
+        )
+        for lab in labs
+    }  # fmt: skip
+    qs = base.annotate(
+        # Dates computed by the database in the current time zone: parsing 100,000
+        # timestamps in Python costs more than the rest of the row.
+        assigned_on=TruncDate("enrolled_at"),
+        completed_on=TruncDate("completed_at"),
+        status=_status_expression(today, columns),
+        modules_done=Coalesce(done, 0),
+        modules_required=required,
+        **lab_scores,
+    )
+    if sort.lstrip("-") == "progress":
+        # Only when sorting by it: F() inlines the subquery, so it would run twice per row.
+        qs = qs.alias(
+            percent=ExpressionWrapper(
+                F("modules_done") * 100.0 / NullIf(F("modules_required"), 0),
+                output_field=FloatField(),
+            )
+        )
+    descending = sort.startswith("-")
+    fields = SORTS[sort.lstrip("-")]
+    order = [
+        F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True) for f in fields
+    ]
+    return qs.order_by(*order, "-pk" if descending else "pk").values(
+        "pk", "learner_id", "course_id", "assigned_on", "due_date", "completed_on", "status",
+        "modules_done", "modules_required", "learner__username",
+        "learner__first_name", "learner__last_name", "learner__email",
+        "learner__profile__employee_id", "learner__profile__department__name",
+        "learner__profile__manager__username", "learner__profile__manager__first_name",
+        "learner__profile__manager__last_name", "course__slug", "course__title",
+        *lab_scores,
+    )  # fmt: skip
+
+
+def report_page(
+    *,
+    base: QuerySet[Enrollment],
+    columns: Columns,
+    sort: str,
+    offset: int,
+    limit: int,
+    today: datetime.date | None = None,
+) -> list[Row]:
+    """One page of the table in two queries: the page's ids in sort order, then their rows.
+
+    Asking for the rows directly would make SQLite compute every row's subqueries before
+    sorting, to keep 50 of them; the ids alone sort on the sort key only.
+    """
+    ordered = report_rows(base=base, columns=columns, sort=sort, today=today)
+    ids = list(ordered.values_list("pk", flat=True)[offset : offset + limit])
+    values = report_rows(
+        base=Enrollment.objects.filter(pk__in=ids), columns=columns, sort=sort, today=today
+    )
+    by_id = {row.enrollment_id: row for row in rows_from_values(values, columns.labs)}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
+@dataclass
+class Row:
+    """One learner-course line of the table, the CSV and the JSON."""
+
+    enrollment_id: int
+    learner_id: int
+    employee_id: str
+    username: str
+    name: str
+    email: str
+    department: str
+    manager: str
+    course_slug: str
+    course_title: str
+    assigned: datetime.date
+    due: datetime.date | None
+    status: str
+    progress: int
+    modules_done: int
+    modules_required: int
+    completed: datetime.date | None
+    lab_scores: list[float | None]
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+
+def _full_name(first: str | None, last: str | None, username: str | None) -> str:
+    return " ".join(part for part in (first, last) if part) or (username or "")
+
+
+def rows_from_values(values: Any, labs: list[LabColumn]) -> Iterator[Row]:
+    keys = [lab.key for lab in labs]
+
+    for v in values:
+        yield Row(
+            enrollment_id=v["pk"],
+            learner_id=v["learner_id"],
+            employee_id=v["learner__profile__employee_id"] or "",
+            username=v["learner__username"],
+            name=_full_name(
+                v["learner__first_name"], v["learner__last_name"], v["learner__username"]
+            ),
+            email=v["learner__email"] or "",
+            department=v["learner__profile__department__name"] or "",
+            manager=_full_name(
+                v["learner__profile__manager__first_name"],
+                v["learner__profile__manager__last_name"],
+                v["learner__profile__manager__username"],
+            ),
+            course_slug=v["course__slug"],
+            course_title=v["course__title"],
+            assigned=v["assigned_on"],
+            due=v["due_date"],
+            status=v["status"],
+            progress=100
+            if v["completed_on"]
+            else (
+                round(100 * v["modules_done"] / v["modules_required"])
+                if v["modules_required"]
+                else 0
+            ),
+            modules_done=v["modules_done"],
+            modules_required=v["modules_required"],
+            completed=v["completed_on"],
+            lab_scores=[v[key] for key in keys],
+        )
+
+
+# --------------------------------------------------------------------------
+# Summary cards and charts
+
+
+@dataclass
+class Summary:
+    assigned: int
+    completed: int
+    overdue: int
+    in_progress: int
+    not_started: int
+    median_days: float | None
+    average_lab_score: float | None
+
+    @property
+    def completion_rate(self) -> int | None:
+        return round(100 * self.completed / self.assigned) if self.assigned else None
+
+
+def report_summary(
+    *,
+    base: QuerySet[Enrollment],
+    columns: Columns | None = None,
+    today: datetime.date | None = None,
+) -> Summary:
+    """Three queries: the counts, the median's middle row(s), the lab average."""
+    today = today or timezone.localdate()
+    open_ = Q(completed_at__isnull=True)
+    started = _started(columns)
+    aggregates = {
+        "assigned": Count("pk"),
+        "completed": Count("pk", filter=Q(completed_at__isnull=False)),
+        "overdue": Count("pk", filter=open_ & Q(due_date__lt=today)),
+    }
+    if started:  # the same rule as the status column, with the progress lookup written once
+        not_late = Q(due_date__isnull=True) | Q(due_date__gte=today)
+        started_q = started if isinstance(started, Q) else Q(started)
+        aggregates["in_progress"] = Count("pk", filter=open_ & not_late & started_q)
+    counts = {"in_progress": 0, **base.aggregate(**aggregates)}
+    median = None
+    if counts["completed"]:
+        n = counts["completed"]
+        durations = list(
+            base.filter(completed_at__isnull=False)
+            .annotate(took=ExpressionWrapper(F("completed_at") - F("enrolled_at"), output_field=DurationField()))
+            .order_by("took").values_list("took", flat=True)[(n - 1) // 2 : n // 2 + 1]
+        )  # fmt: skip
+        if durations:
+            median = sum(d.total_seconds() for d in durations) / len(durations) / 86400
+    lab_average = _lab_average(base, columns)
+    return Summary(
+        assigned=counts["assigned"],
+        completed=counts["completed"],
+        overdue=counts["overdue"],
+        in_progress=counts["in_progress"],
+        not_started=counts["assigned"]
+        - counts["completed"]
+        - counts["overdue"]
+        - counts["in_progress"],
+        median_days=median,
+        average_lab_score=lab_average,
+    )
+
+
+def _lab_average(base: QuerySet[Enrollment], columns: Columns | None) -> float | None:
+    """The mean best score over the selected enrollments' labs."""
+    scored = ModuleProgress.objects.filter(best_score__isnull=False)
+    if columns is None:
+        in_selection = Exists(
+            base.filter(learner_id=OuterRef("learner_id"), course_id=OuterRef("module__course_id"))
+        )
+        scored = scored.filter(in_selection, module__kind=Module.Kind.LAB)
+    else:
+        # Lab ids per course are known: no join to modules, one (learner, course) lookup.
+        by_course: dict[int, list[int]] = {}
+        for lab in columns.labs:
+            by_course.setdefault(lab.course_id, []).append(lab.module_id)
+        if not by_course:
+            return None
+        condition = Q()
+        for course_id, ids in by_course.items():
+            condition |= Q(module_id__in=ids) & Q(
+                Exists(base.filter(learner_id=OuterRef("learner_id"), course_id=course_id))
+            )
+        scored = scored.filter(condition)
+    return scored.aggregate(avg=Avg("best_score"))["avg"]
+
+
+@dataclass
+class DepartmentBar:
+    name: str
+    assigned: int
+    completed: int
+    overdue: int
+
+    @property
+    def rate(self) -> int:
+        return round(100 * self.completed / self.assigned) if self.assigned else 0
+
+
+def department_completion(
+    *, base: QuerySet[Enrollment], today: datetime.date | None = None
+) -> list[DepartmentBar]:
+    today = today or timezone.localdate()
+    rows = (
+        base.values("learner__profile__department__name")
+        .annotate(
+            assigned=Count("pk"),
+            completed=Count("pk", filter=Q(completed_at__isnull=False)),
+            overdue=Count("pk", filter=Q(completed_at__isnull=True, due_date__lt=today)),
+        )
+        .order_by("learner__profile__department__name")
+    )
+    return [
+        DepartmentBar(name=r["learner__profile__department__name"] or "No department",
+                      assigned=r["assigned"], completed=r["completed"], overdue=r["overdue"])
+        for r in rows
+    ]  # fmt: skip
+
+
+@dataclass
+class Bucket:
+    start: datetime.date
+    label: str
+    completed: int
+
+
+def completions_over_time(*, base: QuerySet[Enrollment]) -> list[Bucket]:
+    """Completions per week (per month beyond half a year), empty periods included."""
+    per_day = (
+        base.filter(completed_at__isnull=False)
+        .annotate(day=TruncDate("completed_at"))
+        .values("day").annotate(n=Count("pk")).order_by("day")
+    )  # fmt: skip
+    days = {r["day"]: r["n"] for r in per_day}
+    if not days:
+        return []
+    first, last = min(days), max(days)
+    monthly = (last - first).days > 183
+    buckets: dict[datetime.date, int] = {}
+
+    def bucket_start(day: datetime.date) -> datetime.date:
+        return day.replace(day=1) if monthly else day - datetime.timedelta(days=day.weekday())
+
+    cursor = bucket_start(first)
+    while cursor <= last:
+        buckets[cursor] = 0
+        cursor = (
+            (cursor.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+            if monthly
+            else cursor + datetime.timedelta(days=7)
+        )
+    for day, n in days.items():
+        buckets[bucket_start(day)] += n
+    fmt = "%b %Y" if monthly else "%d %b"
+    return [
+        Bucket(
+            start=s, label=(s.strftime(fmt) if monthly else "wk " + s.strftime(fmt)), completed=n
+        )
+        for s, n in buckets.items()
+    ]
+
+
+# --------------------------------------------------------------------------
+# Filter choices
+
+
+def filter_choices(*, scope: ReportScope) -> dict[str, list[tuple[str, str]]]:
+    """Options of the filter form: three queries (courses, departments, managers)."""
+    from courses.models import EmployeeProfile
+
+    courses = [(c.slug, c.title) for c in scope.courses().only("slug", "title").order_by("title")]
+    departments = [(d.slug, d.name) for d in Department.objects.order_by("name")]
+    managers = (
+        EmployeeProfile.objects.filter(manager__isnull=False)
+        .values("manager_id", "manager__username", "manager__first_name", "manager__last_name")
+        .distinct().order_by("manager__last_name", "manager__first_name", "manager_id")
+    )  # fmt: skip
+    return {
+        "course": courses,
+        "department": departments,
+        "manager": [
+            (
+                m["manager__username"],
+                _full_name(
+                    m["manager__first_name"], m["manager__last_name"], m["manager__username"]
+                ),
+            )
+            for m in managers
+        ],
+    }

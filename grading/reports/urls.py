@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from grading.reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("", views.report, name="report"),
+    path("export.csv", views.export_csv, name="export-csv"),
+    path("export.json", views.export_json, name="export-json"),
+    path("assign/", views.assign, name="assign"),
+    path("learners/<int:learner_id>/", views.transcript, name="transcript"),
+]

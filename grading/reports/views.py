@@ -1,0 +1,295 @@
+"""HR pages: the report (htmx-filtered, bookmarkable), CSV/JSON exports, transcripts, assigning."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from courses.models import Enrollment
+from grading.models import ApiToken, AuditEvent, ModuleProgress
+from grading.reports import charts, exports
+from grading.reports.forms import AssignmentForm, ReportFilterForm
+from grading.reports.selectors import (
+    PAGE_SIZE,
+    ReportFilters,
+    ReportScope,
+    completions_over_time,
+    department_completion,
+    enrollments_filtered,
+    filter_choices,
+    hr_scope,
+    is_hr,
+    report_columns,
+    report_page,
+    report_rows,
+    report_scope,
+    report_summary,
+    rows_from_values,
+)
+from grading.reports.services import assignment_create, token_hash
+from grading.selectors import course_progress
+
+TABLE_COLUMNS = [
+    ("employee_id", "Employee id"),
+    ("name", "Name"),
+    ("department", "Department"),
+    ("manager", "Manager"),
+    ("course", "Course"),
+    ("assigned", "Assigned"),
+    ("due", "Due"),
+    ("status", "Status"),
+    ("progress", "Progress"),
+    ("completed", "Completed"),
+]
+
+
+def _query(request: HttpRequest, **changes: str | None) -> str:
+    """The current query string with some keys changed (None removes a key)."""
+    params = request.GET.copy()
+    for key, value in changes.items():
+        params.pop(key, None)
+        if value:
+            params[key] = value
+    for key in [k for k, v in params.items() if v == ""]:
+        params.pop(key)
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+def _report_context(
+    request: HttpRequest, scope: ReportScope, filters: ReportFilters
+) -> dict[str, Any]:
+    today = timezone.localdate()
+    columns = report_columns(scope=scope, filters=filters)
+    base = enrollments_filtered(scope=scope, filters=filters, columns=columns, today=today)
+    summary = report_summary(base=base, columns=columns, today=today)
+    pages = max(1, -(-summary.assigned // PAGE_SIZE))
+    page = min(filters.page, pages)
+    labs = columns.labs
+    rows = report_page(
+        base=base, columns=columns, sort=filters.sort, offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE, today=today,
+    )  # fmt: skip
+    per_course_labs = bool(filters.course) or len({lab.course_id for lab in labs}) <= 1
+    table = [
+        (row, [(lab, score) for lab, score in zip(labs, row.lab_scores, strict=True)
+               if per_course_labs or lab.course_slug == row.course_slug])
+        for row in rows
+    ]  # fmt: skip
+    departments = department_completion(base=base, today=today)
+    timeline = completions_over_time(base=base)
+    current = filters.sort.lstrip("-")
+    headers = [
+        {
+            "key": key,
+            "label": label,
+            "sorted": "descending" if filters.sort == f"-{key}" else "ascending"
+            if current == key else "none",
+            "href": _query(request, sort=f"-{key}" if filters.sort == key else key, page=None),
+        }
+        for key, label in TABLE_COLUMNS
+    ]  # fmt: skip
+    export_query = _query(request, page=None)
+    return {
+        "summary": summary,
+        "table": table,
+        "labs": labs if per_course_labs else [],
+        "headers": headers,
+        "department_bars": departments,
+        "department_svg": charts.department_chart(departments),
+        "timeline": timeline,
+        "timeline_svg": charts.timeline_chart(timeline),
+        "page": page,
+        "pages": pages,
+        "previous_href": _query(request, page=str(page - 1)) if page > 1 else None,
+        "next_href": _query(request, page=str(page + 1)) if page < pages else None,
+        "first_row": (page - 1) * PAGE_SIZE + 1 if rows else 0,
+        "last_row": (page - 1) * PAGE_SIZE + len(rows),
+        "csv_href": reverse("reports:export-csv") + export_query,
+        "json_href": reverse("reports:export-json") + export_query,
+        "sort": filters.sort,
+        "today": today,
+    }
+
+
+@login_required
+@require_GET
+@vary_on_headers("HX-Request")
+def report(request: HttpRequest) -> HttpResponse:
+    scope = report_scope(user=request.user)
+    form = ReportFilterForm(request.GET, choices=filter_choices(scope=scope))
+    context: dict[str, Any] = {"form": form, "scope": scope, "errors": []}
+    status = 200
+    if form.is_valid():
+        context.update(_report_context(request, scope, form.filters()))
+    else:
+        context["errors"] = form.error_lines()
+        status = 400
+    template = "grading/reports.html#report-body" if request.htmx else "grading/reports.html"
+    return render(request, template, context, status=status)
+
+
+# --------------------------------------------------------------------------
+# Exports: a browser session or `Authorization: Bearer <token>` for machines
+
+
+class NotAuthenticated(Exception):
+    pass
+
+
+def _export_user(request: HttpRequest) -> AbstractBaseUser:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise NotAuthenticated("Use the header “Authorization: Bearer <token>”.")
+        token = (
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=token_hash(secret.strip()), revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not token.user.is_active:
+            raise NotAuthenticated("This token is unknown, revoked, or its owner is inactive.")
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        return token.user
+    if request.user.is_authenticated:
+        return request.user
+    raise NotAuthenticated("Sign in, or send “Authorization: Bearer <token>”.")
+
+
+def _export_filters(request: HttpRequest) -> tuple[ReportScope, ReportFilters | HttpResponse]:
+    user = _export_user(request)
+    scope = hr_scope(user=user)
+    form = ReportFilterForm(request.GET, choices=filter_choices(scope=scope))
+    if not form.is_valid():
+        return scope, HttpResponseBadRequest(
+            "Bad filter: " + " ".join(form.error_lines()), content_type="text/plain; charset=utf-8"
+        )
+    return scope, form.filters()
+
+
+def _export_rows(scope: ReportScope, filters: ReportFilters) -> tuple[Any, list[Any]]:
+    columns = report_columns(scope=scope, filters=filters)
+    base = enrollments_filtered(scope=scope, filters=filters, columns=columns)
+    values = report_rows(base=base, columns=columns, sort=filters.sort)
+    return rows_from_values(values.iterator(chunk_size=exports.CHUNK), columns.labs), columns.labs
+
+
+@require_GET
+def export_csv(request: HttpRequest) -> HttpResponse:
+    try:
+        scope, filters = _export_filters(request)
+    except NotAuthenticated as exc:
+        if "Authorization" not in request.headers:
+            return redirect_to_login(request.get_full_path())
+        return HttpResponse(str(exc), status=401, content_type="text/plain; charset=utf-8")
+    except PermissionDenied as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    if isinstance(filters, HttpResponse):
+        return filters
+    rows, labs = _export_rows(scope, filters)
+    response = StreamingHttpResponse(
+        exports.csv_stream(rows, labs), content_type="text/csv; charset=utf-8"
+    )
+    name = f"academy-report-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_GET
+def export_json(request: HttpRequest) -> HttpResponse:
+    try:
+        scope, filters = _export_filters(request)
+    except NotAuthenticated as exc:
+        response = JsonResponse({"error": str(exc)}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="academy-reports"'
+        return response
+    except PermissionDenied as exc:
+        return JsonResponse({"error": str(exc)}, status=403)
+    if isinstance(filters, HttpResponse):
+        return JsonResponse({"error": filters.content.decode()}, status=400)
+    rows, labs = _export_rows(scope, filters)
+    meta = {"generated_at": timezone.now().isoformat(), "filters": request.GET.dict()}
+    return StreamingHttpResponse(
+        exports.json_stream(rows, labs, meta), content_type="application/json"
+    )
+
+
+# --------------------------------------------------------------------------
+# Transcript and assigning
+
+
+def _learner_get_for(user: AbstractBaseUser, learner_id: int) -> AbstractBaseUser:
+    """The learner whose record `user` may read (HR: anyone; a learner: themself), else 403/404."""
+    if user.pk != learner_id and not is_hr(user):
+        raise PermissionDenied("Only HR may read another person's record.")
+    return get_object_or_404(get_user_model().objects.select_related("profile"), pk=learner_id)
+
+
+@login_required
+@require_GET
+def transcript(request: HttpRequest, learner_id: int) -> HttpResponse:
+    learner = _learner_get_for(request.user, learner_id)
+    enrollments = Enrollment.objects.filter(learner=learner).select_related("course", "assigned_by")
+    completed_at = {
+        p.module_id: p
+        for p in ModuleProgress.objects.filter(learner=learner).select_related("best_submission")
+    }
+    courses = []
+    for enrollment in enrollments.order_by("course__title"):
+        progress = course_progress(learner=learner, course=enrollment.course)
+        modules = [
+            {"state": state, "row": completed_at.get(state.module.pk)} for state in progress.modules
+        ]
+        courses.append({"enrollment": enrollment, "progress": progress, "modules": modules})
+    events = AuditEvent.objects.filter(learner=learner).select_related("actor", "course")[:200]
+    context = {
+        "learner": learner,
+        "profile": getattr(learner, "profile", None),
+        "courses": courses,
+        "events": events,
+        "printed_on": timezone.localdate(),
+        "today": timezone.localdate(),
+    }
+    return render(request, "grading/transcript.html", context)
+
+
+@login_required
+def assign(request: HttpRequest) -> HttpResponse:
+    hr_scope(user=request.user)
+    form = AssignmentForm(request.POST or None, initial={
+        "due_date": timezone.localdate() + datetime.timedelta(days=30),
+        "course": request.GET.get("course"),
+        "departments": request.GET.getlist("departments"),
+        "people": request.GET.get("people", ""),
+    })  # fmt: skip
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        result = assignment_create(
+            course=data["course"], due_date=data["due_date"], actor=request.user,
+            learners=data["people"], departments=data["departments"],
+        )  # fmt: skip
+        messages.success(request, result.message(data["course"]))
+        return redirect(reverse("reports:report") + f"?course={data['course'].slug}")
+    return render(
+        request, "grading/reports_assign.html", {"form": form}, status=400 if form.errors else 200
+    )
