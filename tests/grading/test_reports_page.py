@@ -177,4 +177,4 @@ def test_the_transcript_lists_modules_scores_dates_and_the_audit_trail(hr_client
     assert "E-102" in html
     assert "42 / 100" in html
     assert "Changed a due date" in html
-    assert "window.print()" in html
+    assert "data-print" in html and "js/print.js" in html
