@@ -1,0 +1,130 @@
+"""Every URL of the site against every role: anonymous, the learner who owns the objects,
+another learner, an instructor, HR and a superuser. A URL missing from the matrix fails
+the test, so a new page must say who may see it."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from labs.models import Submission
+from tests.conftest import TINY_SOLUTION
+
+ROLES = ["anonymous", "owner", "other_learner", "instructor", "hr", "superuser"]
+LOGIN = 302  # sent to sign in
+
+# name -> (method, expected status per role, in ROLES order)
+MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
+    "courses:catalog": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "courses:my-learning": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "courses:course": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "courses:enroll": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
+    "courses:module": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "courses:module-complete": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
+    "courses:module-check": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
+    "labs:submit": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
+    # A run is its learner's alone: staff read runs in the admin, never on learner pages;
+    # other ids answer 404, as an id that does not exist would.
+    "labs:submission": ("GET", (LOGIN, 200, 404, 404, 404, 404)),
+    "labs:run-status": ("GET", (LOGIN, 302, 404, 404, 404, 404)),  # 302: non-htmx -> run page
+    "labs:cancel": ("POST", (LOGIN, 302, 404, 404, 404, 404)),
+    "labs:dataset": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "reports:report": ("GET", (LOGIN, 403, 403, 200, 200, 200)),
+    "reports:export-csv": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
+    "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
+    "reports:assign": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
+    "reports:transcript": ("GET", (LOGIN, 200, 403, 403, 200, 200)),
+    "login": ("GET", (200, 200, 200, 200, 200, 200)),
+    "logout": ("POST", (302, 302, 302, 302, 302, 302)),
+    "password_change": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "password_change_done": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    "password_reset": ("GET", (200, 200, 200, 200, 200, 200)),
+    "password_reset_done": ("GET", (200, 200, 200, 200, 200, 200)),
+    "password_reset_confirm": ("GET", (200, 200, 200, 200, 200, 200)),
+    "password_reset_complete": ("GET", (200, 200, 200, 200, 200, 200)),
+}
+
+
+def site_urls() -> dict[str, URLPattern]:
+    """Every named URL outside the admin (the admin has its own permission system)."""
+    found: dict[str, URLPattern] = {}
+
+    def walk(patterns, namespace: str = "") -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.app_name == "admin":
+                    continue
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                walk(pattern.url_patterns, inner)
+            elif pattern.name:
+                found[f"{namespace}{pattern.name}"] = pattern
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def test_every_url_of_the_site_is_in_the_matrix():
+    assert set(site_urls()) == set(MATRIX)
+
+
+@pytest.fixture
+def world(db, learner, outsider, instructor, hr, lab):
+    """The objects the URLs point at, all belonging to `learner`."""
+    from courses.models import Enrollment
+
+    course = lab.module.course
+    Enrollment.objects.get_or_create(learner=learner, course=course)
+    submission = Submission.objects.create(
+        learner=learner, lab=lab, code=TINY_SOLUTION, status=Submission.Status.FAILED
+    )
+    theory = course.modules.filter(kind="theory").order_by("stage__position", "position").first()
+    superuser = get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    args = {
+        "courses:course": [course.slug],
+        "courses:enroll": [course.slug],
+        "courses:module": [course.slug, theory.slug],
+        "courses:module-complete": [course.slug, theory.slug],
+        "courses:module-check": [course.slug, theory.slug],
+        "labs:submit": [course.slug, lab.module.slug],
+        "labs:submission": [submission.pk],
+        "labs:run-status": [submission.pk],
+        "labs:cancel": [submission.pk],
+        "labs:dataset": [lab.dataset.slug],
+        "reports:transcript": [learner.pk],
+        "password_reset_confirm": ["MQ", "set-password"],
+    }
+    users = {"owner": learner, "other_learner": outsider, "instructor": instructor, "hr": hr,
+             "superuser": superuser}  # fmt: skip
+    return args, users
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_each_role_gets_the_expected_status(world, name):
+    from django.urls import reverse
+
+    args, users = world
+    method, expected = MATRIX[name]
+    url = reverse(name, args=args.get(name, []))
+    seen = {}
+    for role in ROLES:
+        client = Client()
+        if role != "anonymous":
+            client.force_login(users[role])
+        data = {"code": TINY_SOLUTION} if name == "labs:submit" else {}
+        response = client.post(url, data) if method == "POST" else client.get(url)
+        seen[role] = response.status_code
+    assert seen == dict(zip(ROLES, expected, strict=True))
+
+
+@pytest.mark.parametrize("name", sorted(n for n, (method, _) in MATRIX.items() if method == "POST"))
+def test_every_post_without_a_csrf_token_is_refused(world, name):
+    from django.urls import reverse
+
+    args, users = world
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["owner"])
+    response = client.post(reverse(name, args=args.get(name, [])), {"code": TINY_SOLUTION})
+    assert response.status_code == 403
+    assert not Submission.objects.exclude(status=Submission.Status.FAILED).exists()
