@@ -11,7 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from courses.importer import CourseFolderError
+from courses.importer import CourseFolderError, canonical_body
 from courses.models import (
     CheckAnswer,
     CheckAttempt,
@@ -198,6 +198,7 @@ class ModuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Module, form: ModuleForm, change: bool) -> None:
         # Rendered once here (the form already checked it renders), never per request.
+        obj.body_markdown = canonical_body(obj.body_markdown)
         obj.body_html = form.rendered_html
         super().save_model(request, obj, form, change)
 

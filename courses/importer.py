@@ -80,6 +80,17 @@ class CheckSpec:
     questions: list[QuestionSpec]
 
 
+def canonical_body(text: str) -> str:
+    """A module body as the importer stores it; the admin stores the same, so an exported
+    course imports back unchanged (browsers post text areas with CRLF line ends)."""
+    return text.replace("\r\n", "\n").strip("\n") + "\n"
+
+
+def canonical_text(text: str) -> str:
+    """A question's prompt, option or explanation as stored (see canonical_body)."""
+    return text.replace("\r\n", "\n").strip() + "\n"
+
+
 def question_fingerprint(prompt: str, options: list[tuple[str, bool]]) -> str:
     """What a learner answers: the prompt and the options with their correctness, in order."""
     payload = json.dumps([prompt.strip(), [[text.strip(), bool(ok)] for text, ok in options]])
@@ -226,7 +237,7 @@ def parse_module_file(path: Path, *, relative_to: Path) -> ModuleSpec:
         required=bool(front.get("required", True)),
         minutes=minutes,
         summary=str(front.get("summary", "")).strip(),
-        body_markdown=body.strip("\n") + "\n",
+        body_markdown=canonical_body(body),
         body_html=rendered.html,
         source_path=str(path.relative_to(relative_to)),
         extensions={key: front[key] for key in EXTENSION_KEYS if key in front},
@@ -260,7 +271,7 @@ def _parse_check(path: Path, raw: Any, lines: dict[tuple, int]) -> CheckSpec:
         if not isinstance(value, str) or not value.strip():
             raise fail(where, f"{what} must be non-empty text")
         try:
-            return value.strip() + "\n", render_markdown(value).html
+            return canonical_text(value), render_markdown(value).html
         except MarkdownError as exc:
             raise fail(where, f"{what}: {exc.message}") from None
 

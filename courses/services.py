@@ -16,6 +16,7 @@ from courses.importer import (
     CourseSpec,
     ModuleSpec,
     QuestionSpec,
+    canonical_text,
     parse_course_folder,
     question_fingerprint,
     unwrap_paragraph,
@@ -240,15 +241,19 @@ def _question_refresh_texts(question: CheckQuestion, *, spec: QuestionSpec, posi
 def question_render(*, question: CheckQuestion) -> CheckQuestion:
     """After an edit in the admin: render the prompt and options once and refresh the fingerprint."""
     options = list(question.options.all())
+    question.prompt_markdown = canonical_text(question.prompt_markdown)
     question.prompt_html = render_markdown(question.prompt_markdown).html
     question.fingerprint = question_fingerprint(
         question.prompt_markdown, [(o.text_markdown, o.is_correct) for o in options]
     )
-    question.save(update_fields=["prompt_html", "fingerprint"])
+    question.save(update_fields=["prompt_markdown", "prompt_html", "fingerprint"])
     for option in options:
+        option.text_markdown = canonical_text(option.text_markdown)
+        option.explanation_markdown = canonical_text(option.explanation_markdown)
         option.text_html = unwrap_paragraph(render_markdown(option.text_markdown).html)
         option.explanation_html = render_markdown(option.explanation_markdown).html
-        option.save(update_fields=["text_html", "explanation_html"])
+        option.save(update_fields=["text_markdown", "explanation_markdown", "text_html",
+                                   "explanation_html"])  # fmt: skip
     return question
 
 

@@ -1,0 +1,121 @@
+"""Course-as-code, the other way: write a course from the database back to a folder.
+
+The folder has the layout `courses.importer` reads, so an instructor who edited a
+course in the admin can commit it to git, and importing the export changes nothing
+(a test holds the round trip to that). Apps built on courses add their own parts
+(labs: datasets and `lab:` sections) through `register_export_extension`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from courses.models import Course, Module
+
+# (course, folder, front matter per module id) -> None: write files, add sections.
+ExportExtension = Callable[[Course, Path, dict[int, dict[str, Any]]], None]
+_export_extensions: list[ExportExtension] = []
+
+
+def register_export_extension(extension: ExportExtension) -> None:
+    if extension not in _export_extensions:
+        _export_extensions.append(extension)
+
+
+def _dump(data: Any) -> str:
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in value.strip("\n") else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    # Multi-line text as YAML blocks, so exported files read like hand-written ones.
+    Dumper.add_representer(str, text)
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def module_file_names(modules: list[Module]) -> list[str]:
+    """File names for one stage's modules, in order: the names they were imported from
+    while those still sort in the stage's order (an import of the export then changes
+    nothing), otherwise numbered afresh (modules reordered or added in the admin)."""
+    kept = [PurePosixPath(m.source_path).name if m.source_path else "" for m in modules]
+    if all(kept) and kept == sorted(set(kept)):
+        return kept
+    return [f"{i:02d}-{m.slug}.md" for i, m in enumerate(modules, start=1)]
+
+
+def _check_section(module: Module) -> dict[str, Any] | None:
+    questions = [q for q in module.questions.all() if q.retired_at is None]
+    if not questions:
+        return None
+    return {
+        "pass_mark": module.check_pass_mark,
+        "questions": [
+            {
+                "id": question.key,
+                "prompt": question.prompt_markdown.strip(),
+                "options": [
+                    {
+                        "text": option.text_markdown.strip(),
+                        "correct": option.is_correct,
+                        "explanation": option.explanation_markdown.strip(),
+                    }
+                    for option in question.options.order_by("position")
+                ],
+            }
+            for question in sorted(questions, key=lambda q: q.position)
+        ],
+    }
+
+
+def course_export(*, course: Course, dest: Path | str) -> list[Path]:
+    """Write `course` as a course folder at `dest` (created; must be empty) and list the files."""
+    root = Path(dest)
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is not empty: export into a new folder")
+    root.mkdir(parents=True, exist_ok=True)
+    stages = list(course.stages.order_by("position"))
+    (root / "course.yaml").write_text(
+        _dump(
+            {
+                "slug": course.slug,
+                "title": course.title,
+                "summary": course.summary,
+                "published": course.is_published,
+                "stages": [
+                    {"slug": s.slug, "title": s.title, "summary": s.summary} for s in stages
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    modules = list(
+        course.modules.select_related("stage").prefetch_related("questions__options")
+        .order_by("stage__position", "position")
+    )  # fmt: skip
+    fronts: dict[int, dict[str, Any]] = {}
+    for module in modules:
+        front: dict[str, Any] = {
+            "slug": module.slug, "title": module.title, "kind": module.kind,
+            "required": module.required, "minutes": module.estimated_minutes,
+            "summary": module.summary,
+        }  # fmt: skip
+        if check := _check_section(module):
+            front["check"] = check
+        fronts[module.pk] = front
+    for stage in stages:  # an empty stage still needs its folder
+        (root / stage.slug).mkdir(exist_ok=True)
+    for extension in _export_extensions:
+        extension(course, root, fronts)
+    for stage in stages:
+        in_stage = [m for m in modules if m.stage_id == stage.pk]
+        for module, name in zip(in_stage, module_file_names(in_stage), strict=True):
+            (root / stage.slug / name).write_text(
+                f"---\n{_dump(fronts[module.pk])}---\n{module.body_markdown}", encoding="utf-8"
+            )
+    return sorted(path for path in root.rglob("*") if path.is_file())
