@@ -332,9 +332,11 @@ def check_attempt_record(
                 attempt=attempt,
                 question=q,
                 selected_option_ids=selected[q.pk],
-                prompt_text=q.prompt_markdown,
+                prompt_text=q.prompt_markdown.strip(),
                 is_correct=verdicts[q.pk],
-                selected_texts=[o.text_markdown for o in q.options.all() if o.pk in selected[q.pk]],
+                selected_texts=[
+                    o.text_markdown.strip() for o in q.options.all() if o.pk in selected[q.pk]
+                ],
             )
             for q in questions
         )
