@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 
@@ -14,21 +15,25 @@ class RateLimitedLoginView(LoginView):
     """Django's sign-in, refusing further tries once an account or address failed too often."""
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        account = request.POST.get("username", "").strip().lower()
-        address = request.META.get("REMOTE_ADDR", "")
-        wait = LOGIN_FAILURES_PER_ACCOUNT.retry_after(account) or (
-            LOGIN_FAILURES_PER_ADDRESS.retry_after(address)
+        wait = LOGIN_FAILURES_PER_ACCOUNT.retry_after(self._account()) or (
+            LOGIN_FAILURES_PER_ADDRESS.retry_after(self._address())
         )
-        if wait:
-            form = self.get_form()
-            context = self.get_context_data(form=form)
-            context["throttled"] = (
-                f"Too many failed sign-ins. Try again in {wait_phrase(wait)}, "
-                "or ask your administrator to reset your password."
-            )
-            return self.render_to_response(context, status=429)
-        response = super().post(request, *args, **kwargs)
-        if not request.user.is_authenticated:
-            LOGIN_FAILURES_PER_ACCOUNT.hit(account)
-            LOGIN_FAILURES_PER_ADDRESS.hit(address)
-        return response
+        if not wait:
+            return super().post(request, *args, **kwargs)
+        context = self.get_context_data(form=self.get_form())
+        context["throttled"] = (
+            f"Too many failed sign-ins. Try again in {wait_phrase(wait)}, "
+            "or ask your administrator to reset your password."
+        )
+        return self.render_to_response(context, status=429)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        LOGIN_FAILURES_PER_ACCOUNT.hit(self._account())
+        LOGIN_FAILURES_PER_ADDRESS.hit(self._address())
+        return super().form_invalid(form)
+
+    def _account(self) -> str:
+        return self.request.POST.get("username", "").strip().lower()
+
+    def _address(self) -> str:
+        return self.request.META.get("REMOTE_ADDR", "")
