@@ -25,8 +25,16 @@ HARD_TIME_LIMIT = 3300
     soft_time_limit=SOFT_TIME_LIMIT,
     time_limit=HARD_TIME_LIMIT,
 )
-def run_submission(submission_id: int) -> None:
-    services.submission_run(submission_id=submission_id, worker=run_submission.request.hostname)
+def run_submission(submission_id: int | None = None, queue: str | None = None) -> None:
+    """A wake-up for a queue: run its fairest queued row, whichever that is.
+
+    submission_id is the row whose creation sent this message (kept for the logs and
+    for messages sent before wake-ups existed, whose queue it tells)."""
+    if queue is None:
+        queue = services.submission_queue(submission_id=submission_id)
+    services.submission_run_next(
+        queue=queue, worker=run_submission.request.hostname, hint=submission_id
+    )
 
 
 @shared_task(ignore_result=True)
