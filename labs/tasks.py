@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
 from labs import services
@@ -40,6 +40,15 @@ def run_submission(submission_id: int | None = None, queue: str | None = None) -
 @shared_task(ignore_result=True)
 def requeue_stale_runs() -> None:
     services.submissions_requeue_stale()
+
+
+@worker_init.connect
+def _preload_grading_libraries(**_: object) -> None:
+    # Imported once here, before the pool forks: a child importing torch and transformers
+    # at its first grading sits for seconds without a heartbeat (long enough, on a busy
+    # box, to look dead and have its run requeued) and pays the import on the clock.
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
 
 
 @worker_ready.connect

@@ -39,7 +39,7 @@ def labs(lab) -> list[Lab]:
                 baseline=0.3,
                 target=0.9,
                 attempts_per_day=5,
-            )  # fmt: skip
+            )
         )
     return copies
 
