@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -156,7 +157,7 @@ def main() -> int:
                 submissions.append(submission_create(learner=learner, lab=lab, code=RUN_CODE))
     queued_in = time.monotonic() - began
 
-    client = Client()
+    client = Client(HTTP_HOST="localhost")
     latencies: list[float] = []
     polled = 0
     try:
@@ -176,8 +177,8 @@ def main() -> int:
             time.sleep(0.2)
         wall = time.monotonic() - began
     finally:
-        for proc in workers:
-            proc.kill()
+        for proc in workers:  # the whole group: the pool children and any sandbox too
+            os.killpg(proc.pid, signal.SIGKILL)
 
     runs = list(Submission.objects.order_by("started_at"))
     waits = [(r.started_at - r.created_at).total_seconds() for r in runs if r.started_at]

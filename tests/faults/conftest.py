@@ -1,6 +1,6 @@
 """Fault injection around real workers: kills, a broker restart, a database cut, a full disk.
 
-Each fault is repeated ACADEMY_FAULT_TRIALS times (2 by default, for CI; the report run,
+Each fault is repeated ACADEMY_FAULT_TRIALS times (1 by default, for CI; the report run,
 `bench/faults.py`, uses 10) with varied timing. Every trial is recorded: the table is
 printed at the end of the session and, with ACADEMY_FAULT_REPORT=path, appended to that
 file as JSON lines.
@@ -29,7 +29,7 @@ from labs.services import dataset_import
 from tests.conftest import TINY_SOLUTION, Worker, wait_for
 from tests.factories import ModuleFactory
 
-FAULT_TRIALS = int(os.environ.get("ACADEMY_FAULT_TRIALS", "2"))
+FAULT_TRIALS = int(os.environ.get("ACADEMY_FAULT_TRIALS", "1"))
 # Three epochs: long enough to land a kill anywhere in training.
 FAULT_SOLUTION = TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
 
