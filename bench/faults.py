@@ -37,7 +37,7 @@ def main() -> int:
     status = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
     sys.path.insert(0, str(ROOT))
-    from tests.faults.conftest import TrialRecord, fault_table
+    from tests.faults.report import TrialRecord, fault_table
 
     records = [TrialRecord(**json.loads(line)) for line in report.read_text().splitlines()]
     print()

@@ -14,7 +14,6 @@ import os
 import random
 import shutil
 import socket
-import statistics
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from labs.models import Lab, Submission
 from labs.services import dataset_import
 from tests.conftest import TINY_SOLUTION, Worker, wait_for
 from tests.factories import ModuleFactory
+from tests.faults.report import TrialRecord, fault_table
 
 FAULT_TRIALS = int(os.environ.get("ACADEMY_FAULT_TRIALS", "1"))
 # Three epochs: long enough to land a kill anywhere in training.
@@ -36,17 +36,6 @@ FAULT_SOLUTION = TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "faults: injects a fault around a real worker")
-
-
-@dataclass
-class TrialRecord:
-    fault: str
-    trial: int
-    submissions: int
-    lost: int  # submissions that ended without a Grade
-    duplicated: int  # extra Grades beyond one per submission
-    recovered_s: float | None  # fault over → the affected run progressed again
-    detail: str = ""
 
 
 @dataclass
@@ -66,23 +55,6 @@ _LOG = FaultLog()
 @pytest.fixture
 def fault_log() -> FaultLog:
     return _LOG
-
-
-def fault_table(records: list[TrialRecord]) -> list[str]:
-    """fault | trials | lost | duplicated | recovered-within p50 / max (s)."""
-    lines = [
-        f"{'fault':<34} {'trials':>6} {'lost':>5} {'dup':>5} {'recovered p50':>14} {'max (s)':>8}",
-    ]
-    for fault in dict.fromkeys(r.fault for r in records):
-        rows = [r for r in records if r.fault == fault]
-        times = [r.recovered_s for r in rows if r.recovered_s is not None]
-        p50 = f"{statistics.median(times):.1f}" if times else "-"
-        worst = f"{max(times):.1f}" if times else "-"
-        lines.append(
-            f"{fault:<34} {len(rows):>6} {sum(r.lost for r in rows):>5} "
-            f"{sum(r.duplicated for r in rows):>5} {p50:>14} {worst:>8}"
-        )
-    return lines
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -156,3 +156,31 @@ def test_the_fair_order_is_one_query_however_long_the_queue(labs, django_assert_
     queue_burst(learners, labs)
     with django_assert_num_queries(1):
         assert len(list(submissions_fair_order(queues=["cpu"])[:5])) == 5
+
+
+def messages_in(queue: str) -> int:
+    from labs.services import _messages_waiting
+
+    return _messages_waiting(queue)
+
+
+def test_the_sweep_replaces_lost_wake_ups_once_and_does_not_flood_the_queue(labs, settings):
+    from academy.celery import app
+
+    ann, bob = UserFactory(username="ann"), UserFactory(username="bob")
+    for learner in (ann, bob):
+        submission_create(learner=learner, lab=labs[0], code=TINY_SOLUTION)
+    app.control.purge()  # the broker restarted and forgot both wake-ups
+    assert messages_in("cpu") == 0
+    assert submissions_requeue_stale() == []
+    assert messages_in("cpu") == 0  # not yet: their messages may just be on their way
+
+    Submission.objects.update(
+        created_at=timezone.now()
+        - datetime.timedelta(seconds=settings.ACADEMY_STALE_RUN_SECONDS + 1)
+    )
+    submissions_requeue_stale()
+    assert messages_in("cpu") == 2
+    submissions_requeue_stale()  # the next sweep finds the messages there: none added
+    assert messages_in("cpu") == 2
+    app.control.purge()
