@@ -1,12 +1,15 @@
 """Writes for datasets, labs and submissions, and the worker-side run of a submission.
 
-The path of a run: `submission_create` (web) validates and enqueues on commit
-with the id only → a worker's `submission_run` claims the row with a
-conditional update, writes a job folder (code, train and dev splits, a spec;
-never the held-out split), runs the engine in the sandbox, streams progress
-into the row with a heartbeat, and records the outcome. A run whose heartbeat
-stops is found by `submissions_requeue_stale` and queued again, so a worker
-killed outright loses nothing whatever the broker.
+The path of a run: `submission_create` (web) validates and, on commit, sends a
+wake-up to the lab's queue → a worker's `submission_run_next` claims the
+fairest queued row of that queue (the learner with the fewest runs started
+recently goes first, oldest first) with a conditional update, writes a job
+folder (code, train and dev splits, a spec; never the held-out split), runs
+the engine in the sandbox, streams progress into the row with a heartbeat, and
+records the outcome. Messages carry no work of their own: the rows do, so a
+duplicate delivery claims nothing twice and a lost message is made up by the
+sweep. A run whose heartbeat stops is found by `submissions_requeue_stale` and
+queued again, so a worker killed outright loses nothing whatever the broker.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Case, Count, F, IntegerField, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from courses.importer import CourseFolderError, CourseSpec
@@ -52,6 +56,12 @@ ENGINE_EXIT_STOPPED = 4
 ENGINE_EXIT_BAD_SPEC = 2
 # The sandbox's wall limit plus grading must end before Celery's soft limit.
 MAX_LAB_WALL_SECONDS = 2700
+# Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
+DISK_FULL_BYTES = 64 * 1024 * 1024
+# Fair queueing: runs started within this window count against a learner's turn.
+FAIRNESS_WINDOW = datetime.timedelta(hours=1)
+# Candidates tried per wake-up when another worker wins the race for the first.
+CLAIM_CANDIDATES = 5
 
 
 class SubmissionRefused(Exception):
@@ -289,10 +299,17 @@ def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Subm
 
 
 def _enqueue_on_commit(submission: Submission) -> None:
+    queue = submission.lab.queue
+    transaction.on_commit(lambda: _wake(queue=queue, hint=submission.pk))
+
+
+def _wake(*, queue: str, hint: int | None = None, countdown: float | None = None) -> None:
+    """One wake-up message per queued row: whichever worker takes it claims the fairest row."""
     from labs.tasks import run_submission
 
-    queue = submission.lab.queue
-    transaction.on_commit(lambda: run_submission.apply_async(args=[submission.pk], queue=queue))
+    run_submission.apply_async(
+        kwargs={"submission_id": hint, "queue": queue}, queue=queue, countdown=countdown
+    )
 
 
 def submission_cancel(*, submission: Submission) -> Submission:
@@ -326,8 +343,54 @@ def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
     return Submission.objects.select_related("lab__dataset", "lab__module").get(pk=submission_id)
 
 
+def submissions_fair_order(*, queues: Sequence[str], now: datetime.datetime | None = None):
+    """Queued runs of these queues in the order workers take them.
+
+    First runs interrupted by a platform fault or a dead worker (they already
+    waited their turn), then the learners with the fewest runs started within
+    FAIRNESS_WINDOW (one learner's burst of submissions cannot starve anyone
+    else: each learner gets a run before anyone gets a second), then oldest first.
+    """
+    since = (now or timezone.now()) - FAIRNESS_WINDOW
+    started_recently = (
+        Submission.objects.filter(learner=OuterRef("learner_id"), started_at__gte=since)
+        .order_by()
+        .values("learner_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        Submission.objects.filter(status=Submission.Status.QUEUED, lab__queue__in=list(queues))
+        .annotate(
+            recent=Coalesce(Subquery(started_recently, output_field=IntegerField()), Value(0)),
+            interrupted=Case(When(deliveries__gt=0, then=Value(0)), default=Value(1)),
+        )
+        .order_by("interrupted", "recent", "created_at", "pk")
+    )
+
+
+def submission_claim_next(*, queues: Sequence[str], worker: str) -> Submission | None:
+    """Claim the fairest queued run of these queues, or None when none is waiting."""
+    for _ in range(3):
+        candidates = list(
+            submissions_fair_order(queues=queues).values_list("pk", flat=True)[:CLAIM_CANDIDATES]
+        )
+        if not candidates:
+            return None
+        for pk in candidates:  # another worker may win a row between the read and the update
+            submission = submission_claim(submission_id=pk, worker=worker)
+            if submission is not None:
+                return submission
+    return None
+
+
 def submissions_requeue_stale() -> list[int]:
-    """Requeue running runs whose heartbeat stopped (their worker died). Returns their ids."""
+    """Requeue running runs whose heartbeat stopped (their worker died). Returns their ids.
+
+    Also makes up wake-ups a broker lost (a restart without persistence, the
+    filesystem broker under a killed worker): a queue whose rows waited longer
+    than the stale limit gets as many messages as it has rows and lacks.
+    """
     requeued = []
     for submission in Submission.objects.filter(
         status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
@@ -345,17 +408,84 @@ def submissions_requeue_stale() -> list[int]:
                 logger.warning("Requeued submission %s: heartbeat stopped", submission.pk)
                 requeued.append(submission.pk)
                 _enqueue_on_commit(submission)
+    _wake_stranded()
     return requeued
 
 
+def _wake_stranded() -> None:
+    waiting = dict(
+        Submission.objects.filter(status=Submission.Status.QUEUED)
+        .order_by()
+        .values("lab__queue")
+        .annotate(n=Count("pk"))
+        .values_list("lab__queue", "n")
+    )
+    old = set(
+        Submission.objects.filter(status=Submission.Status.QUEUED, created_at__lt=stale_cutoff())
+        .order_by()
+        .values_list("lab__queue", flat=True)
+        .distinct()
+    )
+    for queue in old:
+        messages = _messages_waiting(queue)
+        # A broker that cannot count: wake one worker per sweep rather than flood the queue.
+        missing = 1 if messages is None else waiting.get(queue, 0) - messages
+        if missing > 0:
+            logger.warning("Queue %s: %s queued runs had no message; sent wake-ups", queue, missing)
+            for _ in range(missing):
+                _wake(queue=queue)
+
+
+def _messages_waiting(queue: str) -> int | None:
+    from kombu.exceptions import ChannelError
+
+    from academy.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:  # Redis keeps no empty queue: nothing waits in it
+        return 0
+    except Exception:
+        logger.exception("Could not count the messages of queue %s", queue)
+        return None
+
+
 def submission_run(*, submission_id: int, worker: str | None = None) -> str | None:
-    """Claim and run one submission. Returns the final status, or None if nothing to claim."""
+    """Claim and run one given submission (validate_lab's direct path). None if not claimable."""
     submission = submission_claim(
         submission_id=submission_id, worker=worker or socket.gethostname()
     )
     if submission is None:
         logger.info("Submission %s not claimable (already taken or finished)", submission_id)
         return None
+    return _run_claimed(submission)
+
+
+def submission_queue(*, submission_id: int | None) -> str:
+    """The queue a submission's lab runs on (cpu when the row is gone)."""
+    queue = Submission.objects.filter(pk=submission_id).values_list("lab__queue", flat=True).first()
+    return queue or Lab.Queue.CPU
+
+
+def submission_run_next(
+    *, queue: str, worker: str | None = None, hint: int | None = None
+) -> str | None:
+    """A wake-up: claim and run the fairest queued run of the queue. None if none waits."""
+    submission = submission_claim_next(queues=[queue], worker=worker or socket.gethostname())
+    if submission is None:
+        logger.info(
+            "Queue %s: nothing queued for wake-up %s (not claimable: taken or finished)",
+            queue,
+            hint,
+        )
+        return None
+    if hint is not None and hint != submission.pk:
+        logger.info("Wake-up %s runs submission %s (fair order)", hint, submission.pk)
+    return _run_claimed(submission)
+
+
+def _run_claimed(submission: Submission) -> str:
     try:
         return _train(submission)
     except Exception:
@@ -371,11 +501,7 @@ def _platform_fault(submission: Submission, detail: str) -> str:
         ).update(status=Submission.Status.QUEUED, platform_retries=F("platform_retries") + 1,
                  counts_as_attempt=False, worker="")  # fmt: skip
         if moved:
-            from labs.tasks import run_submission
-
-            run_submission.apply_async(
-                args=[submission.pk], queue=submission.lab.queue, countdown=5
-            )
+            _wake(queue=submission.lab.queue, hint=submission.pk, countdown=5)
             return Submission.Status.QUEUED
     submission_finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
             error_message="The platform failed to run your code (not your fault; no attempt "
@@ -434,10 +560,12 @@ class _RunReporter:
     dev_curve: list[dict[str, Any]] = field(default_factory=list)
     started: bool = False
     learner_error: dict[str, Any] | None = None
+    platform_error: dict[str, Any] | None = None
     done: dict[str, Any] | None = None
     last_flush: float = 0.0
     last_cancel_check: float = 0.0
     lost_ownership: bool = False
+    database_down_since: float | None = None
 
     def handle_line(self, line: str) -> None:
         try:
@@ -475,6 +603,8 @@ class _RunReporter:
             self.flush(force=True)
         elif kind == "learner_error":
             self.learner_error = event
+        elif kind == "platform_error":
+            self.platform_error = event
         elif kind == "done":
             self.done = event
 
@@ -483,13 +613,34 @@ class _RunReporter:
         if not force and now - self.last_flush < PROGRESS_FLUSH_SECONDS:
             return
         self.pending["heartbeat_at"] = timezone.now()
-        updated = Submission.objects.filter(
-            pk=self.submission.pk, status=Submission.Status.RUNNING,
-            deliveries=self.submission.deliveries,
-        ).update(**self.pending)  # fmt: skip
+        try:
+            updated = Submission.objects.filter(
+                pk=self.submission.pk, status=Submission.Status.RUNNING,
+                deliveries=self.submission.deliveries,
+            ).update(**self.pending)  # fmt: skip
+        except DatabaseError as exc:
+            self._database_unreachable(exc, now)
+            return  # the pending progress goes with the next write
+        if self.database_down_since is not None:
+            logger.warning("Submission %s: the database is back", self.submission.pk)
+            self.database_down_since = None
         self.lost_ownership = self.lost_ownership or not updated
         self.pending = {}
         self.last_flush = now
+
+    def _database_unreachable(self, exc: DatabaseError, now: float) -> None:
+        """A database restart or a network cut: train on and write the progress later.
+
+        Past the stale limit the sweep may have requeued the run elsewhere, so it stops;
+        before that, the first write that gets through finds out whether it still owns it."""
+        connection.close()  # a broken connection is never reused: the next query reconnects
+        self.last_flush = now
+        if self.database_down_since is None:
+            self.database_down_since = now
+            logger.warning("Submission %s: database unreachable (%s)", self.submission.pk, exc)
+        if now - self.database_down_since > settings.ACADEMY_STALE_RUN_SECONDS:
+            logger.error("Submission %s: database gone too long; stopping", self.submission.pk)
+            self.lost_ownership = True
 
     def should_stop(self) -> bool:
         """Polled by the sandbox: also the heartbeat while the engine is quiet."""
@@ -498,11 +649,14 @@ class _RunReporter:
             self.flush(force=True)
         if now - self.last_cancel_check >= CANCEL_CHECK_SECONDS:
             self.last_cancel_check = now
-            cancel = Submission.objects.filter(pk=self.submission.pk).values_list(
-                "cancel_requested", flat=True
-            )
-            if cancel and cancel[0]:
-                return True
+            try:
+                cancel = Submission.objects.filter(pk=self.submission.pk).values_list(
+                    "cancel_requested", flat=True
+                )
+                if cancel and cancel[0]:
+                    return True
+            except DatabaseError as exc:
+                self._database_unreachable(exc, now)
         # Another worker took the run over (we were presumed dead): stop, write nothing more.
         return self.lost_ownership
 
@@ -564,6 +718,14 @@ def _train(submission: Submission) -> str:
         for hook in _post_training_hooks:
             hook(submission, job_dir, reporter.flush)  # throttled: also the heartbeat
         return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
+    if reporter.platform_error is not None and _disk_nearly_full(job_dir):
+        # The engine could not write the checkpoint because the worker's disk is full: our
+        # fault, retried, never an attempt. (Checked on the host: the event alone is not proof.)
+        return _platform_fault(
+            submission,
+            f"the job folder's disk is full: {reporter.platform_error.get('message', '')}\n"
+            f"{result.stderr_tail}",
+        )
     if reporter.learner_error is not None:
         submission_finish(submission, Submission.Status.ERROR, counts_as_attempt=True,
                 error_message=str(reporter.learner_error.get("message", ""))[:2000],
@@ -578,6 +740,11 @@ def _train(submission: Submission) -> str:
         submission,
         f"engine exited {result.returncode} ({result.outcome}) before starting:\n{result.stderr_tail}",
     )
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    usage = shutil.disk_usage(path)
+    return usage.free < max(DISK_FULL_BYTES, usage.total // 50)
 
 
 def _clean_log(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
 from labs import services
@@ -25,13 +25,30 @@ HARD_TIME_LIMIT = 3300
     soft_time_limit=SOFT_TIME_LIMIT,
     time_limit=HARD_TIME_LIMIT,
 )
-def run_submission(submission_id: int) -> None:
-    services.submission_run(submission_id=submission_id, worker=run_submission.request.hostname)
+def run_submission(submission_id: int | None = None, queue: str | None = None) -> None:
+    """A wake-up for a queue: run its fairest queued row, whichever that is.
+
+    submission_id is the row whose creation sent this message (kept for the logs and
+    for messages sent before wake-ups existed, whose queue it tells)."""
+    if queue is None:
+        queue = services.submission_queue(submission_id=submission_id)
+    services.submission_run_next(
+        queue=queue, worker=run_submission.request.hostname, hint=submission_id
+    )
 
 
 @shared_task(ignore_result=True)
 def requeue_stale_runs() -> None:
     services.submissions_requeue_stale()
+
+
+@worker_init.connect
+def _preload_grading_libraries(**_: object) -> None:
+    # Imported once here, before the pool forks: a child importing torch and transformers
+    # at its first grading sits for seconds without a heartbeat (long enough, on a busy
+    # box, to look dead and have its run requeued) and pays the import on the clock.
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
 
 
 @worker_ready.connect

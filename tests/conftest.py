@@ -111,7 +111,7 @@ def shipped_course(db):
 
 # --- Labs: a tiny random BERT, a small dataset, a lab, and a real Celery worker ---
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the repository root: the worker runs this checkout
 
 TINY_SOLUTION = """
 HYPERPARAMETERS = {"learning_rate": 1e-3, "epochs": 2, "batch_size": 16, "max_length": 32, "seed": 3}
@@ -185,9 +185,11 @@ def _worker_database_url() -> str:
 class Worker:
     """A real `celery worker` process on the test database and the configured broker."""
 
-    def __init__(self, jobs_dir: Path, log_path: Path) -> None:
+    def __init__(self, jobs_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.jobs_dir = jobs_dir
         self.log_path = log_path
+        self.env = env or {}  # overrides, e.g. another broker or a proxied database
+        self.name = ""  # a run's `worker` field starts with it while this worker owns the run
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -202,20 +204,24 @@ class Worker:
             "ACADEMY_SWEEP_SECONDS": "2",
             "ACADEMY_TRAINING_THREADS": "1",
             "HF_HUB_OFFLINE": "1",
+            **self.env,
         }
+        self.name = f"test-{os.getpid()}-{time.monotonic_ns()}"
+        # The log is appended to across restarts: only this start's "ready." counts.
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "academy", "worker", "-Q", "cpu,gpu",
              "--concurrency", "1", "--beat", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-             "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h"],
+             "--hostname", f"{self.name}@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
-        self._wait_ready()
+        self._wait_ready(offset)
 
-    def _wait_ready(self, timeout: float = 60) -> None:
+    def _wait_ready(self, offset: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if b"ready." in self.log_path.read_bytes():
+            if b"ready." in self.log_path.read_bytes()[offset:]:
                 return
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{self.log()}")

@@ -95,34 +95,7 @@ def test_cancel_stops_a_running_run(worker, learner, lab):
     assert submission.status == Submission.Status.CANCELLED
 
 
-def test_worker_killed_mid_run_is_requeued_and_finishes_once(worker, learner, lab):
-    submission = submission_create(
-        learner=learner, lab=lab, code=TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
-    )
-    wait_for(
-        lambda: fresh(submission).step > 0,
-        timeout=120,
-        message=lambda: f"training steps\n{worker.log()}",
-    )
-    worker.kill()
-    assert (
-        fresh(submission).status == Submission.Status.RUNNING
-    )  # orphaned: nobody is working on it
-
-    worker.start()  # a worker coming up sweeps runs whose heartbeat stopped
-    wait_for(
-        lambda: fresh(submission).deliveries == 2,
-        timeout=90,
-        message=lambda: f"requeue and second claim\n{worker.log()}",
-    )
-    wait_for(
-        lambda: fresh(submission).status in Submission.FINAL,
-        timeout=180,
-        message=lambda: f"final\n{worker.log()}",
-    )
-    assert submission.status == Submission.Status.GRADED
-    assert submission.deliveries == 2
-    assert Submission.objects.filter(pk=submission.pk).count() == 1
+# A worker killed mid-run (and during grading, and in between): tests/faults/test_worker_kills.py
 
 
 def test_same_job_delivered_twice_runs_once(worker, learner, lab):

@@ -1,0 +1,268 @@
+"""Faults outside the worker: the job folder's disk fills, the broker restarts, the database
+goes away, and learner code that ignores SIGTERM.
+
+The sandbox's own SIGTERM test (`tests/sandbox/test_containment.py::
+test_program_that_ignores_sigterm_is_killed_after_the_grace_period`) shows the kill; the
+one here shows the worker around it carries on with the next run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from grading.models import Grade
+from labs.models import Submission
+from labs.selectors import attempts_used_today
+from labs.services import submission_create
+from tests.conftest import TINY_SOLUTION, Worker, _worker_database_url, wait_for
+from tests.factories import UserFactory
+from tests.faults.conftest import (
+    FAULT_SOLUTION,
+    FAULT_TRIALS,
+    TcpProxy,
+    TrialRecord,
+    fresh,
+    rng_for,
+    wait_final,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def one_grade(submission: Submission) -> int:
+    return Grade.objects.filter(submission=submission).count()
+
+
+# --- the job folder's disk is full ------------------------------------------------------------
+
+
+@pytest.fixture
+def small_job_disk(worker) -> Path:
+    """An 8 MB tmpfs mounted over the worker's job folder (root only)."""
+    jobs = worker.jobs_dir
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(jobs)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs for the job folder: {mounted.stderr.strip()}")
+    yield jobs
+    subprocess.run(["umount", "-l", str(jobs)], check=False)
+
+
+def fill(folder: Path, leave_bytes: int) -> Path:
+    """A ballast file that leaves about `leave_bytes` free: the job files fit, a checkpoint not."""
+    import shutil
+
+    ballast = folder / "ballast"
+    free = shutil.disk_usage(folder).free
+    with ballast.open("wb") as out:
+        out.write(b"\0" * max(0, free - leave_bytes))
+    return ballast
+
+
+def test_a_full_job_disk_is_a_platform_fault_retried_once_space_returns(
+    worker, small_job_disk, fault_lab, learner, fault_log
+):
+    ballast = fill(small_job_disk, leave_bytes=512 * 1024)
+    submission = submission_create(learner=learner, lab=fault_lab, code=TINY_SOLUTION)
+    wait_for(
+        lambda: fresh(submission).platform_retries >= 1 or submission.status in Submission.FINAL,
+        timeout=120, interval=0.1, message=lambda: f"a platform retry\n{worker.log()}",
+    )  # fmt: skip
+    assert submission.status == Submission.Status.QUEUED, submission.error_message
+    ballast.unlink()  # an operator frees space before the retry (sent 5 s later) runs
+    freed = time.monotonic()
+    wait_final(submission, [worker])
+    fault_log.add(
+        TrialRecord(
+            fault="job disk full (freed)", trial=0, submissions=1,
+            lost=int(one_grade(submission) == 0), duplicated=max(0, one_grade(submission) - 1),
+            recovered_s=time.monotonic() - freed, detail=submission.status,
+        )
+    )  # fmt: skip
+    assert submission.status == Submission.Status.GRADED, (submission.error_message, worker.log())
+    assert one_grade(submission) == 1
+    assert attempts_used_today(learner=learner, lab=fault_lab) == 1  # the failed try was free
+
+
+def test_a_job_disk_that_stays_full_fails_cleanly_without_costing_an_attempt(
+    worker, small_job_disk, fault_lab, learner, fault_log
+):
+    fill(small_job_disk, leave_bytes=512 * 1024)
+    submission = submission_create(learner=learner, lab=fault_lab, code=TINY_SOLUTION)
+    wait_final(submission, [worker])
+    fault_log.add(
+        TrialRecord(
+            fault="job disk full (stays full)", trial=0, submissions=1, lost=0, duplicated=0,
+            recovered_s=None, detail=f"{submission.status} after {submission.platform_retries} retries",
+        )
+    )  # fmt: skip
+    assert submission.status == Submission.Status.FAILED
+    assert submission.platform_retries == 2
+    assert not submission.counts_as_attempt
+    assert "not your fault; no attempt" in submission.error_message
+    assert "disk is full" in submission.log_tail
+    assert attempts_used_today(learner=learner, lab=fault_lab) == 0
+    assert one_grade(submission) == 0
+
+
+# --- the broker restarts and forgets every message ---------------------------------------------
+
+
+def _broker_trial(trial, redis, solo, lab, fault_log) -> list[str]:
+    rng = rng_for("broker", trial)
+    first = submission_create(
+        learner=UserFactory(username=f"b{trial}a"), lab=lab, code=FAULT_SOLUTION
+    )
+    second = submission_create(
+        learner=UserFactory(username=f"b{trial}b"), lab=lab, code=TINY_SOLUTION
+    )
+    wait_for(lambda: fresh(first).total_steps > 0, timeout=90, interval=0.05, message=solo.log)
+    target = rng.randint(1, max(1, first.total_steps - 2))
+    wait_for(lambda: fresh(first).step >= target, timeout=90, interval=0.05, message=solo.log)
+    redis.kill()  # the queued run's wake-up and the running one's unacked message are gone
+    time.sleep(rng.uniform(0.5, 3))
+    redis.start()
+    for run in (first, second):
+        wait_final(run, [solo])
+    # The stall: the worker was free, yet the second run waited for the sweep's new wake-up.
+    recovered = max(
+        0.0, (second.started_at - max(first.finished_at, second.created_at)).total_seconds()
+    )
+    grades = [one_grade(first), one_grade(second)]
+    fault_log.add(
+        TrialRecord(
+            fault="broker (Redis) restart, no persistence", trial=trial, submissions=2,
+            lost=grades.count(0), duplicated=sum(max(0, g - 1) for g in grades),
+            recovered_s=recovered, detail=f"{first.status}/{second.status}",
+        )
+    )  # fmt: skip
+    return [
+        f"#{run.pk} {run.status} {grade} grades"
+        for run, grade in zip((first, second), grades, strict=True)
+        if run.status != Submission.Status.GRADED or grade != 1
+    ]
+
+
+def test_a_broker_restart_that_loses_every_message_loses_no_run(
+    transactional_db, private_redis, tmp_path, settings, fault_lab, fault_log
+):
+    settings.ACADEMY_JOBS_DIR = tmp_path / "jobs"
+    settings.ACADEMY_JOBS_DIR.mkdir()
+    solo = Worker(
+        settings.ACADEMY_JOBS_DIR,
+        tmp_path / "worker.log",
+        env={"CELERY_BROKER_URL": private_redis.url},
+    )
+    solo.start()
+    try:
+        problems = []
+        for trial in range(FAULT_TRIALS):
+            problems += _broker_trial(trial, private_redis, solo, fault_lab, fault_log)
+        assert problems == [], solo.log()
+    finally:
+        solo.kill()
+
+
+# --- the database goes away while the worker reports progress ----------------------------------
+
+
+def _database_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
+    rng = rng_for("database", trial)
+    submission = submission_create(learner=learner, lab=lab, code=FAULT_SOLUTION)
+    wait_for(lambda: fresh(submission).step > 0, timeout=90, interval=0.05, message=solo.log)
+    time.sleep(rng.uniform(0, 1.5))
+    proxy.cut()
+    outage = rng.choice([1.5, 3.0, 6.0, 9.0])  # below and above the 4 s stale limit
+    time.sleep(outage)
+    proxy.restore()
+    back, back_wall = time.monotonic(), timezone.now()
+    start_deliveries = submission.deliveries
+    wait_for(
+        lambda: (fresh(submission).heartbeat_at or back_wall) > back_wall
+        or submission.deliveries > start_deliveries
+        or submission.status in Submission.FINAL,
+        timeout=60, interval=0.1, message=solo.log,
+    )  # fmt: skip
+    recovered = time.monotonic() - back
+    wait_final(submission, [solo])
+    grades = one_grade(submission)
+    fault_log.add(
+        TrialRecord(
+            fault="database cut (proxy) mid-training", trial=trial, submissions=1,
+            lost=int(grades == 0), duplicated=max(0, grades - 1), recovered_s=recovered,
+            detail=f"{outage}s outage; {submission.status}; deliveries {submission.deliveries}",
+        )
+    )  # fmt: skip
+    if submission.status != Submission.Status.GRADED or grades != 1:
+        return [f"#{submission.pk} {submission.status} {submission.error_message}"]
+    return []
+
+
+def test_a_database_outage_during_training_ends_graded_never_stuck_running(
+    transactional_db, tmp_path, settings, fault_lab, learner, fault_log
+):
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            "needs PostgreSQL (run with DATABASE_URL=postgres://…): SQLite is a local file, "
+            "there is no connection to cut"
+        )
+    db = connection.settings_dict
+    proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+    url = _worker_database_url().replace(f":{db['PORT'] or 5432}/", f":{proxy.port}/")
+    settings.ACADEMY_JOBS_DIR = tmp_path / "jobs"
+    settings.ACADEMY_JOBS_DIR.mkdir()
+    solo = Worker(settings.ACADEMY_JOBS_DIR, tmp_path / "worker.log", env={"DATABASE_URL": url})
+    solo.start()
+    try:
+        problems = []
+        for trial in range(FAULT_TRIALS):
+            problems += _database_trial(trial, proxy, solo, fault_lab, learner, fault_log)
+        assert problems == [], solo.log()
+    finally:
+        solo.kill()
+        proxy.close()
+
+
+# --- learner code that ignores SIGTERM -----------------------------------------------------------
+
+
+def test_learner_code_that_ignores_sigterm_is_killed_and_the_worker_runs_the_next_one(
+    worker, fault_lab, learner, fault_log
+):
+    fault_lab.wall_time_seconds = 6
+    fault_lab.save()
+    stubborn = TINY_SOLUTION + (
+        "\nimport signal, time\n"
+        "def preprocess(text):\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "    while True:\n"
+        "        time.sleep(0.05)\n"
+    )
+    submission = submission_create(learner=learner, lab=fault_lab, code=stubborn)
+    wait_final(submission, [worker])
+    fault_lab.wall_time_seconds = 120
+    fault_lab.save()
+    after = submission_create(
+        learner=UserFactory(username="next"), lab=fault_lab, code=TINY_SOLUTION
+    )
+    wait_final(after, [worker])
+    elapsed = (submission.finished_at - submission.started_at).total_seconds()
+    fault_log.add(
+        TrialRecord(
+            fault="sandbox child ignores SIGTERM", trial=0, submissions=1, lost=0, duplicated=0,
+            recovered_s=None, detail=f"{submission.status} after {elapsed:.1f}s: {submission.error_message[:60]}",
+        )
+    )  # fmt: skip
+    assert submission.status == Submission.Status.ERROR
+    assert "time limit" in submission.error_message
+    # Ended at the wall limit plus the kill grace, not left hanging.
+    assert elapsed < 6 + 5 + 15
+    assert after.status == Submission.Status.GRADED and one_grade(after) == 1, after.error_message
