@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
 from labs.models import Dataset, Example, Lab, Submission
+
+# A learner's runs started within this window count against their place in the queue.
+FAIRNESS_WINDOW = datetime.timedelta(hours=1)
 
 SAMPLE_ROWS = 12
 
@@ -72,16 +77,49 @@ def submission_active(*, learner: AbstractBaseUser, lab: Lab) -> Submission | No
     )
 
 
+def submissions_fair_order(*, queues: Sequence[str], now: datetime.datetime | None = None):
+    """Queued runs of these queues in the order workers take them.
+
+    First runs interrupted by a platform fault or a dead worker (they already
+    waited their turn), then the learners with the fewest runs started within
+    FAIRNESS_WINDOW (one learner's burst of submissions cannot starve anyone
+    else: each learner gets a run before anyone gets a second), then oldest first.
+    """
+    since = (now or timezone.now()) - FAIRNESS_WINDOW
+    started_recently = (
+        Submission.objects.filter(learner=OuterRef("learner_id"), started_at__gte=since)
+        .order_by()
+        .values("learner_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        Submission.objects.filter(status=Submission.Status.QUEUED, lab__queue__in=list(queues))
+        .annotate(
+            recent=Coalesce(Subquery(started_recently, output_field=IntegerField()), Value(0)),
+            interrupted=Case(When(deliveries__gt=0, then=Value(0)), default=Value(1)),
+        )
+        .order_by("interrupted", "recent", "created_at", "pk")
+    )
+
+
 def queue_position(*, submission: Submission) -> int | None:
-    """1-based place in its queue among runs waiting; None once it is not waiting."""
+    """1-based place among the runs waiting in its queue, in the order workers will take
+    them (None once it is not waiting). A learner's k-th waiting run counts as k more runs
+    started: each claim adds one to that learner's count, so their runs interleave with
+    everyone else's."""
     if submission.status != Submission.Status.QUEUED:
         return None
-    ahead = Submission.objects.filter(
-        status=Submission.Status.QUEUED,
-        lab__queue=submission.lab.queue,
-        created_at__lt=submission.created_at,
-    ).count()
-    return ahead + 1
+    rows = submissions_fair_order(queues=[submission.lab.queue]).values_list(
+        "pk", "learner_id", "interrupted", "recent", "created_at"
+    )
+    seen: Counter[int] = Counter()
+    keyed = []
+    for pk, learner_id, interrupted, recent, created_at in rows:
+        keyed.append(((interrupted, recent + seen[learner_id], created_at, pk), pk))
+        seen[learner_id] += 1
+    order = [pk for _, pk in sorted(keyed)]
+    return order.index(submission.pk) + 1 if submission.pk in order else None
 
 
 def attempts_window_start(now: datetime.datetime | None = None) -> datetime.datetime:

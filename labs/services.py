@@ -31,8 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Case, Count, F, IntegerField, OuterRef, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F
 from django.utils import timezone
 
 from courses.importer import CourseFolderError, CourseSpec
@@ -41,7 +40,12 @@ from courses.rendering import render_markdown
 from courses.services import ImportReport
 from labs.datasets import DatasetError, ParsedDataset, parse_dataset
 from labs.models import Dataset, Example, Lab, Submission
-from labs.selectors import attempts_reset_at, attempts_used_today, stale_cutoff
+from labs.selectors import (
+    attempts_reset_at,
+    attempts_used_today,
+    stale_cutoff,
+    submissions_fair_order,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +63,6 @@ MAX_LAB_WALL_SECONDS = 2700
 # Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
 DISK_FULL_BYTES = 64 * 1024 * 1024
 # Fair queueing: runs started within this window count against a learner's turn.
-FAIRNESS_WINDOW = datetime.timedelta(hours=1)
 # Candidates tried per wake-up when another worker wins the race for the first.
 CLAIM_CANDIDATES = 5
 
@@ -341,32 +344,6 @@ def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
     if not claimed:
         return None
     return Submission.objects.select_related("lab__dataset", "lab__module").get(pk=submission_id)
-
-
-def submissions_fair_order(*, queues: Sequence[str], now: datetime.datetime | None = None):
-    """Queued runs of these queues in the order workers take them.
-
-    First runs interrupted by a platform fault or a dead worker (they already
-    waited their turn), then the learners with the fewest runs started within
-    FAIRNESS_WINDOW (one learner's burst of submissions cannot starve anyone
-    else: each learner gets a run before anyone gets a second), then oldest first.
-    """
-    since = (now or timezone.now()) - FAIRNESS_WINDOW
-    started_recently = (
-        Submission.objects.filter(learner=OuterRef("learner_id"), started_at__gte=since)
-        .order_by()
-        .values("learner_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return (
-        Submission.objects.filter(status=Submission.Status.QUEUED, lab__queue__in=list(queues))
-        .annotate(
-            recent=Coalesce(Subquery(started_recently, output_field=IntegerField()), Value(0)),
-            interrupted=Case(When(deliveries__gt=0, then=Value(0)), default=Value(1)),
-        )
-        .order_by("interrupted", "recent", "created_at", "pk")
-    )
 
 
 def submission_claim_next(*, queues: Sequence[str], worker: str) -> Submission | None:

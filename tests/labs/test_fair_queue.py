@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 
 from labs.models import Lab, Submission
+from labs.selectors import queue_position, submissions_fair_order
 from labs.services import (
     submission_claim_next,
     submission_create,
     submission_run,
-    submissions_fair_order,
     submissions_requeue_stale,
 )
 from tests.conftest import TINY_SOLUTION
@@ -63,6 +63,16 @@ def test_each_learner_gets_a_run_before_anyone_gets_a_second(labs):
     queue_burst(learners, labs)  # ann's four runs are the oldest
 
     assert claim_all() == ["ann", "bob", "cat"] * 4
+
+
+def test_the_queue_position_a_learner_sees_is_the_order_workers_take(labs):
+    learners = [UserFactory(username=name) for name in ("ann", "bob", "cat")]
+    queue_burst(learners, labs)
+    waiting = list(Submission.objects.filter(status=Submission.Status.QUEUED))
+    shown = sorted(waiting, key=lambda s: queue_position(submission=s))
+
+    assert [queue_position(submission=s) for s in shown] == list(range(1, len(waiting) + 1))
+    assert [s.learner.username for s in shown] == claim_all()
 
 
 def test_a_learner_arriving_late_goes_before_the_others_second_runs(labs):
