@@ -200,4 +200,22 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "overfitting": gap is not None and gap > OVERFIT_GAP,
         "previous_best": previous_best,
         "reference_score": submission.lab.reference_score,
+        "router": metrics.get("router"),
+        "trainable": trainable_parameters(submission=submission),
     }
+
+
+def trainable_parameters(*, submission: Any) -> dict[str, Any] | None:
+    """The share of parameters the run trained, against the lab's cap (if it has one)."""
+    info = submission.run_info or {}
+    trainable, total = info.get("trainable_params"), info.get("total_params")
+    if not trainable or not total:
+        return None
+    cap = submission.lab.max_trainable_share
+    share = trainable / total
+    return {
+        "trainable": trainable, "total": total, "share": share, "cap": cap,
+        "text": f"{trainable:,} of {total:,} ({share:.2%})",
+        "cap_text": f"{cap:.0%}" if cap else "",
+        "over_cap": cap is not None and share > cap,
+    }  # fmt: skip
