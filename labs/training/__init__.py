@@ -15,29 +15,29 @@ HYPERPARAMETERS
 ---------------
 A dict; unknown keys are an error that lists the allowed ones.
 
-=================  =========  ============================================
-key                default    allowed
-=================  =========  ============================================
-learning_rate      5e-5       number, 0 < lr <= 1
-epochs             2          integer >= 1; above the lab's cap (default 3)
-                              it is lowered to the cap with a warning
-batch_size         32         integer, 1 .. the lab's max (default 128)
-max_length         128        integer >= 8 (tokens per text, longer texts
-                              are truncated); above the lab's cap (default
-                              256) it is lowered with a warning
-warmup_ratio       0.1        number, 0 <= r < 1 (share of steps warming up)
-weight_decay       0.01       number, 0 <= wd <= 1 (not applied to biases
-                              and LayerNorm weights by the default optimiser)
-seed               13         integer, 0 .. 2**32-1
-grad_clip          1.0        number > 0 (max gradient norm), or None for
-                              no clipping
-label_smoothing    0.0        number, 0 <= s < 1
-early_stopping_    None       integer >= 1, or None for no early stopping:
-patience                      stop once the watched dev metric has not
-                              improved for this many epochs in a row
-early_stopping_    "dev_loss" "dev_loss" (lower is better), "dev_accuracy"
-metric                        or "dev_macro_f1" (higher is better)
-=================  =========  ============================================
+=======================  ========  ===============================================
+key                      default   allowed
+=======================  ========  ===============================================
+learning_rate            5e-5      number, 0 < lr <= 1
+epochs                   2         integer >= 1; above the lab's cap (default 3)
+                                   it is lowered to the cap with a warning
+batch_size               32        integer, 1 .. the lab's max (default 128)
+max_length               128       integer >= 8 (tokens per text, longer texts
+                                   are truncated); above the lab's cap (default
+                                   256) it is lowered with a warning
+warmup_ratio             0.1       number, 0 <= r < 1 (share of steps warming up)
+weight_decay             0.01      number, 0 <= wd <= 1 (not applied to biases
+                                   and LayerNorm weights by the default optimiser)
+seed                     13        integer, 0 .. 2**32-1
+grad_clip                1.0       number > 0 (max gradient norm), or None for
+                                   no clipping
+label_smoothing          0.0       number, 0 <= s < 1
+early_stopping_patience  None      integer >= 1, or None (no early stopping):
+                                   stop once the watched dev metric has not
+                                   improved for this many epochs in a row
+early_stopping_metric    dev_loss  "dev_loss" (lower is better), "dev_accuracy"
+                                   or "dev_macro_f1" (higher is better)
+=======================  ========  ===============================================
 
 Early stopping
 --------------
