@@ -179,7 +179,10 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         ),
         reverse=True,
     )[:10]
-    last_dev = (submission.dev_curve or [{}])[-1].get("dev_accuracy")
+    # The kept epoch's dev accuracy: with early stopping it is not the last epoch's.
+    last_dev = (submission.result or {}).get("final_dev_accuracy")
+    if last_dev is None:
+        last_dev = (submission.dev_curve or [{}])[-1].get("dev_accuracy")
     gap = (last_dev - metrics["accuracy"]) if last_dev is not None else None
     previous_best = (
         Grade.objects.filter(
