@@ -141,3 +141,16 @@ def test_a_model_over_the_trainable_share_cap_is_refused_before_training(
 def test_a_model_under_the_cap_trains(make_spec: MakeSpec) -> None:
     result, _ = run(make_spec(hp_code(epochs=1) + LORA, max_trainable_share=0.5))
     assert 0 < result["trainable_share"] <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(1.5, r"max_trainable_share must be in \(0, 1\]"), ("5%", "must be a number or null")],
+)
+def test_a_bad_trainable_share_in_the_spec_is_a_spec_error(
+    make_spec: MakeSpec, value: Any, message: str
+) -> None:
+    from labs.training.spec import SpecError
+
+    with pytest.raises(SpecError, match=message):
+        make_spec(max_trainable_share=value)
