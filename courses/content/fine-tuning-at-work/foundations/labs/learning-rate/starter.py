@@ -6,6 +6,8 @@ the very last. Watch the loss curve, then write `build_scheduler` and pick a
 peak learning rate.
 """
 
+import re
+
 import torch
 
 HYPERPARAMETERS = {
@@ -32,3 +34,12 @@ def build_scheduler(optimizer, num_training_steps, hp):
         return 1.0  # constant: no warm-up, no decay
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+# From your first lab: a link becomes one placeholder word instead of a dozen word pieces.
+LINK = re.compile(r"https?://\S+")
+SPACES = re.compile(r"\s+")
+
+
+def preprocess(text):
+    return SPACES.sub(" ", LINK.sub(" link ", text)).strip()
