@@ -285,6 +285,35 @@ def classification_metrics(
             "confusion_matrix": matrix, "labels": list(labels), "support": total}  # fmt: skip
 
 
+def router_metrics(
+    gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str], *, out_of_scope: str
+) -> dict[str, Any]:
+    """How an intent router does on both of its jobs, and one number for the two.
+
+    In-scope accuracy: of the queries with a real intent, the share routed to
+    that intent (sending one to out-of-scope is a miss). Out-of-scope recall: of
+    the queries that fit no intent, the share recognised as out-of-scope. The
+    harmonic mean is high only when both are: a router that hands every query
+    off, or never does, scores 0.
+    """
+    if out_of_scope not in labels:
+        raise ValueError(f"{out_of_scope!r} is not one of the dataset's labels")
+    oos = list(labels).index(out_of_scope)
+    in_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != oos]
+    oos_rows = [p for g, p in zip(gold, predicted, strict=True) if g == oos]
+    in_scope_accuracy = sum(g == p for g, p in in_scope) / len(in_scope) if in_scope else 0.0
+    oos_recall = sum(p == oos for p in oos_rows) / len(oos_rows) if oos_rows else 0.0
+    both = in_scope_accuracy + oos_recall
+    return {
+        "out_of_scope_label": out_of_scope,
+        "in_scope_accuracy": in_scope_accuracy,
+        "out_of_scope_recall": oos_recall,
+        "harmonic_mean": 2 * in_scope_accuracy * oos_recall / both if both else 0.0,
+        "in_scope_support": len(in_scope),
+        "out_of_scope_support": len(oos_rows),
+    }
+
+
 def rubric_score(value: float, *, baseline: float, target: float) -> float:
     """0 at or below the baseline, 100 at or above the target, linear between."""
     if math.isnan(value) or target <= baseline:

@@ -179,7 +179,10 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         ),
         reverse=True,
     )[:10]
-    last_dev = (submission.dev_curve or [{}])[-1].get("dev_accuracy")
+    # The kept epoch's dev accuracy: with early stopping it is not the last epoch's.
+    last_dev = (submission.result or {}).get("final_dev_accuracy")
+    if last_dev is None:
+        last_dev = (submission.dev_curve or [{}])[-1].get("dev_accuracy")
     gap = (last_dev - metrics["accuracy"]) if last_dev is not None else None
     previous_best = (
         Grade.objects.filter(
@@ -200,4 +203,22 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "overfitting": gap is not None and gap > OVERFIT_GAP,
         "previous_best": previous_best,
         "reference_score": submission.lab.reference_score,
+        "router": metrics.get("router"),
+        "trainable": trainable_parameters(submission=submission),
     }
+
+
+def trainable_parameters(*, submission: Any) -> dict[str, Any] | None:
+    """The share of parameters the run trained, against the lab's cap (if it has one)."""
+    info = submission.run_info or {}
+    trainable, total = info.get("trainable_params"), info.get("total_params")
+    if not trainable or not total:
+        return None
+    cap = submission.lab.max_trainable_share
+    share = trainable / total
+    return {
+        "trainable": trainable, "total": total, "share": share, "cap": cap,
+        "text": f"{trainable:,} of {total:,} ({share:.2%})",
+        "cap_text": f"{cap:.0%}" if cap else "",
+        "over_cap": cap is not None and share > cap,
+    }  # fmt: skip

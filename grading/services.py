@@ -20,6 +20,7 @@ from grading.evaluation import (
     classification_metrics,
     load_checkpoint,
     predict,
+    router_metrics,
     rubric_score,
 )
 from grading.models import AuditEvent, Grade, ModuleProgress
@@ -100,17 +101,26 @@ def rubric_metric(lab: Lab, metrics: dict[str, Any]) -> float:
         return float(metrics["accuracy"])
     if lab.metric == Lab.Metric.MACRO_F1:
         return float(metrics["macro_f1"])
+    if lab.metric == Lab.Metric.ROUTER:
+        return float(metrics["router"]["harmonic_mean"])
     for row in metrics["per_class"]:
         if row["label"] == lab.metric_label:
             return float(row["f1"])
     raise ValueError(f"metric label {lab.metric_label!r} is not a label of {lab.dataset.slug}")
 
 
+# What the result panel calls the graded number (Grade.metric, at most 40 characters).
+METRIC_NAMES = {
+    Lab.Metric.CLASS_F1: "f1:{label}",
+    Lab.Metric.ROUTER: "in-scope acc. & OOS recall (h-mean)",
+}
+
+
 def grade_values(lab: Lab, metrics: dict[str, Any]) -> dict[str, Any]:
     value = rubric_metric(lab, metrics)
     score = rubric_score(value, baseline=lab.baseline, target=lab.target)
     return {
-        "metric": lab.metric if lab.metric != Lab.Metric.CLASS_F1 else f"f1:{lab.metric_label}",
+        "metric": METRIC_NAMES.get(lab.metric, lab.metric).format(label=lab.metric_label),
         "metric_value": value,
         "score": score,
         "passed": score >= lab.pass_mark,
@@ -144,9 +154,12 @@ def evaluate_checkpoint(
         precision=settings.ACADEMY_GRADING_PRECISION,
         on_batch=heartbeat,
     )
-    metrics = classification_metrics(
-        [index[label] for _, label in heldout], evaluation.predictions, labels
-    )
+    gold = [index[label] for _, label in heldout]
+    metrics = classification_metrics(gold, evaluation.predictions, labels)
+    if lab.metric == Lab.Metric.ROUTER:
+        metrics["router"] = router_metrics(
+            gold, evaluation.predictions, labels, out_of_scope=lab.metric_label
+        )
     return metrics, evaluation
 
 

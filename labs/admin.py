@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from courses.models import Course
 from labs.datasets import DatasetError, parse_dataset
 from labs.models import Dataset, Lab, Submission
 from labs.services import dataset_import, lab_validate_enqueue
@@ -96,6 +97,29 @@ class LabAdmin(admin.ModelAdmin):
         for pk in runs.values_list("pk", flat=True):
             regrade_submission.delay(pk, request.user.pk)
         self.message_user(request, f"Queued {runs.count()} re-grade(s).")
+
+
+@admin.action(description="Validate every lab: run each reference solution and starter code")
+def validate_course_labs(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Course]
+) -> None:
+    """The whole-course counterpart of "Validate" on the lab list (manage.py validate_course)."""
+    labs = Lab.objects.filter(module__course__in=queryset).select_related("module")
+    for lab in labs:
+        lab_validate_enqueue(lab=lab, by=request.user)
+    if not labs:
+        modeladmin.message_user(request, "The selected course(s) have no labs.", messages.WARNING)
+        return
+    modeladmin.message_user(
+        request,
+        f"Queued the reference and starter runs of {len(labs)} lab(s). Their scores appear on "
+        "the lab list when graded: every reference must pass, no starter may.",
+    )
+
+
+# The course list belongs to `courses`, which must not import labs: the action is added here.
+_course_admin = admin.site.get_model_admin(Course)
+_course_admin.actions = [*(_course_admin.actions or []), validate_course_labs]
 
 
 class PassedFilter(admin.SimpleListFilter):

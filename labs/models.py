@@ -66,6 +66,13 @@ class Lab(models.Model):
         ACCURACY = "accuracy", "Accuracy"
         MACRO_F1 = "macro_f1", "Macro-F1"
         CLASS_F1 = "class_f1", "F1 of one class (set metric label)"
+        # An intent router must answer the questions it knows and hand off the rest:
+        # one number that is high only when both are.
+        ROUTER = (
+            "router",
+            "Harmonic mean of in-scope accuracy and out-of-scope recall "
+            "(set metric label to the out-of-scope class)",
+        )
 
     module = models.OneToOneField(Module, on_delete=models.CASCADE, related_name="lab")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="labs")
@@ -86,6 +93,12 @@ class Lab(models.Model):
     required_hooks = models.JSONField(default=list, blank=True)
     wall_time_seconds = models.PositiveIntegerField(default=600)
     memory_mb = models.PositiveIntegerField(default=6144)
+    max_trainable_share = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Most trainable / total parameters prepare_model may leave (e.g. 0.05); "
+        "blank: no cap. A run over it ends before training with the reason.",
+    )
     max_epochs = models.PositiveIntegerField(default=5)
     attempts_per_day = models.PositiveIntegerField(default=10)
     queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.CPU)
@@ -115,6 +128,13 @@ class Lab(models.Model):
             raise ValidationError({"target": "The target must be above the baseline."})
         if self.metric == self.Metric.CLASS_F1 and not self.metric_label:
             raise ValidationError({"metric_label": "Name the class whose F1 is graded."})
+        if self.metric == self.Metric.ROUTER and not self.metric_label:
+            raise ValidationError({"metric_label": "Name the out-of-scope class."})
+        share = self.max_trainable_share
+        if share is not None and not 0 < share <= 1:
+            raise ValidationError(
+                {"max_trainable_share": "A share of the parameters: above 0, at most 1."}
+            )
         if not 0 <= self.pass_mark <= 100:
             raise ValidationError({"pass_mark": "The pass mark is a score between 0 and 100."})
 

@@ -160,6 +160,7 @@ LAB_KEYS = {
     "dataset", "train_subset", "subset_seed", "dev_fraction", "base_model", "starter", "solution",
     "hooks", "limits", "attempts_per_day", "queue", "grading",
 }  # fmt: skip
+LIMIT_KEYS = {"wall_seconds", "memory_mb", "max_epochs", "max_trainable_share"}
 HOOKS = {"preprocess", "prepare_model", "build_optimizer", "build_scheduler", "training_step"}
 
 
@@ -228,6 +229,10 @@ def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
     if set(hooks) - HOOKS:
         raise CourseFolderError(path, f"unknown hook(s): {', '.join(sorted(set(hooks) - HOOKS))}")
     limits = section.get("limits", {}) or {}
+    if not isinstance(limits, dict) or set(limits) - LIMIT_KEYS:
+        raise CourseFolderError(
+            path, f"lab limits must be a mapping with keys among {', '.join(sorted(LIMIT_KEYS))}"
+        )
     grading = section["grading"]
     fields = {
         "dataset": dataset,
@@ -240,6 +245,7 @@ def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
         "required_hooks": hooks,
         "wall_time_seconds": limits.get("wall_seconds", 600),
         "memory_mb": limits.get("memory_mb", 6144),
+        "max_trainable_share": limits.get("max_trainable_share"),
         "max_epochs": limits.get("max_epochs", 5),
         "attempts_per_day": section.get("attempts_per_day", 10),
         "queue": section.get("queue", Lab.Queue.CPU),
@@ -524,6 +530,7 @@ def _write_job(submission: Submission, job_dir: Path) -> None:
         base_model="/model", code_file="/job/solution.py", train_file="/job/train.csv",
         dev_file="/job/dev.csv", labels=list(lab.dataset.labels), output_dir="/job/checkpoint",
         max_epochs=lab.max_epochs, threads=settings.ACADEMY_TRAINING_THREADS,
+        max_trainable_share=lab.max_trainable_share,
     ).to_json(job_dir / "spec.json")  # fmt: skip
 
 
@@ -559,7 +566,7 @@ class _RunReporter:
                 total_steps=int(event.get("total_steps", 0)),
                 run_info={k: event.get(k) for k in ("device", "device_name", "total_steps", "epochs",
                           "train_examples", "dev_examples", "trainable_params", "total_params",
-                          "hyperparameters")},
+                          "trainable_share", "hyperparameters")},
             )  # fmt: skip
             self.flush(force=True)
         elif kind == "step":
@@ -574,7 +581,10 @@ class _RunReporter:
             self.flush()
         elif kind == "epoch":
             self.dev_curve.append(
-                {k: event.get(k) for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy")}
+                {
+                    k: event.get(k)
+                    for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1")
+                }
             )
             self.pending.update(dev_curve=list(self.dev_curve))
             self.flush(force=True)

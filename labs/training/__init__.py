@@ -15,24 +15,38 @@ HYPERPARAMETERS
 ---------------
 A dict; unknown keys are an error that lists the allowed ones.
 
-=================  =========  ============================================
-key                default    allowed
-=================  =========  ============================================
-learning_rate      5e-5       number, 0 < lr <= 1
-epochs             2          integer >= 1; above the lab's cap (default 3)
-                              it is lowered to the cap with a warning
-batch_size         32         integer, 1 .. the lab's max (default 128)
-max_length         128        integer >= 8 (tokens per text, longer texts
-                              are truncated); above the lab's cap (default
-                              256) it is lowered with a warning
-warmup_ratio       0.1        number, 0 <= r < 1 (share of steps warming up)
-weight_decay       0.01       number, 0 <= wd <= 1 (not applied to biases
-                              and LayerNorm weights by the default optimiser)
-seed               13         integer, 0 .. 2**32-1
-grad_clip          1.0        number > 0 (max gradient norm), or None for
-                              no clipping
-label_smoothing    0.0        number, 0 <= s < 1
-=================  =========  ============================================
+=======================  ========  ===============================================
+key                      default   allowed
+=======================  ========  ===============================================
+learning_rate            5e-5      number, 0 < lr <= 1
+epochs                   2         integer >= 1; above the lab's cap (default 3)
+                                   it is lowered to the cap with a warning
+batch_size               32        integer, 1 .. the lab's max (default 128)
+max_length               128       integer >= 8 (tokens per text, longer texts
+                                   are truncated); above the lab's cap (default
+                                   256) it is lowered with a warning
+warmup_ratio             0.1       number, 0 <= r < 1 (share of steps warming up)
+weight_decay             0.01      number, 0 <= wd <= 1 (not applied to biases
+                                   and LayerNorm weights by the default optimiser)
+seed                     13        integer, 0 .. 2**32-1
+grad_clip                1.0       number > 0 (max gradient norm), or None for
+                                   no clipping
+label_smoothing          0.0       number, 0 <= s < 1
+early_stopping_patience  None      integer >= 1, or None (no early stopping):
+                                   stop once the watched dev metric has not
+                                   improved for this many epochs in a row
+early_stopping_metric    dev_loss  "dev_loss" (lower is better), "dev_accuracy"
+                                   or "dev_macro_f1" (higher is better)
+=======================  ========  ===============================================
+
+Early stopping
+--------------
+With `early_stopping_patience` set, the engine evaluates the dev split after
+every epoch (as always), remembers the weights of the best epoch by
+`early_stopping_metric`, stops when `patience` epochs in a row brought no
+improvement, and saves the best epoch's weights, not the last ones. The run
+emits an `early_stop` event and the `done` event names `best_epoch`.
+`epochs` (capped by the lab) is then the most it may train.
 
 Hooks receive `hp`, a fresh copy of this dict with every key filled in.
 
@@ -70,6 +84,28 @@ Define any of these functions; the engine's default is used for the rest.
     (class ids). Must return the scalar loss, with grad; the engine calls
     `backward()`, clips gradients, and steps the optimiser and scheduler.
     Default: cross-entropy on the logits with `hp["label_smoothing"]`.
+
+Adapters (LoRA and the like)
+----------------------------
+The grader loads a plain `BertForSequenceClassification` with exactly the
+base model's tensors, so adapters that `prepare_model` adds are merged back
+before saving. The convention: a module you put into the model that has a
+`merge()` method is replaced, when the run ends, by what `merge()` returns —
+a plain module carrying the original layer's parameter names, e.g. the
+`nn.Linear` the adapter wraps, with the low-rank update `B @ A * scale`
+added to its weight. The engine looks for such modules anywhere below the
+model (outermost first; it does not look inside a module it merged). After
+merging, a tensor the base model does not have (or one it has that is gone,
+or of another shape) fails the run with that tensor's name.
+
+Trainable-parameter budget
+--------------------------
+A lab may cap the share of parameters that stay trainable after
+`prepare_model` (e.g. 5% in the parameter-efficient lab). The share is
+trainable / all parameters of the model as `prepare_model` returned it
+(adapters included); it is reported in the `start` and `done` events
+(`trainable_params`, `total_params`, `trainable_share`), and a model over
+the cap ends the run as a learner error before training starts.
 
 Any exception raised while importing the file or in a hook ends the run as a
 learner error whose traceback shows only lines of `solution.py`.

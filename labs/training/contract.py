@@ -46,7 +46,12 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "seed": 13,
     "grad_clip": 1.0,
     "label_smoothing": 0.0,
+    "early_stopping_patience": None,
+    "early_stopping_metric": "dev_loss",
 }
+
+# What early stopping may watch, and whether higher is better.
+EARLY_STOPPING_METRICS = {"dev_loss": False, "dev_accuracy": True, "dev_macro_f1": True}
 
 
 class LearnerCodeError(Exception):
@@ -196,6 +201,13 @@ def resolve_hyperparameters(raw: dict[str, Any], spec: RunSpec) -> tuple[dict[st
     if hp["grad_clip"] is not None:
         _check_number(hp, "grad_clip", float, low=0.0, low_open=True, nullable=True)
     _check_number(hp, "label_smoothing", float, low=0.0, high=1.0, high_open=True)
+    if hp["early_stopping_patience"] is not None:
+        _check_number(hp, "early_stopping_patience", int, low=1, nullable=True)
+    if hp["early_stopping_metric"] not in EARLY_STOPPING_METRICS:
+        raise LearnerCodeError(
+            f"HYPERPARAMETERS['early_stopping_metric'] = {hp['early_stopping_metric']!r} is not "
+            f"one of {', '.join(map(repr, EARLY_STOPPING_METRICS))}."
+        )
     warnings = []
     for key, cap in (("epochs", spec.max_epochs), ("max_length", spec.max_length_cap)):
         if hp[key] > cap:

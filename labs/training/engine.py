@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from labs.training.contract import (
+    EARLY_STOPPING_METRICS,
     LearnerCode,
     LearnerCodeError,
     load_learner_code,
@@ -84,7 +85,9 @@ def train(
         stopped = {"event": "stopped", "step": run.step, "elapsed_s": _since(started)}
         on_event(stopped)
         return stopped
-    save_checkpoint(run.model, tokenizer, spec.output_dir)
+    save_checkpoint(
+        run.model, tokenizer, spec.output_dir, learner=learner, base_shapes=run.base_shapes
+    )
     done = _done_event(run, started)
     on_event(done)
     return done
@@ -99,7 +102,8 @@ def _set_up_run(
     on_event: EventSink,
     should_stop: Callable[[], bool],
 ) -> _Run:
-    model = build_model(spec, learner, device)
+    model, base_shapes = build_model(spec, learner, device)
+    check_trainable_share(model, spec.max_trainable_share)
     optimizer = build_optimizer(model, hp, learner)
     steps_per_epoch = math.ceil(train_examples / hp["batch_size"])
     total_steps = steps_per_epoch * hp["epochs"]
@@ -115,6 +119,7 @@ def _set_up_run(
         total_steps=total_steps,
         on_event=on_event,
         should_stop=should_stop,
+        base_shapes=base_shapes,
     )
 
 
@@ -126,8 +131,9 @@ def _done_event(run: _Run, started: float) -> Event:
         "device": run.device.type,
         "checkpoint": run.spec.output_dir,
         "final_dev_accuracy": run.last_dev_accuracy,
-        "trainable_params": count_parameters(run.model, trainable_only=True),
-        "total_params": count_parameters(run.model),
+        **run.parameter_counts,
+        "best_epoch": run.best_epoch,
+        "stopped_early": run.stopped_early,
     }
 
 
@@ -260,7 +266,14 @@ def encode(
     return Encoded(ids=ids, labels=[label_ids[label] for _, label in rows])
 
 
-def build_model(spec: RunSpec, learner: LearnerCode, device: torch.device) -> torch.nn.Module:
+def build_model(
+    spec: RunSpec, learner: LearnerCode, device: torch.device
+) -> tuple[torch.nn.Module, dict[str, tuple[int, ...]]]:
+    """The base model with a fresh head, after prepare_model, on the device.
+
+    Also returns the tensor names and shapes of the model before prepare_model
+    touched it: what the saved checkpoint must hold once adapters are merged.
+    """
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -272,11 +285,36 @@ def build_model(spec: RunSpec, learner: LearnerCode, device: torch.device) -> to
         local_files_only=True,
         trust_remote_code=False,
     )
+    base_shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     if learner.has("prepare_model"):
         model = learner.call("prepare_model", model)
         _require_pretrained(model)  # fail now, not after the whole run
     # Moved after prepare_model so modules the learner added come along.
-    return model.to(device)
+    return model.to(device), base_shapes
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, Any]:
+    trainable = count_parameters(model, trainable_only=True)
+    total = count_parameters(model)
+    return {
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_share": trainable / total if total else 0.0,
+    }
+
+
+def check_trainable_share(model: torch.nn.Module, cap: float | None) -> None:
+    """Refuse, before any training, a model that trains more than the lab allows."""
+    if cap is None:
+        return
+    counts = parameter_counts(model)
+    if counts["trainable_share"] > cap:
+        raise LearnerCodeError(
+            f"prepare_model() left {counts['trainable_params']:,} of {counts['total_params']:,} "
+            f"parameters trainable ({counts['trainable_share']:.1%}); this lab allows at most "
+            f"{cap:.0%}: freeze the base model's weights (requires_grad_(False)) and train only "
+            "the adapters and the classifier."
+        )
 
 
 def build_optimizer(
@@ -408,18 +446,27 @@ class _Run:
     total_steps: int
     on_event: EventSink
     should_stop: Callable[[], bool]
+    base_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
     pad_id: int = 0
     step: int = 0
     samples: int = 0
     train_seconds: float = 0.0
     last_dev_accuracy: float | None = None
+    best_epoch: int | None = None
+    stopped_early: bool = False
 
     def __post_init__(self) -> None:
+        # Counted once, after prepare_model: merging adapters at the end changes the count.
+        self.parameter_counts = parameter_counts(self.model)
         self.started = time.perf_counter()
         self.epoch_started: float | None = None
         self.batch_rng = random.Random(self.hp["seed"])  # own stream: dropout must not move it
         self.window_loss = torch.zeros((), device=self.device)
         self.window_steps = 0
+        patience = self.hp["early_stopping_patience"]
+        self.early_stopping = (
+            None if patience is None else EarlyStopping(patience, self.hp["early_stopping_metric"])
+        )
 
     def fit(self, train_set: Encoded, dev_set: Encoded) -> bool:
         """Train every epoch; False when `should_stop` cut the run short."""
@@ -440,17 +487,30 @@ class _Run:
                 self.after_step(loss)
             self.train_seconds += time.perf_counter() - self.epoch_started
             self.epoch_started = None
-            dev_loss, dev_accuracy = self.evaluate(dev_set)
-            self.last_dev_accuracy = dev_accuracy
+            dev = self.evaluate(dev_set)
+            self.last_dev_accuracy = dev["dev_accuracy"]
             self.on_event(
                 {
                     "event": "epoch",
                     "epoch": epoch,
                     "train_loss": (epoch_loss / len(batches)).item(),
-                    "dev_loss": dev_loss,
-                    "dev_accuracy": dev_accuracy,
+                    **dev,
                 }
             )
+            if self.early_stopping is not None and self.early_stopping.after_epoch(
+                epoch, dev, self.model
+            ):
+                self.stopped_early = epoch < self.hp["epochs"]
+                break
+        if self.early_stopping is not None:
+            self.best_epoch = self.early_stopping.restore_best(self.model)
+            best = self.early_stopping
+            if self.stopped_early:
+                self.on_event(
+                    {"event": "early_stop", "epoch": epoch, "best_epoch": best.best_epoch,
+                     "metric": best.metric, "best_value": best.best_value}
+                )  # fmt: skip
+            self.last_dev_accuracy = best.best_dev_accuracy
         return True
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -497,21 +557,29 @@ class _Run:
         self.window_steps = 0
 
     @torch.inference_mode()
-    def evaluate(self, data: Encoded) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy on `data` (no label smoothing)."""
+    def evaluate(self, data: Encoded) -> dict[str, float]:
+        """Mean cross-entropy, accuracy and macro-F1 on `data` (no label smoothing)."""
         self.model.eval()
         # Sorting by length keeps padding near zero; order does not change the result.
         order = sorted(range(len(data)), key=lambda i: data.lengths[i])
         size = max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
+        n = len(self.spec.labels)
         loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        # Confusion counts gold * n + predicted, kept on the device: one sync at the end.
+        confusion = torch.zeros(n * n, device=self.device, dtype=torch.long)
         for start in range(0, len(order), size):
             batch = collate(data, order[start : start + size], self.pad_id, self.device)
             with self._autocast(), self._blame_model():
                 logits = forward_logits(self.model, batch).float()
             loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum")
-            correct += (logits.argmax(dim=-1) == batch["labels"]).sum()
-        return (loss_sum / len(data)).item(), correct.item() / len(data)
+            cells = batch["labels"] * n + logits.argmax(dim=-1)
+            confusion += torch.bincount(cells, minlength=n * n)
+        matrix = confusion.view(n, n).cpu()
+        return {
+            "dev_loss": (loss_sum / len(data)).item(),
+            "dev_accuracy": matrix.diagonal().sum().item() / len(data),
+            "dev_macro_f1": macro_f1(matrix),
+        }
 
     def samples_per_s(self) -> float:
         """Training examples per second of training time (evaluation excluded)."""
@@ -534,6 +602,63 @@ class _Run:
         return self.learner.blame(what) if self.learner.has(hook) else nullcontext()
 
 
+def macro_f1(matrix: torch.Tensor) -> float:
+    """Macro-F1 of a confusion matrix (rows gold), over the classes seen in gold or predictions.
+
+    The same rule as the grader's metric (and scikit-learn's default), so the
+    dev number a learner watches means what the held-out one does.
+    """
+    tp = matrix.diagonal().double()
+    support = matrix.sum(dim=1).double()
+    predicted = matrix.sum(dim=0).double()
+    present = (support + predicted) > 0
+    if not bool(present.any()):
+        return 0.0
+    f1 = torch.where(support + predicted > 0, 2 * tp / (support + predicted).clamp(min=1), 0.0)
+    return float(f1[present].mean())
+
+
+class EarlyStopping:
+    """Watch one dev metric; remember the best epoch's weights; say when to stop."""
+
+    def __init__(self, patience: int, metric: str) -> None:
+        self.patience = patience
+        self.metric = metric
+        self.higher_is_better = EARLY_STOPPING_METRICS[metric]
+        self.best_value: float | None = None
+        self.best_epoch: int | None = None
+        self.best_dev_accuracy: float | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epochs_without_gain = 0
+        self.last_epoch = 0
+
+    def after_epoch(self, epoch: int, dev: dict[str, float], model: torch.nn.Module) -> bool:
+        """Record this epoch; True when training should stop now."""
+        self.last_epoch = epoch
+        value = dev[self.metric]
+        if self.best_value is None or (
+            value > self.best_value if self.higher_is_better else value < self.best_value
+        ):
+            self.best_value, self.best_epoch = value, epoch
+            self.best_dev_accuracy = dev["dev_accuracy"]
+            # A copy on the CPU: the model keeps training on the device.
+            self.best_state = {
+                name: tensor.detach().to("cpu", copy=True)
+                for name, tensor in model.state_dict().items()
+            }
+            self.epochs_without_gain = 0
+            return False
+        self.epochs_without_gain += 1
+        return self.epochs_without_gain >= self.patience
+
+    def restore_best(self, model: torch.nn.Module) -> int | None:
+        """Load the best epoch's weights back (if a later epoch was worse); return that epoch."""
+        if self.best_state is not None and self.best_epoch != self.last_epoch:
+            model.load_state_dict(self.best_state)
+        self.best_state = None
+        return self.best_epoch
+
+
 def _start_event(run: _Run, train_set: Encoded, dev_set: Encoded) -> Event:
     return {
         "event": "start",
@@ -543,8 +668,7 @@ def _start_event(run: _Run, train_set: Encoded, dev_set: Encoded) -> Event:
         "epochs": run.hp["epochs"],
         "train_examples": len(train_set),
         "dev_examples": len(dev_set),
-        "trainable_params": count_parameters(run.model, trainable_only=True),
-        "total_params": count_parameters(run.model),
+        **run.parameter_counts,
         "hyperparameters": dict(run.hp),
     }
 
@@ -567,20 +691,91 @@ def _require_pretrained(model: torch.nn.Module) -> None:
         )
 
 
-def export_for_grading(model: torch.nn.Module) -> torch.nn.Module:
-    """The model the grader will load: a plain PreTrainedModel with the base architecture.
+def export_for_grading(
+    model: torch.nn.Module,
+    *,
+    learner: LearnerCode | None = None,
+    base_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> torch.nn.Module:
+    """The model the grader will load: a plain PreTrainedModel with the base tensors.
 
-    This is where adapter layers added by `prepare_model` (LoRA and the like)
-    will be merged back into the base weights; for now a PreTrainedModel is
-    returned unchanged.
+    Adapter modules that `prepare_model` added (anything below the model with a
+    `merge()` method, see the contract) are replaced by what `merge()` returns.
+    Then the tensors must be the base model's, by name and shape, or the run
+    fails with the first one that is not.
     """
     _require_pretrained(model)
+    merged = merge_adapters(model, learner=learner)
+    if base_shapes:
+        check_base_tensors(model, base_shapes, merged=merged)
     return model
 
 
-def save_checkpoint(model: torch.nn.Module, tokenizer: Any, output_dir: str) -> None:
+def merge_adapters(model: torch.nn.Module, *, learner: LearnerCode | None = None) -> list[str]:
+    """Replace every module below `model` that has `merge()` by its result; return their names."""
+    merged: list[str] = []
+
+    def visit(parent: torch.nn.Module, prefix: str) -> None:
+        for name, child in list(parent.named_children()):
+            path = f"{prefix}{name}"
+            merge = getattr(child, "merge", None)
+            if not callable(merge):
+                visit(child, f"{path}.")
+                continue
+            what = f"merge() of the adapter at {path}"
+            with learner.blame(what) if learner else nullcontext():
+                replacement = merge()
+            if not isinstance(replacement, torch.nn.Module):
+                raise LearnerCodeError(
+                    f"{what} must return a torch.nn.Module (the merged layer), "
+                    f"got {type(replacement).__name__}."
+                )
+            setattr(parent, name, replacement)
+            merged.append(path)
+
+    with torch.no_grad():
+        visit(model, "")
+    return merged
+
+
+def check_base_tensors(
+    model: torch.nn.Module, base_shapes: dict[str, tuple[int, ...]], *, merged: list[str]
+) -> None:
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    how = (
+        f" after merging {len(merged)} adapter(s)"
+        if merged
+        else " (an adapter needs a merge() method, see the lab's instructions)"
+    )
+    extra = sorted(set(shapes) - set(base_shapes))
+    if extra:
+        raise LearnerCodeError(
+            f"The trained model has {len(extra)} tensor(s) the base model does not{how}, "
+            f"e.g. {extra[0]}; the grader accepts only the base model's tensors."
+        )
+    missing = sorted(set(base_shapes) - set(shapes))
+    if missing:
+        raise LearnerCodeError(
+            f"The trained model lacks {len(missing)} of the base model's tensor(s){how}, "
+            f"e.g. {missing[0]}."
+        )
+    for name, shape in shapes.items():
+        if shape != base_shapes[name]:
+            raise LearnerCodeError(
+                f"Tensor {name} has shape {shape}, but the base model's is {base_shapes[name]}."
+            )
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    output_dir: str,
+    *,
+    learner: LearnerCode | None = None,
+    base_shapes: dict[str, tuple[int, ...]] | None = None,
+) -> None:
     """Write config.json + model.safetensors + tokenizer files; never a pickle."""
-    export = export_for_grading(model)
+    export = export_for_grading(model, learner=learner, base_shapes=base_shapes)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     # transformers >= 4.35 writes safetensors by default and 5.x only writes safetensors.

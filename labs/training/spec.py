@@ -44,6 +44,8 @@ class RunSpec:
     device: str = "auto"
     threads: int | None = None
     progress_every: int = 5
+    # The most trainable / total parameters prepare_model may leave (None: no cap).
+    max_trainable_share: float | None = None
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -60,6 +62,9 @@ class RunSpec:
                 raise SpecError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.max_length_cap < 8:
             raise SpecError(f"max_length_cap must be at least 8, got {self.max_length_cap}.")
+        share = self.max_trainable_share
+        if share is not None and not 0 < share <= 1:
+            raise SpecError(f"max_trainable_share must be in (0, 1] or null, got {share}.")
         if self.threads is not None and self.threads < 1:
             raise SpecError(f"threads must be at least 1 or null, got {self.threads}.")
 
@@ -126,6 +131,8 @@ def _matches(value: Any, hint: Any) -> bool:
     if origin is list:
         (item,) = typing.get_args(hint)
         return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
         # bool is an int in Python; a spec saying `"threads": true` is a bug.
         return isinstance(value, int) and not isinstance(value, bool)
@@ -141,7 +148,9 @@ def _describe(hint: Any) -> str:
     if origin is list:
         item = typing.get_args(hint)[0]
         return f"a list of {_PLURALS.get(item, getattr(item, '__name__', str(item)))}"
-    return {int: "an integer", str: "a string"}.get(hint, getattr(hint, "__name__", str(hint)))
+    return {int: "an integer", float: "a number", str: "a string"}.get(
+        hint, getattr(hint, "__name__", str(hint))
+    )
 
 
 _PLURALS = {int: "integers", str: "strings"}

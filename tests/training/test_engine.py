@@ -27,6 +27,7 @@ START_KEYS = {
     "dev_examples",
     "trainable_params",
     "total_params",
+    "trainable_share",
     "hyperparameters",
 }
 DONE_KEYS = {
@@ -38,6 +39,9 @@ DONE_KEYS = {
     "final_dev_accuracy",
     "trainable_params",
     "total_params",
+    "trainable_share",
+    "best_epoch",
+    "stopped_early",
 }
 
 
