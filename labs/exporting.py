@@ -39,6 +39,11 @@ def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
             "wall_seconds": lab.wall_time_seconds,
             "memory_mb": lab.memory_mb,
             "max_epochs": lab.max_epochs,
+            **(
+                {"max_trainable_share": lab.max_trainable_share}
+                if lab.max_trainable_share is not None
+                else {}
+            ),
         },
         "attempts_per_day": lab.attempts_per_day,
         "queue": lab.queue,
