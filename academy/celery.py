@@ -18,3 +18,7 @@ for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_fo
     folder = (app.conf.broker_transport_options or {}).get(key)
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
+
+# Beat keeps its schedule in var/, which a fresh production checkout (PostgreSQL and
+# Redis: nothing else writes there) does not have yet; without it beat dies at start.
+Path(app.conf.beat_schedule_filename).parent.mkdir(parents=True, exist_ok=True)
