@@ -240,6 +240,9 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout was for connecting: an idle database connection must not end
+            # after 5 s, only when the test cuts it.
+            upstream.settimeout(None)
             with self.lock:
                 self.pairs.append((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
