@@ -19,7 +19,7 @@ from django.db import connection
 from labs.datasets import parse_dataset
 from labs.models import Lab
 from labs.services import dataset_import
-from tests.factories import CourseFactory, ModuleFactory, StageFactory, UserFactory
+from tests.factories import CourseFactory, ModuleFactory, StageFactory, UserFactory, make_check
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM
 # refuses to run inside one unless told it is safe (it is: one thread, tests).
@@ -100,6 +100,18 @@ def course(db):
     ModuleFactory(course=course, stage=second, slug="deeper", title="Deeper", position=1)
     ModuleFactory(course=course, stage=second, slug="lab", title="A lab", position=2, kind="lab")
     return course
+
+
+@pytest.fixture
+def checked(course):
+    """'loss' (the last required module of stage 1) gets a two-question check, pass mark 100."""
+    module = course.modules.get(slug="loss")
+    make_check(module, [
+        ("What does cross-entropy punish most?", [("Confident wrong answers", True),
+                                                  ("Slow training", False)]),
+        ("Which are learned?", [("Weights", True), ("Biases", True), ("The learning rate", False)]),
+    ])  # fmt: skip
+    return module
 
 
 @pytest.fixture

@@ -18,17 +18,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 MODULE_PAGE_WITH_CHECK_QUERIES = 13
 
 
-@pytest.fixture
-def checked(course):
-    module = Module.objects.get(course=course, slug="loss")
-    make_check(module, [
-        ("What does cross-entropy punish most?", [("Confident wrong answers", True),
-                                                  ("Slow training", False)]),
-        ("Which are learned?", [("Weights", True), ("Biases", True), ("The learning rate", False)]),
-    ])  # fmt: skip
-    return module
-
-
 def url(module: Module, name: str = "courses:module-check") -> str:
     return reverse(name, args=[module.course.slug, module.slug])
 

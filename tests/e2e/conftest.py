@@ -80,3 +80,14 @@ def sign_in(page, live_server, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+@pytest.fixture
+def demo_passwords(shipped_course) -> dict[str, str]:
+    """The demo accounts (learner, instructor, hr) as `make run` makes them: username -> password."""
+    from courses.services import demo_accounts_create, roles_sync
+
+    roles_sync()
+    return {
+        a.username: a.password for a in demo_accounts_create(course_slugs=[shipped_course.slug])
+    }

@@ -6,7 +6,6 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from courses.services import demo_accounts_create, roles_sync
 from grading.reports.demo import demo_organisation_create
 from tests.e2e.conftest import sign_in
 
@@ -22,12 +21,9 @@ def table_rows(page) -> list[tuple[str, str, str]]:
 
 
 def test_demo_hr_filters_by_department_and_downloads_the_matching_csv(
-    live_server, page, screenshot, shipped_course, tmp_path
+    live_server, page, screenshot, shipped_course, demo_passwords, tmp_path
 ):
-    roles_sync()
-    password = {
-        a.username: a.password for a in demo_accounts_create(course_slugs=[shipped_course.slug])
-    }["hr"]
+    password = demo_passwords["hr"]
     demo_organisation_create(course_slugs=[shipped_course.slug])
 
     sign_in(page, live_server, "hr", password)

@@ -6,7 +6,6 @@ import pytest
 from django.utils import timezone
 
 from courses.models import CheckAttempt, Module
-from courses.services import demo_accounts_create, roles_sync
 from grading.models import ModuleProgress
 from tests.e2e.conftest import SCREENSHOTS, sign_in
 from tests.factories import complete_module
@@ -15,12 +14,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_learner_answers_a_check_wrongly_sees_why_then_passes_and_the_next_stage_opens(
-    live_server, page, screenshot, shipped_course, django_user_model
+    live_server, page, screenshot, shipped_course, demo_passwords, django_user_model
 ):
-    roles_sync()
-    password = {
-        a.username: a.password for a in demo_accounts_create(course_slugs=[shipped_course.slug])
-    }["learner"]
+    password = demo_passwords["learner"]
     learner = django_user_model.objects.get(username="learner")
     stage_one = Module.objects.filter(stage__course=shipped_course, stage__position=1)
     module = stage_one.get(slug="optimisers-and-learning-rate")  # the last lesson of stage 1

@@ -7,7 +7,6 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from courses.models import Module
-from courses.services import demo_accounts_create, roles_sync
 from grading.models import ModuleProgress
 from labs.models import Lab, Submission
 from tests.conftest import tiny_model, worker  # noqa: F401  (fixtures)
@@ -22,11 +21,10 @@ def test_learner_submits_the_reference_solution_watches_it_train_and_sees_the_re
     page,
     screenshot,
     shipped_course,
+    demo_passwords,
     worker,  # noqa: F811
 ):
-    roles_sync()
-    accounts = demo_accounts_create(course_slugs=[shipped_course.slug])
-    password = {a.username: a.password for a in accounts}["learner"]
+    password = demo_passwords["learner"]
     learner = get_user_model().objects.get(username="learner")
     lab = Lab.objects.get(module__slug="lab-first-fine-tune")
     # The real MiniLM on a smaller subset, so the browser sees several progress updates

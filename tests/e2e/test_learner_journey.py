@@ -4,7 +4,6 @@ import pytest
 from django.utils import timezone
 
 from courses.models import Module
-from courses.services import demo_accounts_create, roles_sync
 from grading.models import ModuleProgress
 from tests.e2e.conftest import sign_in
 from tests.factories import complete_module
@@ -13,12 +12,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_demo_learner_completes_a_theory_module_and_sees_the_next_stage_unlock(
-    live_server, page, screenshot, shipped_course, django_user_model
+    live_server, page, screenshot, shipped_course, demo_passwords, django_user_model
 ):
-    roles_sync()
-    password = {
-        a.username: a.password for a in demo_accounts_create(course_slugs=[shipped_course.slug])
-    }["learner"]
+    password = demo_passwords["learner"]
     learner = django_user_model.objects.get(username="learner")
     required = Module.objects.filter(stage__course=shipped_course, stage__position=1, required=True)
     *earlier, last = required.filter(kind="theory").order_by("position")

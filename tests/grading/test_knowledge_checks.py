@@ -19,18 +19,6 @@ from grading.services import (
 from tests.factories import make_check
 
 
-@pytest.fixture
-def checked(course):
-    """'loss' (the last required module of stage 1) gets a two-question check, pass mark 100."""
-    module = Module.objects.get(course=course, slug="loss")
-    make_check(module, [
-        ("What does cross-entropy punish most?", [("Confident wrong answers", True),
-                                                  ("Slow training", False)]),
-        ("Which are learned?", [("Weights", True), ("Biases", True), ("The learning rate", False)]),
-    ])  # fmt: skip
-    return module
-
-
 def answers(module: Module, *, right: bool = True) -> dict[int, list[int]]:
     out = {}
     for question in module.questions.all():
