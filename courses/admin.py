@@ -296,8 +296,21 @@ class CheckAnswerInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Evidence for HR (answers, progress, grades, audit): it changes only through services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(CheckAttempt)
-class CheckAttemptAdmin(admin.ModelAdmin):
+class CheckAttemptAdmin(ReadOnlyAdmin):
     """Evidence of who answered what and when: read-only for everyone."""
 
     list_display = ["learner", "module", "number", "score", "passed", "submitted_at"]
@@ -308,15 +321,6 @@ class CheckAttemptAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
         return [f.name for f in CheckAttempt._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Department)

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
-from courses.admin import DepartmentAdmin, EmployeeProfileAdmin, EnrollmentAdmin
+from courses.admin import DepartmentAdmin, EmployeeProfileAdmin, EnrollmentAdmin, ReadOnlyAdmin
 from courses.models import Department, EmployeeProfile, Enrollment
 from grading.models import (
     ApiToken,
@@ -25,19 +25,6 @@ from grading.reports.services import (
     department_assignments_sync,
     enrollment_set_due_date,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Progress and grades are evidence for HR: they change only through the grading services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(ModuleProgress)

@@ -47,6 +47,20 @@ def module_start(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress
     return progress
 
 
+def _progress_of_open_module(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
+    """The learner's progress row for `module`, locked for update; ModuleLocked (naming what
+    is missing) while an earlier stage is unfinished. Enrolls the learner on first contact."""
+    stage = course_progress(learner=learner, course=module.course).stage_of(module)
+    if not stage.is_open:
+        names = ", ".join(f"“{m.module.title}”" for m in stage.missing)
+        raise ModuleLocked(f"This module is locked. Complete first: {names}.")
+    enrollment_create(learner=learner, course=module.course)
+    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+        learner=learner, module=module
+    )
+    return progress
+
+
 @transaction.atomic
 def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
     """A learner finishes a theory or case-study module themselves.
@@ -60,15 +74,7 @@ def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> Module
         raise NotSelfCompletable(
             "This module has a knowledge check: it is completed by passing the check."
         )
-    state = course_progress(learner=learner, course=module.course)
-    stage = state.stage_of(module)
-    if not stage.is_open:
-        names = ", ".join(f"“{m.module.title}”" for m in stage.missing)
-        raise ModuleLocked(f"This module is locked. Complete first: {names}.")
-    enrollment_create(learner=learner, course=module.course)
-    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
-        learner=learner, module=module
-    )
+    progress = _progress_of_open_module(learner=learner, module=module)
     if progress.status != ModuleProgress.Status.COMPLETED:
         progress.status = ModuleProgress.Status.COMPLETED
         progress.completed_at = timezone.now()
@@ -303,14 +309,7 @@ def check_attempt_submit(
     """
     if module.kind == Module.Kind.LAB:
         raise CheckNotAnswerable("A code lab has no knowledge check.")
-    stage = course_progress(learner=learner, course=module.course).stage_of(module)
-    if not stage.is_open:
-        names = ", ".join(f"“{m.module.title}”" for m in stage.missing)
-        raise ModuleLocked(f"This module is locked. Complete first: {names}.")
-    enrollment_create(learner=learner, course=module.course)
-    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
-        learner=learner, module=module
-    )
+    progress = _progress_of_open_module(learner=learner, module=module)
     outcome = check_attempt_record(learner=learner, module=module, answers=answers)
     attempt = outcome.attempt
     fields = ["updated_at"]
