@@ -131,7 +131,10 @@ DATABASES = {
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "academy.sqlite3"}
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Kept open between requests: opening the file and running the PRAGMAs below cost
+    # more than a whole cached page.
+    DATABASES["default"]["CONN_MAX_AGE"] = 60
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["OPTIONS"] = {
         # The web process and the worker write the same file: WAL lets readers
         # proceed during a write, IMMEDIATE avoids lock-upgrade deadlocks.
@@ -155,6 +158,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = ["academy.auth.AcademyModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "courses:catalog"
 LOGOUT_REDIRECT_URL = "login"
@@ -204,16 +208,34 @@ ACADEMY_CONTENT_SECURITY_POLICY = (
 )
 X_FRAME_OPTIONS = "DENY"
 
-# Rate-limit counters live in the cache: share one Redis between web processes in
-# production, or each process counts alone.
+# Rate-limit counters and sessions live in the cache: share one Redis between web
+# processes in production, or each process counts alone.
 ACADEMY_CACHE_URL = env_str("ACADEMY_CACHE_URL")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": ACADEMY_CACHE_URL}
+        {"BACKEND": "academy.cache.RedisCache", "LOCATION": ACADEMY_CACHE_URL}
         if ACADEMY_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
+    ),
+    # Rendered learner pages (courses/pagecache.py) stay in each web process's memory:
+    # their keys carry the versions they depend on, so a per-process copy is never
+    # stale, a hit costs no network round trip, and Redis holds no pages. At about
+    # 40 KB a page this is at most ~20 MB a process.
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "learner-pages",
+        "OPTIONS": {"MAX_ENTRIES": 500},
+    },
 }
+
+# With a shared cache, sessions are read from it and written through to the database
+# (a request then costs no session query). Without one they stay in the database:
+# per-process caches would let a signed-out session live on in another web process.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if ACADEMY_CACHE_URL
+    else "django.contrib.sessions.backends.db"
+)
 
 # Reminders go through Django's email backend: printed to the console in the embedded
 # mode, SMTP (EMAIL_HOST...) in production unless DJANGO_EMAIL_BACKEND says otherwise.

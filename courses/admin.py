@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -25,8 +27,32 @@ from courses.models import (
     Stage,
 )
 from courses.rendering import MarkdownError, render_markdown
-from courses.services import course_set_published, question_render
+from courses.services import course_content_changed, course_set_published, question_render
 from courses.zipimport import course_import_zip
+
+
+class CourseContentAdmin(admin.ModelAdmin):
+    """Admin for something learner pages show: every save or delete marks the course's
+    cached pages out of date (courses/pagecache.py)."""
+
+    def course_id_of(self, obj: Any) -> int:
+        return obj.course_id
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Runs after the object and its inlines are saved, for add and change alike.
+        super().save_related(request, form, formsets, change)
+        course_content_changed(course=self.course_id_of(form.instance))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        course_id = self.course_id_of(obj)
+        super().delete_model(request, obj)
+        course_content_changed(course=course_id)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        course_ids = {self.course_id_of(obj) for obj in queryset}
+        super().delete_queryset(request, queryset)
+        for course_id in course_ids:
+            course_content_changed(course=course_id)
 
 
 class StageInline(admin.TabularInline):
@@ -50,7 +76,7 @@ class CourseUploadForm(forms.Form):
 
 
 @admin.register(Course)
-class CourseAdmin(admin.ModelAdmin):
+class CourseAdmin(CourseContentAdmin):
     list_display = ["title", "slug", "is_published", "updated_at"]
     list_filter = ["is_published"]
     search_fields = ["title", "slug"]
@@ -58,6 +84,9 @@ class CourseAdmin(admin.ModelAdmin):
     inlines = [StageInline]
     actions = ["publish", "unpublish"]
     change_list_template = "admin/courses/course/change_list.html"
+
+    def course_id_of(self, obj: Course) -> int:
+        return obj.pk
 
     @admin.action(description="Publish selected courses")
     def publish(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
@@ -102,7 +131,7 @@ class CourseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin):
+class StageAdmin(CourseContentAdmin):
     list_display = ["title", "course", "position"]
     list_filter = ["course"]
     inlines = [ModuleInline]
@@ -175,7 +204,7 @@ class ModuleForm(forms.ModelForm):
 
 
 @admin.register(Module)
-class ModuleAdmin(admin.ModelAdmin):
+class ModuleAdmin(CourseContentAdmin):
     form = ModuleForm
     list_display = ["title", "course", "stage", "kind", "required", "position"]
     list_filter = ["course", "kind", "required"]
@@ -261,7 +290,7 @@ class CheckQuestionForm(forms.ModelForm):
 
 
 @admin.register(CheckQuestion)
-class CheckQuestionAdmin(admin.ModelAdmin):
+class CheckQuestionAdmin(CourseContentAdmin):
     list_display = ["key", "module", "position", "retired_at"]
     list_filter = ["module__course", "retired_at"]
     search_fields = ["key", "prompt_markdown", "module__slug"]
@@ -270,10 +299,15 @@ class CheckQuestionAdmin(admin.ModelAdmin):
     readonly_fields = ["preview"]
     inlines = [OptionInline]
 
+    def course_id_of(self, obj: CheckQuestion) -> int:
+        return obj.module.course_id
+
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        # Rendered once, after the options are saved, so the fingerprint covers them.
+        # Rendered once, after the options are saved, so the fingerprint covers them;
+        # then the course is marked changed (by the base class), after the render.
+        admin.ModelAdmin.save_related(self, request, form, formsets, change)
         question_render(question=form.instance)
+        course_content_changed(course=self.course_id_of(form.instance))
 
     @admin.display(description="Rendered prompt")
     def preview(self, obj: CheckQuestion) -> str:

@@ -125,6 +125,9 @@ class Enrollment(models.Model):
     due_date = models.DateField(null=True, blank=True)
     enrolled_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Counts every change to this learner's progress in the course; cached learner pages
+    # are keyed on it (courses/pagecache.py), so a change makes them miss at once.
+    progress_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["due_date", "enrolled_at"]

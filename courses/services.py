@@ -118,6 +118,9 @@ def course_import_spec(*, spec: CourseSpec) -> ImportReport:
     report.not_in_folder = sorted(existing_modules)
     for extension in _import_extensions:
         extension(spec, course, report)
+    # Parts of an import write with update() and bulk_create(), which bump no
+    # updated_at: one touch here covers them all.
+    course_content_changed(course=course)
     return report
 
 
@@ -359,6 +362,7 @@ def module_set_body(*, module: Module, body_markdown: str) -> Module:
     module.body_markdown = body_markdown
     module.body_html = rendered.html
     module.save(update_fields=["body_markdown", "body_html", "updated_at"])
+    course_content_changed(course=module.course_id)
     return module
 
 
@@ -366,6 +370,14 @@ def course_set_published(*, course: Course, published: bool) -> Course:
     course.is_published = published
     course.save(update_fields=["is_published", "updated_at"])
     return course
+
+
+def course_content_changed(*, course: Course | int) -> None:
+    """Record that something a learner's page shows of this course changed (a stage,
+    module, question, option or lab): cached learner pages are keyed on the course's
+    `updated_at` (courses/pagecache.py) and miss from now on."""
+    course_id = course if isinstance(course, int) else course.pk
+    Course.objects.filter(pk=course_id).update(updated_at=timezone.now())
 
 
 def enrollment_create(

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from courses.models import Module
+from courses.pagecache import cacheable_for_learner, cached_learner_page
 from courses.selectors import (
     check_attempt_latest,
     check_feedback,
@@ -58,6 +59,7 @@ def my_learning(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@cached_learner_page
 def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
     course = course_get_visible(user=request.user, slug=slug)
     context = {
@@ -65,7 +67,7 @@ def course_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "progress": course_progress(learner=request.user, course=course),
         "enrollment": enrollment_get(learner=request.user, course=course),
     }
-    return render(request, "courses/course_detail.html", context)
+    return cacheable_for_learner(render(request, "courses/course_detail.html", context))
 
 
 @login_required
@@ -104,6 +106,7 @@ def _module_context(
 
 @login_required
 @vary_on_headers("HX-Request")
+@cached_learner_page
 def module_detail(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
     module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
     context = _module_context(request, module)
@@ -114,10 +117,11 @@ def module_detail(request: HttpRequest, course_slug: str, slug: str) -> HttpResp
         from labs.views import lab_detail
 
         return lab_detail(request, module)
-    template = "courses/module_detail.html"
     if request.htmx:
-        template += "#progress-panel"
-    return render(request, template, context)
+        return render(request, "courses/module_detail.html#progress-panel", context)
+    response = render(request, "courses/module_detail.html", context)
+    # A lab's page follows its runs and is never cached; a lesson or case study is.
+    return response if module.kind == Module.Kind.LAB else cacheable_for_learner(response)
 
 
 @login_required

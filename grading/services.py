@@ -9,9 +9,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from courses.models import Enrollment, Module
+from courses.models import Course, Enrollment, Module
 from courses.selectors import module_has_check
 from courses.services import CheckOutcome, check_attempt_record, enrollment_create
 from grading.evaluation import (
@@ -43,7 +44,9 @@ class NotSelfCompletable(ProgressError):
 
 def module_start(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
     """Record that a learner opened a module (first visit only)."""
-    progress, _ = ModuleProgress.objects.get_or_create(learner=learner, module=module)
+    progress, created = ModuleProgress.objects.get_or_create(learner=learner, module=module)
+    if created:
+        enrollment_progress_changed(learner=learner, course=module.course)
     return progress
 
 
@@ -83,18 +86,30 @@ def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> Module
     return progress
 
 
+def enrollment_progress_changed(*, learner: AbstractBaseUser, course: Course) -> None:
+    """Mark the learner's pages of this course out of date (see courses/pagecache.py).
+
+    Every write to a learner's progress ends here, inside its transaction, so no
+    reader can see the new version before the progress it stands for.
+    """
+    Enrollment.objects.filter(learner=learner, course=course).update(
+        progress_version=F("progress_version") + 1
+    )
+
+
 def enrollment_refresh_completion(*, learner: AbstractBaseUser, module: Module) -> None:
-    """Set (or clear) the enrollment's completion from the learner's progress."""
+    """After any progress change: set (or clear) the enrollment's completion from the
+    learner's progress, and mark their pages of the course out of date."""
     complete = course_progress(learner=learner, course=module.course).is_complete
     enrollment = Enrollment.objects.filter(learner=learner, course=module.course).first()
     if enrollment is None:
         return
+    fields: dict[str, Any] = {"progress_version": F("progress_version") + 1}
     if complete and enrollment.completed_at is None:
-        enrollment.completed_at = timezone.now()
-        enrollment.save(update_fields=["completed_at"])
+        fields["completed_at"] = timezone.now()
     elif not complete and enrollment.completed_at is not None:
-        enrollment.completed_at = None
-        enrollment.save(update_fields=["completed_at"])
+        fields["completed_at"] = None
+    Enrollment.objects.filter(pk=enrollment.pk).update(**fields)
 
 
 # --------------------------------------------------------------------------

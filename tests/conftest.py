@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.conf import LazySettings
 from django.conf import settings as django_settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 
 from labs.datasets import parse_dataset
@@ -44,6 +44,7 @@ def _plain_http() -> None:
 def _test_settings(settings: LazySettings, tmp_path: Path) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()  # rate-limit counts must not carry over from one test to the next
+    caches["pages"].clear()
     settings.MEDIA_ROOT = tmp_path / "media"
     # Templates resolve {% static %} without a collectstatic manifest, and the
     # live server speaks plain HTTP, so cookies cannot be Secure-only here.
