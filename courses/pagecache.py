@@ -8,7 +8,8 @@ per-process cache):
 
 - the learner and how the page greets them (id, name, staff flags);
 - their progress in the course: `Enrollment.progress_version`, bumped inside every
-  progress write (grading/services.py), plus the enrollment's due and completion dates;
+  progress write (grading/services.py), plus the enrollment's id, due and completion
+  dates;
 - the course content: `Course.updated_at`, touched by every import and admin edit of a
   stage, module or question (`courses.services.course_content_changed`);
 - the browser's CSRF secret, because the page's forms carry tokens made from it: a
@@ -65,8 +66,10 @@ def page_key(request: HttpRequest, course_slug: str) -> str | None:
         versions = cursor.fetchone()
     if versions is None:
         return None
+    # The path without its query string: these views read none, and a learner making up
+    # query strings must not be able to fill the cache.
     parts = (
-        request.get_full_path(), user.pk, user.get_username(), user.get_full_name(),
+        request.path, user.pk, user.get_username(), user.get_full_name(),
         user.is_staff, user.is_superuser, csrf_secret, *versions,
     )  # fmt: skip
     return "learner-page:" + hashlib.sha256(repr(parts).encode()).hexdigest()
@@ -77,7 +80,8 @@ def _versions_sql() -> str:
     """The enrollment's and course's versions, in SQL written once: on a cached page this
     is the only query besides the user's, and building it through the ORM on every
     request would cost more than running it. (Both databases return the same values
-    each time, which is all a key needs; they need not be Python dates.)"""
+    each time, which is all a key needs; they need not be Python dates.) The enrollment's
+    id is part of it: an enrollment deleted and made again starts at version 0 again."""
     quote = connection.ops.quote_name
     enrollment, course = Enrollment._meta, Course._meta
 
@@ -86,8 +90,9 @@ def _versions_sql() -> str:
 
     # Names from the models' own metadata; the values are parameters.
     return (
-        f"SELECT e.{column(enrollment, 'progress_version')}, e.{column(enrollment, 'due_date')},"  # noqa: S608
-        f" e.{column(enrollment, 'completed_at')}, c.{column(course, 'updated_at')}"
+        f"SELECT e.{column(enrollment, 'id')}, e.{column(enrollment, 'progress_version')},"  # noqa: S608
+        f" e.{column(enrollment, 'due_date')}, e.{column(enrollment, 'completed_at')},"
+        f" c.{column(course, 'updated_at')}"
         f" FROM {quote(enrollment.db_table)} e JOIN {quote(course.db_table)} c"
         f" ON c.{column(course, 'id')} = e.{column(enrollment, 'course')}"
         f" WHERE e.{column(enrollment, 'learner')} = %s AND c.{column(course, 'slug')} = %s"

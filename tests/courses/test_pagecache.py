@@ -199,3 +199,20 @@ def test_pages_that_must_be_rendered_are_never_stored(learner, instructor, cours
         response = client.get(url, **headers)
         assert response.status_code == 200
         assert response.get(HEADER) is None
+
+
+def test_made_up_query_strings_share_one_cached_page(enrolled, course):
+    client = browser(enrolled)
+    served(client, lesson(course))
+    assert served(client, lesson(course) + "?anything=1")[0] == "hit"
+    assert served(client, lesson(course) + "?anything=2")[0] == "hit"
+
+
+def test_an_enrollment_deleted_and_made_again_does_not_reuse_its_old_pages(enrolled, course):
+    client = browser(enrolled)
+    page = reverse("courses:course", args=[course.slug])
+    served(client, page)
+    assert served(client, page)[0] == "hit"
+    Enrollment.objects.filter(learner=enrolled, course=course).delete()
+    Enrollment.objects.create(learner=enrolled, course=course)  # version 0 again
+    assert served(client, page)[0] == "miss"
