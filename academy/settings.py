@@ -146,10 +146,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_academy.sqlite3")}
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _libpq = DATABASES["default"].setdefault("OPTIONS", {})  # DATABASE_URL's ?key=value win
     # JIT compilation adds ~0.8 s to the HR report and export queries (their many small
     # correlated subqueries inflate the cost estimate past jit_above_cost) and gains
     # nothing on this workload of short queries.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
+    _libpq.setdefault("options", "-c jit=off")
+    # Opening a connection (TCP, TLS, authentication) gives up after this long, even when
+    # the server accepts and then never answers: libpq's own clock (2 s at the least).
+    _libpq.setdefault("connect_timeout", env_int("ACADEMY_DATABASE_CONNECT_SECONDS", 5))
+    # A connection whose peer vanished (host gone, network partition): probed after 30 s
+    # of silence, every 10 s, dead after 3 unanswered probes — within a minute instead of
+    # the kernel's two hours. Covers a call waiting for its answer, too.
+    _libpq.setdefault("keepalives", 1)
+    _libpq.setdefault("keepalives_idle", 30)
+    _libpq.setdefault("keepalives_interval", 10)
+    _libpq.setdefault("keepalives_count", 3)
+    # Data sent and left unacknowledged for 30 s (ms here) ends the connection: a
+    # partition in the middle of sending a query, where keepalives do not probe.
+    _libpq.setdefault("tcp_user_timeout", 30_000)
+    # None of these sees a stuck server or a proxy that still acknowledges: the workers
+    # bound their own calls (ACADEMY_DATABASE_CALL_SECONDS, academy/deadlines.py).
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -309,6 +325,10 @@ if ACADEMY_GRADING_PRECISION not in {"auto", "fp32", "bf16"}:
 ACADEMY_HEARTBEAT_SECONDS = env_int("ACADEMY_HEARTBEAT_SECONDS", 5)
 # A running submission whose heartbeat is older than this is presumed orphaned.
 ACADEMY_STALE_RUN_SECONDS = env_int("ACADEMY_STALE_RUN_SECONDS", 60)
+# A worker's database call that is still waiting after this long has its connection
+# shut (academy/deadlines.py): a hung call becomes a dropped connection, which a run
+# survives. Well below the stale limit, so a hang is noticed before the sweep acts.
+ACADEMY_DATABASE_CALL_SECONDS = env_int("ACADEMY_DATABASE_CALL_SECONDS", 10)
 ACADEMY_DEMO_ACCOUNTS = env_bool("ACADEMY_DEMO_ACCOUNTS", default=EMBEDDED)
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-runs": {

@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from academy.deadlines import database_deadline
 from courses.models import Course, Enrollment, Module
 from courses.selectors import module_has_check
 from courses.services import CheckOutcome, check_attempt_record, enrollment_create
@@ -194,7 +195,9 @@ def submission_grade(submission: Submission, job_dir: Path, heartbeat: Callable[
             submission, Submission.Status.REJECTED, counts_as_attempt=True, error_message=str(exc)
         )
         return
-    with transaction.atomic():
+    # The deadline covers the COMMIT too: a hang here reads as a dropped connection, the
+    # transaction lands whole or not at all, and a run left running is retried.
+    with database_deadline(), transaction.atomic():
         # Finishing the row is the claim on this result: if another worker owns the run
         # now (we were presumed dead), nothing is written.
         if not submission_finish(submission, Submission.Status.GRADED):

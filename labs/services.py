@@ -34,6 +34,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from academy.deadlines import database_calls_bounded, database_deadline
 from courses.importer import CourseFolderError, CourseSpec
 from courses.models import Course, Module
 from courses.rendering import render_markdown
@@ -374,6 +375,12 @@ def submissions_requeue_stale() -> list[int]:
     filesystem broker under a killed worker): a queue whose rows waited longer
     than the stale limit gets as many messages as it has rows and lacks.
     """
+    # The sweep runs on a worker: a hung database must not hold that worker's slot.
+    with database_calls_bounded():
+        return _requeue_stale()
+
+
+def _requeue_stale() -> list[int]:
     requeued = []
     for submission in Submission.objects.filter(
         status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
@@ -383,7 +390,7 @@ def submissions_requeue_stale() -> list[int]:
                     error_message=f"The run was interrupted {submission.deliveries} times by "
                     "worker failures. This is not your fault and did not use an attempt.")  # fmt: skip
             continue
-        with transaction.atomic():
+        with database_deadline(), transaction.atomic():
             moved = Submission.objects.filter(
                 pk=submission.pk, status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
             ).update(status=Submission.Status.QUEUED, worker="", counts_as_attempt=False)
@@ -436,13 +443,14 @@ def _messages_waiting(queue: str) -> int | None:
 
 def submission_run(*, submission_id: int, worker: str | None = None) -> str | None:
     """Claim and run one given submission (validate_lab's direct path). None if not claimable."""
-    submission = submission_claim(
-        submission_id=submission_id, worker=worker or socket.gethostname()
-    )
-    if submission is None:
-        logger.info("Submission %s not claimable (already taken or finished)", submission_id)
-        return None
-    return _run_claimed(submission)
+    with database_calls_bounded():
+        submission = submission_claim(
+            submission_id=submission_id, worker=worker or socket.gethostname()
+        )
+        if submission is None:
+            logger.info("Submission %s not claimable (already taken or finished)", submission_id)
+            return None
+        return _run_claimed(submission)
 
 
 def submission_queue(*, submission_id: int | None) -> str:
@@ -455,25 +463,34 @@ def submission_run_next(
     *, queue: str, worker: str | None = None, hint: int | None = None
 ) -> str | None:
     """A wake-up: claim and run the fairest queued run of the queue. None if none waits."""
-    submission = submission_claim_next(queues=[queue], worker=worker or socket.gethostname())
-    if submission is None:
-        logger.info(
-            "Queue %s: nothing queued for wake-up %s (not claimable: taken or finished)",
-            queue,
-            hint,
-        )
-        return None
-    if hint is not None and hint != submission.pk:
-        logger.info("Wake-up %s runs submission %s (fair order)", hint, submission.pk)
-    return _run_claimed(submission)
+    with database_calls_bounded():
+        submission = submission_claim_next(queues=[queue], worker=worker or socket.gethostname())
+        if submission is None:
+            logger.info(
+                "Queue %s: nothing queued for wake-up %s (not claimable: taken or finished)",
+                queue,
+                hint,
+            )
+            return None
+        if hint is not None and hint != submission.pk:
+            logger.info("Wake-up %s runs submission %s (fair order)", hint, submission.pk)
+        return _run_claimed(submission)
 
 
 def _run_claimed(submission: Submission) -> str:
+    """Run a claimed submission; every query on the way is bounded by the caller, so a
+    database that hangs reads as one that went away (see _RunReporter)."""
     try:
         return _train(submission)
     except Exception:
         logger.exception("Platform fault running submission %s", submission.pk)
-        return _platform_fault(submission, traceback.format_exc())
+        try:
+            return _platform_fault(submission, traceback.format_exc())
+        except DatabaseError:
+            # The database is out of reach as well: the row stays running, its heartbeat
+            # ages, and the sweep requeues it once the database answers again.
+            logger.exception("Submission %s: could not record the platform fault", submission.pk)
+            return Submission.Status.RUNNING
 
 
 def _platform_fault(submission: Submission, detail: str) -> str:
@@ -597,6 +614,10 @@ class _RunReporter:
 
     def flush(self, *, force: bool = False) -> None:
         now = time.monotonic()
+        if self.lost_ownership:
+            # The run is someone else's, or presumed so: nothing more to write. (Trying
+            # would also hold up the stop by a connection timeout per try.)
+            return
         if not force and now - self.last_flush < PROGRESS_FLUSH_SECONDS:
             return
         self.pending["heartbeat_at"] = timezone.now()
@@ -616,7 +637,8 @@ class _RunReporter:
         self.last_flush = now
 
     def _database_unreachable(self, exc: DatabaseError, now: float) -> None:
-        """A database restart or a network cut: train on and write the progress later.
+        """A database restart, a network cut, or a call that hung past its deadline (its
+        connection shut by academy.deadlines): train on and write the progress later.
 
         Past the stale limit the sweep may have requeued the run elsewhere, so it stops;
         before that, the first write that gets through finds out whether it still owns it."""
@@ -631,6 +653,8 @@ class _RunReporter:
 
     def should_stop(self) -> bool:
         """Polled by the sandbox: also the heartbeat while the engine is quiet."""
+        if self.lost_ownership:
+            return True
         now = time.monotonic()
         if now - self.last_flush >= settings.ACADEMY_HEARTBEAT_SECONDS:
             self.flush(force=True)

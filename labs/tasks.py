@@ -37,7 +37,9 @@ def run_submission(submission_id: int | None = None, queue: str | None = None) -
     )
 
 
-@shared_task(ignore_result=True)
+# Each database call of the sweep is bounded (ACADEMY_DATABASE_CALL_SECONDS); the limits
+# catch what is not, so a sweep never holds a worker's slot for good.
+@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
 def requeue_stale_runs() -> None:
     services.submissions_requeue_stale()
 

@@ -215,6 +215,9 @@ class Worker:
             "ACADEMY_HEARTBEAT_SECONDS": "1",
             "ACADEMY_STALE_RUN_SECONDS": "4",
             "ACADEMY_SWEEP_SECONDS": "2",
+            # A hung database call is cut off after 3 s; a connection attempt after 2 s.
+            "ACADEMY_DATABASE_CALL_SECONDS": "3",
+            "ACADEMY_DATABASE_CONNECT_SECONDS": "2",
             "ACADEMY_TRAINING_THREADS": "1",
             "HF_HUB_OFFLINE": "1",
             **self.env,

@@ -1,4 +1,5 @@
-"""Fault injection around real workers: kills, a broker restart, a database cut, a full disk.
+"""Fault injection around real workers: kills, a broker restart, a database cut or hang, a full
+disk.
 
 Each fault is repeated ACADEMY_FAULT_TRIALS times (1 by default, for CI; the report run,
 `bench/faults.py`, uses 10) with varied timing. Every trial is recorded: the table is
@@ -215,14 +216,25 @@ def private_redis(tmp_path) -> Iterator[RedisServer]:
 
 
 class TcpProxy:
-    """Forwards a port to the database; `cut()` drops every connection and refuses new ones."""
+    """Forwards a port to the database.
+
+    `cut()` drops every connection and refuses new ones (a database that goes away);
+    `freeze()` forwards nothing more either way while closing nothing, and parks new
+    connections unanswered (a stuck server, a partition that drops packets): the
+    proxy's kernel still acknowledges what the client sends, as a real stuck server's
+    does, so no TCP timeout of the client ever fires. `thaw()` lets the traffic flow on,
+    or with `cut=True` ends the frozen connections instead.
+    """
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.down = threading.Event()
-        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.sockets: list[socket.socket] = []
+        self.accepted = 0  # connections the client opened, parked ones included
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -235,23 +247,33 @@ class TcpProxy:
             if self.down.is_set():
                 client.close()  # the database is "down": the connection ends at once
                 continue
-            try:
-                upstream = socket.create_connection(self.target, timeout=5)
-            except OSError:
-                client.close()
-                continue
-            # The timeout was for connecting: an idle database connection must not end
-            # after 5 s, only when the test cuts it.
-            upstream.settimeout(None)
             with self.lock:
-                self.pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                self.accepted += 1
+                self.sockets.append(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _serve(self, client: socket.socket) -> None:
+        self.flowing.wait()  # frozen: accepted, but the database never answers
+        if self.down.is_set():
+            client.close()
+            return
+        try:
+            upstream = socket.create_connection(self.target, timeout=5)
+        except OSError:
+            client.close()
+            return
+        # The timeout was for connecting: an idle database connection must not end
+        # after 5 s, only when the test cuts it.
+        upstream.settimeout(None)
+        with self.lock:
+            self.sockets.append(upstream)
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self.flowing.wait()  # frozen: held, as a partition holds what TCP resends
                 sink.sendall(data)
         except OSError:
             pass
@@ -262,20 +284,28 @@ class TcpProxy:
     def cut(self) -> None:
         self.down.set()
         with self.lock:
-            pairs, self.pairs = self.pairs, []
-        for pair in pairs:
-            for s in pair:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                    s.close()
-                except OSError:
-                    pass
+            sockets, self.sockets = self.sockets, []
+        for s in sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
 
     def restore(self) -> None:
         self.down.clear()
 
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def thaw(self, *, cut: bool = False) -> None:
+        """Resume the held traffic, or (cut=True) drop the frozen connections first;
+        a cut proxy refuses new connections until `restore()`."""
+        if cut:
+            self.cut()
+        self.flowing.set()
+
     def close(self) -> None:
         self.cut()
+        self.flowing.set()
         self.listener.close()
 
 

@@ -1,5 +1,5 @@
 """Faults outside the worker: the job folder's disk fills, the broker restarts, the database
-goes away, and learner code that ignores SIGTERM.
+goes away or hangs, and learner code that ignores SIGTERM.
 
 The sandbox's own SIGTERM test (`tests/sandbox/test_containment.py::
 test_program_that_ignores_sigterm_is_killed_after_the_grace_period`) shows the kill; the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -206,13 +207,13 @@ def _database_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
     return []
 
 
-def test_a_database_outage_during_training_ends_graded_never_stuck_running(
-    transactional_db, tmp_path, settings, fault_lab, learner, fault_log
-):
+@pytest.fixture
+def proxied_worker(transactional_db, tmp_path, settings) -> Iterator[tuple[TcpProxy, Worker]]:
+    """A worker whose database connections all go through a TcpProxy (this process's do not)."""
     if connection.vendor != "postgresql":
         pytest.skip(
             "needs PostgreSQL (run with DATABASE_URL=postgres://…): SQLite is a local file, "
-            "there is no connection to cut"
+            "there is no connection to cut or hang"
         )
     db = connection.settings_dict
     proxy = TcpProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
@@ -221,14 +222,97 @@ def test_a_database_outage_during_training_ends_graded_never_stuck_running(
     settings.ACADEMY_JOBS_DIR.mkdir()
     solo = Worker(settings.ACADEMY_JOBS_DIR, tmp_path / "worker.log", env={"DATABASE_URL": url})
     solo.start()
-    try:
-        problems = []
-        for trial in range(FAULT_TRIALS):
-            problems += _database_trial(trial, proxy, solo, fault_lab, learner, fault_log)
-        assert problems == [], solo.log()
-    finally:
-        solo.kill()
-        proxy.close()
+    yield proxy, solo
+    solo.kill()
+    proxy.close()
+
+
+def test_a_database_outage_during_training_ends_graded_never_stuck_running(
+    proxied_worker, fault_lab, learner, fault_log
+):
+    proxy, solo = proxied_worker
+    problems = []
+    for trial in range(FAULT_TRIALS):
+        problems += _database_trial(trial, proxy, solo, fault_lab, learner, fault_log)
+    assert problems == [], solo.log()
+
+
+# --- the database hangs: packets stop, nothing closes -----------------------------------------
+
+# Every freeze outlasts the worker's call deadline (3 s in the tests). The short ones end
+# about when the worker would let the run go (the deadline, then the 4 s stale limit of
+# failed reconnects): mostly it trains on. The long ones outlast that: it stops the run,
+# and the sweep has it run again once the database answers. The first four thaws let the
+# held traffic through (a partition that heals), the next four cut it (a server restart).
+HANG_SECONDS = (14.0, 6.0, 20.0, 7.0)
+# The tiny model trains in about 2 s, before a hang is even noticed: this one takes about
+# 20 s (42 steps of 0.5 s, asleep: no CPU taken from the shared box), so the worker gives
+# up while training.
+HANG_SOLUTION = FAULT_SOLUTION.replace('"batch_size": 16', '"batch_size": 8') + (
+    "\nimport time\n"
+    "import torch.nn.functional as F\n"
+    "\n"
+    "def training_step(model, batch, hp):\n"
+    "    time.sleep(0.5)\n"
+    "    out = model(input_ids=batch['input_ids'], attention_mask=batch['attention_mask'])\n"
+    "    return F.cross_entropy(out.logits, batch['labels'])\n"
+)
+
+
+def _hang_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
+    rng = rng_for("database hang", trial)
+    hang = HANG_SECONDS[trial % len(HANG_SECONDS)]
+    cut = (trial // len(HANG_SECONDS)) % 2 == 1
+    submission = submission_create(learner=learner, lab=lab, code=HANG_SOLUTION)
+    wait_for(lambda: fresh(submission).step > 0, timeout=90, interval=0.05, message=solo.log)
+    time.sleep(rng.uniform(0, 1.5))
+    at = fresh(submission)
+    landed = f"{at.phase} step {at.step}/{at.total_steps}"
+    dialled = proxy.accepted
+    proxy.freeze()
+    frozen = time.monotonic()
+    # Nothing answers and nothing closes; the only way a new connection shows up here is
+    # the worker giving up on its hung call and dialling again.
+    wait_for(
+        lambda: proxy.accepted > dialled, timeout=hang, interval=0.05,
+        message=lambda: f"the worker to give up its hung database call\n{solo.log()}",
+    )  # fmt: skip
+    gave_up = time.monotonic() - frozen
+    time.sleep(max(0.0, frozen + hang - time.monotonic()))
+    proxy.thaw(cut=cut)
+    proxy.restore()
+    back, back_wall = time.monotonic(), timezone.now()
+    start_deliveries = submission.deliveries
+    wait_for(
+        lambda: (fresh(submission).heartbeat_at or back_wall) > back_wall
+        or submission.deliveries > start_deliveries
+        or submission.status in Submission.FINAL,
+        timeout=60, interval=0.1, message=solo.log,
+    )  # fmt: skip
+    recovered = time.monotonic() - back
+    wait_final(submission, [solo])
+    grades = one_grade(submission)
+    fault_log.add(
+        TrialRecord(
+            fault="database hang (proxy) mid-training", trial=trial, submissions=1,
+            lost=int(grades == 0), duplicated=max(0, grades - 1), recovered_s=recovered,
+            detail=f"{hang}s hang from {landed}, thawed by {'cut' if cut else 'resume'}; gave up after "
+            f"{gave_up:.1f}s; {submission.status}; deliveries {submission.deliveries}",
+        )
+    )  # fmt: skip
+    if submission.status != Submission.Status.GRADED or grades != 1:
+        return [f"#{submission.pk} {submission.status} {submission.error_message}"]
+    return []
+
+
+def test_a_database_that_hangs_during_training_ends_graded_never_stuck_running(
+    proxied_worker, fault_lab, learner, fault_log
+):
+    proxy, solo = proxied_worker
+    problems = []
+    for trial in range(FAULT_TRIALS):
+        problems += _hang_trial(trial, proxy, solo, fault_lab, learner, fault_log)
+    assert problems == [], solo.log()
 
 
 # --- learner code that ignores SIGTERM -----------------------------------------------------------
