@@ -184,6 +184,18 @@ def _database_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
     outage = rng.choice([1.5, 3.0, 6.0, 9.0])  # below and above the 4 s stale limit
     time.sleep(outage)
     proxy.restore()
+    return _after_the_database_is_back(
+        submission, solo, fault_log, trial=trial, fault="database cut (proxy) mid-training",
+        detail=f"{outage}s outage",
+    )  # fmt: skip
+
+
+def _after_the_database_is_back(
+    submission: Submission, solo: Worker, fault_log, *, trial: int, fault: str,
+    detail: str,
+) -> list[str]:  # fmt: skip
+    """Time until the run shows life again (a heartbeat or a new claim), wait for its end,
+    record the trial; the problems, if it did not end graded exactly once."""
     back, back_wall = time.monotonic(), timezone.now()
     start_deliveries = submission.deliveries
     wait_for(
@@ -197,9 +209,9 @@ def _database_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
     grades = one_grade(submission)
     fault_log.add(
         TrialRecord(
-            fault="database cut (proxy) mid-training", trial=trial, submissions=1,
+            fault=fault, trial=trial, submissions=1,
             lost=int(grades == 0), duplicated=max(0, grades - 1), recovered_s=recovered,
-            detail=f"{outage}s outage; {submission.status}; deliveries {submission.deliveries}",
+            detail=f"{detail}; {submission.status}; deliveries {submission.deliveries}",
         )
     )  # fmt: skip
     if submission.status != Submission.Status.GRADED or grades != 1:
@@ -281,28 +293,11 @@ def _hang_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
     time.sleep(max(0.0, frozen + hang - time.monotonic()))
     proxy.thaw(cut=cut)
     proxy.restore()
-    back, back_wall = time.monotonic(), timezone.now()
-    start_deliveries = submission.deliveries
-    wait_for(
-        lambda: (fresh(submission).heartbeat_at or back_wall) > back_wall
-        or submission.deliveries > start_deliveries
-        or submission.status in Submission.FINAL,
-        timeout=60, interval=0.1, message=solo.log,
+    return _after_the_database_is_back(
+        submission, solo, fault_log, trial=trial, fault="database hang (proxy) mid-training",
+        detail=f"{hang}s hang from {landed}, thawed by {'cut' if cut else 'resume'}; "
+        f"gave up after {gave_up:.1f}s",
     )  # fmt: skip
-    recovered = time.monotonic() - back
-    wait_final(submission, [solo])
-    grades = one_grade(submission)
-    fault_log.add(
-        TrialRecord(
-            fault="database hang (proxy) mid-training", trial=trial, submissions=1,
-            lost=int(grades == 0), duplicated=max(0, grades - 1), recovered_s=recovered,
-            detail=f"{hang}s hang from {landed}, thawed by {'cut' if cut else 'resume'}; gave up after "
-            f"{gave_up:.1f}s; {submission.status}; deliveries {submission.deliveries}",
-        )
-    )  # fmt: skip
-    if submission.status != Submission.Status.GRADED or grades != 1:
-        return [f"#{submission.pk} {submission.status} {submission.error_message}"]
-    return []
 
 
 def test_a_database_that_hangs_during_training_ends_graded_never_stuck_running(
