@@ -3,8 +3,8 @@
     .venv/bin/python bench/faults.py [--trials 10] [-k EXPR]
 
 Set DATABASE_URL (a PostgreSQL of your own) to include the database cut and the database
-hang, which SQLite cannot have. Columns: fault, trials, lost grades, duplicated grades, and how long after
-the fault was over the affected run was moving again (p50 / max, seconds).
+hang, which SQLite cannot have. Columns: fault, trials, lost grades, duplicated grades, and
+how long after the fault was over the affected run was moving again (p50 / max, seconds).
 """
 
 from __future__ import annotations
