@@ -304,7 +304,7 @@ class CheckQuestionAdmin(CourseContentAdmin):
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         # Rendered once, after the options are saved, so the fingerprint covers them;
-        # then the course is marked changed (by the base class), after the render.
+        # only then is the course marked changed (so not through the base class's hook).
         admin.ModelAdmin.save_related(self, request, form, formsets, change)
         question_render(question=form.instance)
         course_content_changed(course=self.course_id_of(form.instance))

@@ -373,8 +373,8 @@ def course_set_published(*, course: Course, published: bool) -> Course:
 
 
 def course_content_changed(*, course: Course | int) -> None:
-    """Record that something a learner's page shows of this course changed (a stage,
-    module, question, option or lab): cached learner pages are keyed on the course's
+    """Record that something a learner's page shows of this course changed (the course,
+    a stage, module, question or option): cached learner pages are keyed on the course's
     `updated_at` (courses/pagecache.py) and miss from now on."""
     course_id = course if isinstance(course, int) else course.pk
     Course.objects.filter(pk=course_id).update(updated_at=timezone.now())

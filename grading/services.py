@@ -90,8 +90,9 @@ def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> Module
 def enrollment_progress_changed(*, learner: AbstractBaseUser, course: Course) -> None:
     """Mark the learner's pages of this course out of date (see courses/pagecache.py).
 
-    Every write to a learner's progress ends here, inside its transaction, so no
-    reader can see the new version before the progress it stands for.
+    Called after the progress write it follows (module_start; every other progress
+    write bumps the version in enrollment_refresh_completion, inside its transaction),
+    so no reader sees the new version before the progress it stands for.
     """
     Enrollment.objects.filter(learner=learner, course=course).update(
         progress_version=F("progress_version") + 1
