@@ -208,11 +208,12 @@ def test_made_up_query_strings_share_one_cached_page(enrolled, course):
     assert served(client, lesson(course) + "?anything=2")[0] == "hit"
 
 
-def test_an_enrollment_deleted_and_made_again_does_not_reuse_its_old_pages(enrolled, course):
-    client = browser(enrolled)
+def test_an_enrollment_deleted_and_made_again_does_not_reuse_its_old_pages(learner, course):
+    Enrollment.objects.create(learner=learner, course=course)  # version 0: nothing started
+    client = browser(learner)
     page = reverse("courses:course", args=[course.slug])
     served(client, page)
     assert served(client, page)[0] == "hit"
-    Enrollment.objects.filter(learner=enrolled, course=course).delete()
-    Enrollment.objects.create(learner=enrolled, course=course)  # version 0 again
+    Enrollment.objects.filter(learner=learner, course=course).delete()
+    Enrollment.objects.create(learner=learner, course=course)  # version 0 again
     assert served(client, page)[0] == "miss"
