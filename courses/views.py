@@ -109,14 +109,21 @@ def _module_context(
 @cached_learner_page
 def module_detail(request: HttpRequest, course_slug: str, slug: str) -> HttpResponse:
     module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    if module.kind == Module.Kind.LAB and hasattr(module, "lab") and not request.htmx:
+        from labs.views import lab_detail
+
+        # The lab page builds its own context from this progress, read once (twice on a
+        # first visit, whose start changes it).
+        progress = course_progress(learner=request.user, course=module.course)
+        state = progress.state_of(module)
+        if state.is_open and state.status == "not_started":
+            module_start(learner=request.user, module=module)
+            progress = None
+        return lab_detail(request, module, progress=progress)
     context = _module_context(request, module)
     if context["state"].is_open and context["state"].status == "not_started":
         module_start(learner=request.user, module=module)
         context = _module_context(request, module)
-    if module.kind == Module.Kind.LAB and hasattr(module, "lab") and not request.htmx:
-        from labs.views import lab_detail
-
-        return lab_detail(request, module)
     if request.htmx:
         return render(request, "courses/module_detail.html#progress-panel", context)
     response = render(request, "courses/module_detail.html", context)

@@ -21,7 +21,7 @@ from academy.ratelimit import RateLimit, wait_phrase
 from courses.models import Module
 from courses.rendering import PYGMENTS_CSS_CLASS
 from courses.selectors import module_get_visible
-from grading.selectors import course_progress, grade_feedback
+from grading.selectors import CourseProgress, course_progress, grade_feedback
 from labs import charts
 from labs.models import Lab, Submission
 from labs.selectors import (
@@ -93,8 +93,11 @@ def run_context(submission: Submission | None) -> dict[str, Any]:
     }
 
 
-def lab_page_context(request: HttpRequest, module: Module, lab: Lab) -> dict[str, Any]:
-    progress = course_progress(learner=request.user, course=module.course)
+def lab_page_context(
+    request: HttpRequest, module: Module, lab: Lab, *, progress: CourseProgress | None = None
+) -> dict[str, Any]:
+    if progress is None:
+        progress = course_progress(learner=request.user, course=module.course)
     previous, following = progress.neighbours(module)
     history = list(submission_list_for_lab(learner=request.user, lab=lab)[:HISTORY_ROWS])
     current = submission_active(learner=request.user, lab=lab) or (history[0] if history else None)
@@ -118,9 +121,13 @@ def lab_page_context(request: HttpRequest, module: Module, lab: Lab) -> dict[str
 
 
 @vary_on_headers("HX-Request")
-def lab_detail(request: HttpRequest, module: Module) -> HttpResponse:
-    """Rendered for a lab module's page (called by courses.views.module_detail)."""
-    return render(request, "labs/lab_detail.html", lab_page_context(request, module, module.lab))
+def lab_detail(
+    request: HttpRequest, module: Module, *, progress: CourseProgress | None = None
+) -> HttpResponse:
+    """Rendered for a lab module's page (called by courses.views.module_detail, with the
+    learner's progress when it has read it already)."""
+    context = lab_page_context(request, module, module.lab, progress=progress)
+    return render(request, "labs/lab_detail.html", context)
 
 
 # Attempts per day are the lab's quota; this only stops bursts of posts (scripts, double clicks).

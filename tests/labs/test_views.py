@@ -109,3 +109,28 @@ def test_a_lab_cannot_be_completed_by_the_mark_complete_button(client, learner, 
     assert response.status_code == 403
     with pytest.raises(NotSelfCompletable):
         module_mark_complete(learner=learner, module=lab.module)
+
+
+# Returning learner: session, user, permissions (2), course, module with its lab, the
+# course progress (stages, modules, progress rows), then the lab's own: history, active
+# run, today's attempts, dataset and the like. Pinned, so that reading the progress a
+# second time (as the page once did) or a query per past run shows up here.
+LAB_PAGE_QUERIES = 15  # 19 while the course progress was read twice
+
+
+def test_lab_page_query_count_does_not_grow_with_the_history(client, learner, lab):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(learner)
+    client.get(lab_url(lab))  # the first visit records the start
+    counts = []
+    for runs in (0, 4):
+        for _ in range(runs):
+            Submission.objects.create(
+                learner=learner, lab=lab, code=TINY_SOLUTION, status=Submission.Status.ERROR
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(lab_url(lab)).status_code == 200
+        counts.append(len(queries))
+    assert counts == [LAB_PAGE_QUERIES, LAB_PAGE_QUERIES], counts
