@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -146,6 +147,12 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (or `make bench-web`).")
+    if args.cache_url != "none":
+        address = urllib.parse.urlsplit(args.cache_url)
+        try:
+            socket.create_connection((address.hostname, address.port or 6379), timeout=2).close()
+        except OSError as exc:
+            sys.exit(f"no Redis at {args.cache_url} ({exc}): start one, or pass --cache-url none")
 
     tmp = Path(tempfile.mkdtemp(prefix="academy-web-bench-"))
     port = free_port()
