@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -28,6 +29,7 @@ class AcademyModelBackend(ModelBackend):
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
+@cache
 def _user_sql() -> str:
     meta = get_user_model()._meta
     quote = connection.ops.quote_name

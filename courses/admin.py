@@ -303,11 +303,11 @@ class CheckQuestionAdmin(CourseContentAdmin):
         return obj.module.course_id
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
-        # Rendered once, after the options are saved, so the fingerprint covers them;
-        # only then is the course marked changed (so not through the base class's hook).
-        admin.ModelAdmin.save_related(self, request, form, formsets, change)
+        # Rendered once, after the options are saved, so the fingerprint covers them. The
+        # admin saves in one transaction, so the course's mark (in the base class) and the
+        # render become visible together.
+        super().save_related(request, form, formsets, change)
         question_render(question=form.instance)
-        course_content_changed(course=self.course_id_of(form.instance))
 
     @admin.display(description="Rendered prompt")
     def preview(self, obj: CheckQuestion) -> str:
