@@ -51,9 +51,12 @@ system-deps:
 		echo "Missing Debian packages: $$missing — run: sudo apt-get install $$missing"; exit 1; \
 	fi
 
-lint:
+## Style, the layer rule (import-linter) and types (mypy with django-stubs).
+lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy .
 
 format:
 	$(VENV)/bin/ruff check --fix .

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "courses",
     "labs",
     "grading",
+    "runs",
+    "web",
 ]
 
 MIDDLEWARE = [

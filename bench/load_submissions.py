@@ -77,7 +77,8 @@ def main() -> int:
     from grading.models import Grade
     from labs.datasets import parse_dataset
     from labs.models import Lab, Submission
-    from labs.services import dataset_import, submission_create
+    from labs.services.datasets import dataset_import
+    from labs.services.submissions import submission_create
     from labs.training.tiny import make_tiny_bert
     from tests.conftest import small_dataset_bytes
     from tests.factories import CourseFactory, ModuleFactory, StageFactory, UserFactory

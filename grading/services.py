@@ -28,7 +28,7 @@ from grading.evaluation import (
 from grading.models import AuditEvent, Grade, ModuleProgress
 from grading.selectors import course_progress
 from labs.models import Example, Lab, Submission
-from labs.services import submission_finish
+from labs.services.submissions import submission_finish
 
 
 class ProgressError(Exception):
@@ -245,13 +245,12 @@ class RegradeImpossible(Exception):
     pass
 
 
-def submission_regrade(*, submission: Submission, actor: AbstractBaseUser | None = None) -> Grade:
-    """Score an existing checkpoint again under the lab's current rubric, without retraining.
+def submission_regrade(
+    *, submission: Submission, job_dir: Path, actor: AbstractBaseUser | None = None
+) -> Grade:
+    """Score the checkpoint in `job_dir` again under the lab's current rubric, without retraining.
 
     The audit trail records who asked for it and the score before and after."""
-    from labs.services import job_dir_for
-
-    job_dir = job_dir_for(submission)
     if submission.status != Submission.Status.GRADED:
         raise RegradeImpossible(
             f"Run #{submission.pk} is {submission.get_status_display().lower()}, not graded."

@@ -10,7 +10,8 @@ from django.http import HttpRequest
 from courses.models import Course
 from labs.datasets import DatasetError, parse_dataset
 from labs.models import Dataset, Lab, Submission
-from labs.services import dataset_import, lab_validate_enqueue
+from labs.services.datasets import dataset_import
+from labs.services.submissions import lab_validate_enqueue
 
 
 class DatasetForm(forms.ModelForm):
@@ -91,7 +92,7 @@ class LabAdmin(admin.ModelAdmin):
         description="Re-grade every graded run (after a rubric change), without retraining"
     )
     def regrade_all(self, request: HttpRequest, queryset: QuerySet[Lab]) -> None:
-        from grading.tasks import regrade_submission
+        from runs.tasks import regrade_submission
 
         runs = Submission.objects.filter(lab__in=queryset, status=Submission.Status.GRADED)
         for pk in runs.values_list("pk", flat=True):
@@ -164,7 +165,7 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-grade selected runs (no retraining)")
     def regrade(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        from grading.tasks import regrade_submission
+        from runs.tasks import regrade_submission
 
         graded = queryset.filter(status=Submission.Status.GRADED)
         for pk in graded.values_list("pk", flat=True):

@@ -11,7 +11,7 @@ class LabsConfig(AppConfig):
         from courses.exporting import register_export_extension
         from courses.services import register_import_extension
         from labs.exporting import course_export_labs
-        from labs.services import course_import_labs
+        from labs.services.authoring import course_import_labs
 
         # Course folders carry datasets and `lab:` sections; courses must not import labs.
         register_import_extension(course_import_labs)

@@ -34,7 +34,7 @@ from labs.selectors import (
     submission_get_for_learner,
     submission_list_for_lab,
 )
-from labs.services import SubmissionRefused, submission_cancel, submission_create
+from labs.services.submissions import SubmissionRefused, submission_cancel, submission_create
 
 HISTORY_ROWS = 20
 

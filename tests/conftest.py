@@ -18,7 +18,7 @@ from django.db import connection
 
 from labs.datasets import parse_dataset
 from labs.models import Lab
-from labs.services import dataset_import
+from labs.services.datasets import dataset_import
 from tests.factories import CourseFactory, ModuleFactory, StageFactory, UserFactory, make_check
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM

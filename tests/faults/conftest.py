@@ -25,7 +25,7 @@ import pytest
 
 from labs.datasets import parse_dataset
 from labs.models import Lab, Submission
-from labs.services import dataset_import
+from labs.services.datasets import dataset_import
 from tests.conftest import TINY_SOLUTION, Worker, wait_for
 from tests.factories import ModuleFactory
 from tests.faults.report import TrialRecord, fault_table

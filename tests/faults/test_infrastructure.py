@@ -20,7 +20,7 @@ from django.utils import timezone
 from grading.models import Grade
 from labs.models import Submission
 from labs.selectors import attempts_used_today
-from labs.services import submission_create
+from labs.services.submissions import submission_create
 from tests.conftest import TINY_SOLUTION, Worker, _worker_database_url, wait_for
 from tests.factories import UserFactory
 from tests.faults.conftest import (

@@ -14,7 +14,7 @@ import pytest
 
 from grading.models import Grade
 from labs.models import Submission
-from labs.services import submission_create
+from labs.services.submissions import submission_create
 from tests.conftest import wait_for
 from tests.faults.conftest import (
     FAULT_SOLUTION,

@@ -113,7 +113,7 @@ def test_the_reminder_job_runs_from_celery_beat_and_prints_to_the_console_by_def
 
 def test_the_celery_task_enrolls_new_department_members_then_reminds(course, hr):
     from grading.reports.services import assignment_create
-    from grading.tasks import send_reminders
+    from runs.tasks import send_reminders
 
     ops = DepartmentFactory(name="Ops", slug="ops")
     assignment_create(course=course, due_date=days(1), actor=hr, departments=[ops])

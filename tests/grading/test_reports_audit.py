@@ -8,7 +8,7 @@ from pathlib import Path
 from grading.models import AuditEvent, Grade
 from grading.services import grade_apply, grade_values
 from labs.models import Submission
-from labs.services import job_dir_for
+from runs.pipeline import job_dir_for
 
 
 def write_checkpoint(tiny_model: str, job_dir: Path, labels: list[str]) -> None:
@@ -28,7 +28,7 @@ def write_checkpoint(tiny_model: str, job_dir: Path, labels: list[str]) -> None:
 def test_a_regrade_records_who_asked_and_the_score_before_and_after(
     lab, learner, instructor, settings, tmp_path
 ):
-    from grading.tasks import regrade_submission
+    from runs.tasks import regrade_submission
 
     settings.ACADEMY_JOBS_DIR = tmp_path
     submission = Submission.objects.create(learner=learner, lab=lab, code="x", status="graded")

@@ -76,10 +76,10 @@ def test_regrading_a_run_whose_files_were_cleaned_up_says_so(learner, lab, setti
     submission = Submission.objects.create(learner=learner, lab=lab, code="x", status="graded")
     make_grade(submission, lab)
     with pytest.raises(RegradeImpossible, match="were cleaned up"):
-        submission_regrade(submission=submission)
+        submission_regrade(submission=submission, job_dir=tmp_path / str(submission.pk))
 
 
-def test_regrading_an_ungraded_run_is_refused(learner, lab):
+def test_regrading_an_ungraded_run_is_refused(learner, lab, tmp_path):
     submission = Submission.objects.create(learner=learner, lab=lab, code="x", status="error")
     with pytest.raises(RegradeImpossible, match="not graded"):
-        submission_regrade(submission=submission)
+        submission_regrade(submission=submission, job_dir=tmp_path / str(submission.pk))

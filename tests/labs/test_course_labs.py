@@ -10,8 +10,8 @@ measures those with the real model.
 from __future__ import annotations
 
 import pytest
-
 from grading.management.commands.validate_lab import validate_labs
+
 from labs.models import Example, Lab, Submission
 
 pytestmark = pytest.mark.django_db

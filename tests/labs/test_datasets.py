@@ -45,7 +45,7 @@ def test_utf8_with_bom_and_quoted_commas_parse():
 
 
 def test_import_stores_rows_by_split_and_reimport_is_a_no_op(dataset):
-    from labs.services import dataset_import
+    from labs.services.datasets import dataset_import
 
     assert dataset.labels == ["bad", "good", "meh"]
     assert Example.objects.filter(dataset=dataset, split="train").count() == 120

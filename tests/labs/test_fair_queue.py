@@ -9,12 +9,8 @@ from django.utils import timezone
 
 from labs.models import Lab, Submission
 from labs.selectors import queue_position, submissions_fair_order
-from labs.services import (
-    submission_claim_next,
-    submission_create,
-    submission_run,
-    submissions_requeue_stale,
-)
+from labs.services.submissions import submission_create
+from runs.pipeline import submission_claim_next, submission_run, submissions_requeue_stale
 from tests.conftest import TINY_SOLUTION
 from tests.factories import ModuleFactory, UserFactory
 
@@ -169,7 +165,7 @@ def test_the_fair_order_is_one_query_however_long_the_queue(labs, django_assert_
 
 
 def messages_in(queue: str) -> int:
-    from labs.services import _messages_waiting
+    from runs.pipeline import _messages_waiting
 
     return _messages_waiting(queue)
 

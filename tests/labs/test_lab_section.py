@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from courses.importer import CourseFolderError
-from labs.services import lab_fields_from_section
+from labs.services.authoring import lab_fields_from_section
 
 
 @pytest.fixture

@@ -6,13 +6,8 @@ import pytest
 from django.utils import timezone
 
 from labs.models import Submission
-from labs.services import (
-    SubmissionRefused,
-    submission_cancel,
-    submission_claim,
-    submission_create,
-    submissions_requeue_stale,
-)
+from labs.services.submissions import SubmissionRefused, submission_cancel, submission_create
+from runs.pipeline import submission_claim, submissions_requeue_stale
 from tests.conftest import TINY_SOLUTION
 
 

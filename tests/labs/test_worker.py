@@ -7,7 +7,7 @@ import json
 import pytest
 
 from labs.models import Submission
-from labs.services import submission_create
+from labs.services.submissions import submission_create
 from tests.conftest import TINY_SOLUTION, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -80,7 +80,7 @@ def test_infinite_loop_is_stopped_at_the_wall_limit(worker, learner, lab):
 
 
 def test_cancel_stops_a_running_run(worker, learner, lab):
-    from labs.services import submission_cancel
+    from labs.services.submissions import submission_cancel
 
     code = (
         TINY_SOLUTION.replace('"epochs": 2', '"epochs": 3')
@@ -99,7 +99,7 @@ def test_cancel_stops_a_running_run(worker, learner, lab):
 
 
 def test_same_job_delivered_twice_runs_once(worker, learner, lab):
-    from labs.tasks import run_submission
+    from runs.tasks import run_submission
 
     submission = submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
     run_submission.apply_async(args=[submission.pk], queue="cpu")  # a duplicate delivery
@@ -150,7 +150,7 @@ def test_a_passing_run_is_graded_updates_progress_and_opens_the_next_stage(
     assert course_progress(learner=learner, course=course).stages[1].is_open
 
     # The same job delivered again: nothing to claim, still one grade.
-    from labs.tasks import run_submission
+    from runs.tasks import run_submission
 
     run_submission.apply_async(args=[submission.pk], queue="cpu")
     wait_for(

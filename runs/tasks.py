@@ -1,4 +1,7 @@
-"""Celery tasks: thin adapters that take an id and call a service."""
+"""Celery tasks: thin adapters that take an id and call a service.
+
+Each keeps the name it was registered under when it lived in labs/ or grading/, so
+messages already queued and beat entries still resolve."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
-from labs import services
+from grading.services import RegradeImpossible, submission_regrade
+from labs.models import Submission
+from runs import pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +24,7 @@ HARD_TIME_LIMIT = 3300
 
 
 @shared_task(
+    name="labs.tasks.run_submission",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
@@ -31,17 +37,19 @@ def run_submission(submission_id: int | None = None, queue: str | None = None) -
     submission_id is the row whose creation sent this message (kept for the logs and
     for messages sent before wake-ups existed, whose queue it tells)."""
     if queue is None:
-        queue = services.submission_queue(submission_id=submission_id)
-    services.submission_run_next(
+        queue = pipeline.submission_queue(submission_id=submission_id)
+    pipeline.submission_run_next(
         queue=queue, worker=run_submission.request.hostname, hint=submission_id
     )
 
 
 # Each database call of the sweep is bounded (ACADEMY_DATABASE_CALL_SECONDS); the limits
 # catch what is not, so a sweep never holds a worker's slot for good.
-@shared_task(ignore_result=True, soft_time_limit=120, time_limit=150)
+@shared_task(
+    name="labs.tasks.requeue_stale_runs", ignore_result=True, soft_time_limit=120, time_limit=150
+)
 def requeue_stale_runs() -> None:
-    services.submissions_requeue_stale()
+    pipeline.submissions_requeue_stale()
 
 
 @worker_init.connect
@@ -57,7 +65,7 @@ def _preload_grading_libraries(**_: object) -> None:
 def _requeue_on_worker_start(**_: object) -> None:
     # A worker coming up is the moment runs orphaned by a dead one are found.
     try:
-        requeued = services.submissions_requeue_stale()
+        requeued = pipeline.submissions_requeue_stale()
     except Exception:  # never keep a worker from starting
         logger.exception("Could not sweep stale runs at start-up")
         return
@@ -66,3 +74,42 @@ def _requeue_on_worker_start(**_: object) -> None:
     # A worker that died just now still looks alive for a few seconds: look again once
     # its heartbeat must have gone stale, without waiting for (or relying on) beat.
     requeue_stale_runs.apply_async(countdown=settings.ACADEMY_STALE_RUN_SECONDS + 1)
+
+
+@shared_task(
+    name="grading.tasks.regrade_submission",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=1200,
+    time_limit=1300,
+)
+def regrade_submission(submission_id: int, requested_by_id: int | None = None) -> None:
+    from django.contrib.auth import get_user_model
+
+    submission = Submission.objects.select_related("lab__dataset").get(pk=submission_id)
+    actor = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    try:
+        submission_regrade(
+            submission=submission, job_dir=pipeline.job_dir_for(submission), actor=actor
+        )
+    except RegradeImpossible as exc:
+        # Nothing to retry: the files are gone. The admin's list shows it was not re-graded.
+        logger.warning("Re-grade of submission %s impossible: %s", submission_id, exc)
+
+
+@shared_task(
+    name="grading.tasks.send_reminders",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def send_reminders() -> None:
+    """Beat job: enroll new members of assigned departments, then send due/overdue reminders.
+
+    Idempotent: every email is keyed (grading.ReminderSent), so a rerun or a second beat
+    sends nothing twice."""
+    from grading.reports.services import department_assignments_sync, reminders_send
+
+    department_assignments_sync()
+    reminders_send()

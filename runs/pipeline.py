@@ -1,21 +1,7 @@
-"""Writes for datasets, labs and submissions, and the worker-side run of a submission.
-
-The path of a run: `submission_create` (web) validates and, on commit, sends a
-wake-up to the lab's queue → a worker's `submission_run_next` claims the
-fairest queued row of that queue (the learner with the fewest runs started
-recently goes first, oldest first) with a conditional update, writes a job
-folder (code, train and dev splits, a spec; never the held-out split), runs
-the engine in the sandbox, streams progress into the row with a heartbeat, and
-records the outcome. Messages carry no work of their own: the rows do, so a
-duplicate delivery claims nothing twice and a lost message is made up by the
-sweep. A run whose heartbeat stops is found by `submissions_requeue_stale` and
-queued again, so a worker killed outright loses nothing whatever the broker.
-"""
+"""The worker's run of one submission."""
 
 from __future__ import annotations
 
-import ast
-import datetime
 import json
 import logging
 import shutil
@@ -23,320 +9,36 @@ import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+import labs.training
 from academy.deadlines import database_calls_bounded, database_deadline
-from courses.importer import CourseFolderError, CourseSpec
-from courses.models import Course, Module
-from courses.rendering import render_markdown
-from courses.services import ImportReport
-from labs.datasets import DatasetError, ParsedDataset, parse_dataset
-from labs.models import Dataset, Example, Lab, Submission
+from grading.services import submission_grade
+from labs.models import Example, Lab, Submission
 from labs.selectors import (
-    attempts_reset_at,
-    attempts_used_today,
     stale_cutoff,
     submissions_fair_order,
 )
+from labs.services.submissions import queue_wake, submission_enqueue_on_commit, submission_finish
 
 logger = logging.getLogger(__name__)
-
-MAX_CODE_BYTES = 64 * 1024
 MAX_PLATFORM_RETRIES = 2
 MAX_DELIVERIES = 3
 LOSS_CURVE_POINTS = 240
 PROGRESS_FLUSH_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 2.0
-ENGINE_EXIT_LEARNER_ERROR = 3
-ENGINE_EXIT_STOPPED = 4
-ENGINE_EXIT_BAD_SPEC = 2
-# The sandbox's wall limit plus grading must end before Celery's soft limit.
-MAX_LAB_WALL_SECONDS = 2700
-# Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
 DISK_FULL_BYTES = 64 * 1024 * 1024
 # Fair queueing: runs started within this window count against a learner's turn.
 # Candidates tried per wake-up when another worker wins the race for the first.
 CLAIM_CANDIDATES = 5
-
-
-class SubmissionRefused(Exception):
-    """The submission was not accepted; the message tells the learner why."""
-
-
-# After a successful training run, still on the same worker (the checkpoint is on
-# its local disk) and while the row is still RUNNING with a heartbeat, the
-# grading app scores it. labs must not import grading, so grading registers here.
-PostTrainingHook = Callable[["Submission", Path, Callable[[], None]], None]
-_post_training_hooks: list[PostTrainingHook] = []
-
-
-def register_post_training(hook: PostTrainingHook) -> None:
-    if hook not in _post_training_hooks:
-        _post_training_hooks.append(hook)
-
-
-# --------------------------------------------------------------------------
-# Datasets
-
-
-@transaction.atomic
-def dataset_import(
-    *, slug: str, title: str, license_name: str, source_markdown: str, parsed: ParsedDataset,
-    description: str = "",
-) -> tuple[Dataset, str]:  # fmt: skip
-    """Create or replace a dataset's rows. Returns (dataset, "created" | "updated" | "unchanged")."""
-    fields = {
-        "title": title, "description": description, "license_name": license_name,
-        "source_markdown": source_markdown, "source_html": render_markdown(source_markdown).html,
-        "labels": parsed.labels,
-    }  # fmt: skip
-    dataset, created = Dataset.objects.get_or_create(slug=slug, defaults=fields)
-    if not created and dataset.content_hash == parsed.content_hash:
-        changed = any(getattr(dataset, k) != v for k, v in fields.items())
-        if changed:
-            Dataset.objects.filter(pk=dataset.pk).update(**fields)
-        return dataset, "updated" if changed else "unchanged"
-    for name, value in fields.items():
-        setattr(dataset, name, value)
-    dataset.content_hash = parsed.content_hash
-    dataset.save()
-    dataset.examples.all().delete()
-    rows = [
-        (dataset.pk, split, i, text, label)
-        for split, split_rows in (
-            (Example.Split.TRAIN, parsed.train),
-            (Example.Split.HELDOUT, parsed.heldout),
-        )
-        for i, (text, label) in enumerate(split_rows)
-    ]
-    # executemany instead of bulk_create: datasets are tens of thousands of rows and
-    # the ORM's per-object SQL compilation made a course import take ~20 s on SQLite.
-    table = Example._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} (dataset_id, split, position, text, label) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
-            rows,
-        )
-    return dataset, "created" if created else "updated"
-
-
-def dataset_import_folder(*, path: Path) -> tuple[Dataset, str]:
-    """Import `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}`."""
-    import yaml
-
-    meta_path = path / "dataset.yaml"
-    if not meta_path.is_file():
-        raise DatasetError(f"{path}: dataset.yaml is missing")
-    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
-    missing = [k for k in ("slug", "title", "license") if k not in meta]
-    if missing:
-        raise DatasetError(f"{meta_path}: missing key(s) {', '.join(missing)}")
-    for name in ("train.csv", "test.csv", "SOURCE.md"):
-        if not (path / name).is_file():
-            raise DatasetError(f"{path}: {name} is missing")
-    parsed = parse_dataset(
-        train=(path / "train.csv").read_bytes(), heldout=(path / "test.csv").read_bytes(),
-        train_name=str(path / "train.csv"), heldout_name=str(path / "test.csv"),
-    )  # fmt: skip
-    return dataset_import(
-        slug=meta["slug"], title=meta["title"], license_name=meta["license"],
-        description=str(meta.get("description", "")).strip(),
-        source_markdown=(path / "SOURCE.md").read_text(encoding="utf-8"), parsed=parsed,
-    )  # fmt: skip
-
-
-# --------------------------------------------------------------------------
-# Labs (course-as-code: the `lab:` section of a lab module's front matter)
-
-LAB_KEYS = {
-    "dataset", "train_subset", "subset_seed", "dev_fraction", "base_model", "starter", "solution",
-    "hooks", "limits", "attempts_per_day", "queue", "grading",
-}  # fmt: skip
-LIMIT_KEYS = {"wall_seconds", "memory_mb", "max_epochs", "max_trainable_share"}
-HOOKS = {"preprocess", "prepare_model", "build_optimizer", "build_scheduler", "training_step"}
-
-
-def course_import_labs(spec: CourseSpec, course: Course, report: ImportReport) -> None:
-    """Course-import extension: datasets from `datasets/`, then each module's `lab:` section."""
-    datasets_dir = spec.root / "datasets"
-    for folder in (
-        sorted(p for p in datasets_dir.glob("*") if p.is_dir()) if datasets_dir.is_dir() else []
-    ):
-        try:
-            dataset, outcome = dataset_import_folder(path=folder)
-        except DatasetError as exc:
-            raise CourseFolderError(folder, str(exc)) from None
-        getattr(report, outcome).append(f"dataset {dataset.slug}")
-    for module_spec in spec.modules:
-        section = module_spec.extensions.get("lab")
-        if section is None:
-            continue
-        path = spec.root / module_spec.source_path
-        module = Module.objects.get(course=course, slug=module_spec.slug)
-        if module.kind != Module.Kind.LAB:
-            raise CourseFolderError(
-                path, "a 'lab:' section is only allowed on a module of kind lab"
-            )
-        fields = lab_fields_from_section(section, path=path)
-        lab, created = Lab.objects.get_or_create(module=module, defaults=fields)
-        if not created:
-            changed = [k for k, v in fields.items() if getattr(lab, k) != v]
-            if changed:
-                Lab.objects.filter(pk=lab.pk).update(**fields)
-                report.updated.append(f"lab {module.slug}")
-        else:
-            report.created.append(f"lab {module.slug}")
-
-
-def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
-    if not isinstance(section, dict):
-        raise CourseFolderError(path, "'lab:' must be a mapping")
-    unknown = sorted(set(section) - LAB_KEYS)
-    if unknown:
-        raise CourseFolderError(path, f"unknown lab key(s): {', '.join(unknown)}")
-    for key in ("dataset", "starter", "solution", "grading"):
-        if key not in section:
-            raise CourseFolderError(path, f"lab section is missing '{key}'")
-    try:
-        dataset = Dataset.objects.get(slug=section["dataset"])
-    except Dataset.DoesNotExist:
-        raise CourseFolderError(
-            path, f"lab dataset '{section['dataset']}' is not in datasets/"
-        ) from None
-    code = {}
-    for key in ("starter", "solution"):
-        code_path = path.parent / section[key]
-        if not code_path.is_file():
-            raise CourseFolderError(
-                path, f"lab {key} file {section[key]} not found next to the module"
-            )
-        code[key] = code_path.read_text(encoding="utf-8")
-        try:
-            ast.parse(code[key])
-        except SyntaxError as exc:
-            raise CourseFolderError(
-                code_path, f"syntax error: {exc.msg}", line=exc.lineno
-            ) from None
-    hooks = list(section.get("hooks", []))
-    if set(hooks) - HOOKS:
-        raise CourseFolderError(path, f"unknown hook(s): {', '.join(sorted(set(hooks) - HOOKS))}")
-    limits = section.get("limits", {}) or {}
-    if not isinstance(limits, dict) or set(limits) - LIMIT_KEYS:
-        raise CourseFolderError(
-            path, f"lab limits must be a mapping with keys among {', '.join(sorted(LIMIT_KEYS))}"
-        )
-    grading = section["grading"]
-    fields = {
-        "dataset": dataset,
-        "train_subset_size": section.get("train_subset"),
-        "subset_seed": section.get("subset_seed", 13),
-        "dev_fraction": section.get("dev_fraction", 0.1),
-        "base_model": section.get("base_model", "minilm-l6"),
-        "starter_code": code["starter"],
-        "reference_solution": code["solution"],
-        "required_hooks": hooks,
-        "wall_time_seconds": limits.get("wall_seconds", 600),
-        "memory_mb": limits.get("memory_mb", 6144),
-        "max_trainable_share": limits.get("max_trainable_share"),
-        "max_epochs": limits.get("max_epochs", 5),
-        "attempts_per_day": section.get("attempts_per_day", 10),
-        "queue": section.get("queue", Lab.Queue.CPU),
-        "metric": grading.get("metric", Lab.Metric.ACCURACY),
-        "metric_label": grading.get("metric_label", ""),
-        "baseline": grading.get("baseline"),
-        "target": grading.get("target"),
-        "pass_mark": grading.get("pass_mark", 60),
-    }
-    lab = Lab(module=Module(), **fields)
-    try:
-        lab.clean_fields(exclude=["module"])
-        lab.clean()
-    except Exception as exc:  # ValidationError: flatten to one sentence naming the file
-        messages = getattr(exc, "message_dict", None) or {"lab": [str(exc)]}
-        raise CourseFolderError(
-            path, "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
-        ) from None
-    if fields["wall_time_seconds"] > MAX_LAB_WALL_SECONDS:
-        raise CourseFolderError(path, f"wall_seconds must be at most {MAX_LAB_WALL_SECONDS}")
-    return fields
-
-
-# --------------------------------------------------------------------------
-# Submissions (web side)
-
-
-def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Submission:
-    """Validate and queue a learner's run. Raises SubmissionRefused with a learner-facing message."""
-    if len(code.encode()) > MAX_CODE_BYTES:
-        raise SubmissionRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
-    if not code.strip():
-        raise SubmissionRefused("Your code is empty.")
-    try:
-        ast.parse(code, filename="solution.py")
-    except SyntaxError as exc:
-        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-        raise SubmissionRefused(f"Syntax error on {where}: {exc.msg}. Nothing was run.") from None
-    with transaction.atomic():
-        # Lock the lab row so two simultaneous submits are counted one after the other.
-        Lab.objects.select_for_update().filter(pk=lab.pk).first()
-        if Submission.objects.filter(
-            learner=learner, lab=lab, status__in=Submission.ACTIVE, validation_of=""
-        ).exists():
-            raise SubmissionRefused(
-                "You already have a run in progress for this lab; wait or cancel it."
-            )
-        if attempts_used_today(learner=learner, lab=lab) >= lab.attempts_per_day:
-            reset = timezone.localtime(attempts_reset_at()).strftime("%H:%M")
-            raise SubmissionRefused(
-                f"You have used all {lab.attempts_per_day} attempts for today; they reset at {reset}."
-            )
-        try:
-            with transaction.atomic():
-                submission = Submission.objects.create(learner=learner, lab=lab, code=code)
-        except IntegrityError:
-            raise SubmissionRefused("You already have a run in progress for this lab.") from None
-        _enqueue_on_commit(submission)
-    return submission
-
-
-def _enqueue_on_commit(submission: Submission) -> None:
-    queue = submission.lab.queue
-    transaction.on_commit(lambda: _wake(queue=queue, hint=submission.pk))
-
-
-def _wake(*, queue: str, hint: int | None = None, countdown: float | None = None) -> None:
-    """One wake-up message per queued row: whichever worker takes it claims the fairest row."""
-    from labs.tasks import run_submission
-
-    run_submission.apply_async(
-        kwargs={"submission_id": hint, "queue": queue}, queue=queue, countdown=countdown
-    )
-
-
-def submission_cancel(*, submission: Submission) -> Submission:
-    """Cancel now if still queued; a running run is stopped by its worker within seconds."""
-    cancelled_while_queued = Submission.objects.filter(
-        pk=submission.pk, status=Submission.Status.QUEUED
-    ).update(status=Submission.Status.CANCELLED, finished_at=timezone.now(), cancel_requested=True)
-    if not cancelled_while_queued:
-        Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
-            cancel_requested=True
-        )
-    submission.refresh_from_db()
-    return submission
-
-
-# --------------------------------------------------------------------------
-# Submissions (worker side)
 
 
 def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
@@ -397,7 +99,7 @@ def _requeue_stale() -> list[int]:
             if moved:
                 logger.warning("Requeued submission %s: heartbeat stopped", submission.pk)
                 requeued.append(submission.pk)
-                _enqueue_on_commit(submission)
+                submission_enqueue_on_commit(submission)
     _wake_stranded()
     return requeued
 
@@ -423,7 +125,7 @@ def _wake_stranded() -> None:
         if missing > 0:
             logger.warning("Queue %s: %s queued runs had no message; sent wake-ups", queue, missing)
             for _ in range(missing):
-                _wake(queue=queue)
+                queue_wake(queue=queue)
 
 
 def _messages_waiting(queue: str) -> int | None:
@@ -501,23 +203,13 @@ def _platform_fault(submission: Submission, detail: str) -> str:
         ).update(status=Submission.Status.QUEUED, platform_retries=F("platform_retries") + 1,
                  counts_as_attempt=False, worker="")  # fmt: skip
         if moved:
-            _wake(queue=submission.lab.queue, hint=submission.pk, countdown=5)
+            queue_wake(queue=submission.lab.queue, hint=submission.pk, countdown=5)
             return Submission.Status.QUEUED
     submission_finish(submission, Submission.Status.FAILED, counts_as_attempt=False,
             error_message="The platform failed to run your code (not your fault; no attempt "
             "was used). Please submit again; if it keeps failing, tell your instructor.",
             log_tail=detail[-4000:])  # fmt: skip
     return Submission.Status.FAILED
-
-
-def submission_finish(
-    submission: Submission, status: str, *, owner_check: bool = True, **fields: Any
-) -> bool:
-    """Write a final state, only if this worker still owns the run."""
-    rows = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING)
-    if owner_check:
-        rows = rows.filter(deliveries=submission.deliveries)
-    return bool(rows.update(status=status, finished_at=timezone.now(), **fields))
 
 
 def job_dir_for(submission: Submission) -> Path:
@@ -685,7 +377,7 @@ def _train(submission: Submission) -> str:
         cpu_seconds=lab.wall_time_seconds * max(1, threads) + 60,
         memory_mb=lab.memory_mb,
     )
-    engine_dir = Path(__file__).resolve().parent / "training"
+    engine_dir = Path(labs.training.__file__).resolve().parent
     reporter = _RunReporter(submission)
     try:
         result = run_sandboxed(
@@ -719,15 +411,10 @@ def _train(submission: Submission) -> str:
         )
         return Submission.Status.CANCELLED
     if result.outcome == "ok" and reporter.done is not None:
-        if not _post_training_hooks:
-            submission_finish(submission, Submission.Status.TRAINED, result=reporter.done,
-                    samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
-            return Submission.Status.TRAINED
         reporter.pending.update(phase=Submission.Phase.GRADING, result=reporter.done,
                                 samples_per_second=reporter.done.get("samples_per_s"), **common)  # fmt: skip
         reporter.flush(force=True)
-        for hook in _post_training_hooks:
-            hook(submission, job_dir, reporter.flush)  # throttled: also the heartbeat
+        submission_grade(submission, job_dir, reporter.flush)  # throttled: also the heartbeat
         return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
     if reporter.platform_error is not None and _disk_nearly_full(job_dir):
         # The engine could not write the checkpoint because the worker's disk is full: our
@@ -763,25 +450,3 @@ def _clean_log(text: str) -> str:
     for prefix in {sys.prefix, sys.base_prefix, str(settings.BASE_DIR)}:
         text = text.replace(prefix, "<python>")
     return text[-8000:]
-
-
-def submission_delete_job(*, submission: Submission) -> None:
-    shutil.rmtree(job_dir_for(submission), ignore_errors=True)
-
-
-def runs_elapsed(submission: Submission) -> datetime.timedelta | None:
-    if not submission.started_at:
-        return None
-    return (submission.finished_at or timezone.now()) - submission.started_at
-
-
-def lab_validate_enqueue(*, lab: Lab, by: AbstractBaseUser) -> list[Submission]:
-    """Queue the reference solution and the unmodified starter code through the real pipeline."""
-    with transaction.atomic():
-        runs = [
-            Submission.objects.create(learner=by, lab=lab, code=code, validation_of=role)
-            for role, code in (("reference", lab.reference_solution), ("starter", lab.starter_code))
-        ]
-        for run in runs:
-            _enqueue_on_commit(run)
-    return runs

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from grading.management.commands.validate_lab import labs_in_order, validate_labs, write_table
 
 from courses.models import Course
-from grading.management.commands.validate_lab import labs_in_order, validate_labs, write_table
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
 from labs.models import Lab, Submission
-from labs.services import submission_run
+from runs.pipeline import submission_run
 
 VALIDATOR = "academy-validator"
 HEADER = ["lab", "reference score", "starter score", "pass mark", "reference metric",

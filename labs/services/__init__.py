@@ -1,0 +1,1 @@
+"""Writes of the labs app, by concern: datasets, lab authoring, submissions."""

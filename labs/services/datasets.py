@@ -1,0 +1,80 @@
+"""Writes for datasets: a course folder's `datasets/<slug>/` or an admin upload become rows."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.db import connection, transaction
+
+from courses.rendering import render_markdown
+from labs.datasets import DatasetError, ParsedDataset, parse_dataset
+from labs.models import Dataset, Example
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def dataset_import(
+    *, slug: str, title: str, license_name: str, source_markdown: str, parsed: ParsedDataset,
+    description: str = "",
+) -> tuple[Dataset, str]:  # fmt: skip
+    """Create or replace a dataset's rows. Returns (dataset, "created" | "updated" | "unchanged")."""
+    fields = {
+        "title": title, "description": description, "license_name": license_name,
+        "source_markdown": source_markdown, "source_html": render_markdown(source_markdown).html,
+        "labels": parsed.labels,
+    }  # fmt: skip
+    dataset, created = Dataset.objects.get_or_create(slug=slug, defaults=fields)
+    if not created and dataset.content_hash == parsed.content_hash:
+        changed = any(getattr(dataset, k) != v for k, v in fields.items())
+        if changed:
+            Dataset.objects.filter(pk=dataset.pk).update(**fields)
+        return dataset, "updated" if changed else "unchanged"
+    for name, value in fields.items():
+        setattr(dataset, name, value)
+    dataset.content_hash = parsed.content_hash
+    dataset.save()
+    dataset.examples.all().delete()
+    rows = [
+        (dataset.pk, split, i, text, label)
+        for split, split_rows in (
+            (Example.Split.TRAIN, parsed.train),
+            (Example.Split.HELDOUT, parsed.heldout),
+        )
+        for i, (text, label) in enumerate(split_rows)
+    ]
+    # executemany instead of bulk_create: datasets are tens of thousands of rows and
+    # the ORM's per-object SQL compilation made a course import take ~20 s on SQLite.
+    table = Example._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (dataset_id, split, position, text, label) VALUES (%s, %s, %s, %s, %s)",  # noqa: S608
+            rows,
+        )
+    return dataset, "created" if created else "updated"
+
+
+def dataset_import_folder(*, path: Path) -> tuple[Dataset, str]:
+    """Import `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}`."""
+    import yaml
+
+    meta_path = path / "dataset.yaml"
+    if not meta_path.is_file():
+        raise DatasetError(f"{path}: dataset.yaml is missing")
+    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+    missing = [k for k in ("slug", "title", "license") if k not in meta]
+    if missing:
+        raise DatasetError(f"{meta_path}: missing key(s) {', '.join(missing)}")
+    for name in ("train.csv", "test.csv", "SOURCE.md"):
+        if not (path / name).is_file():
+            raise DatasetError(f"{path}: {name} is missing")
+    parsed = parse_dataset(
+        train=(path / "train.csv").read_bytes(), heldout=(path / "test.csv").read_bytes(),
+        train_name=str(path / "train.csv"), heldout_name=str(path / "test.csv"),
+    )  # fmt: skip
+    return dataset_import(
+        slug=meta["slug"], title=meta["title"], license_name=meta["license"],
+        description=str(meta.get("description", "")).strip(),
+        source_markdown=(path / "SOURCE.md").read_text(encoding="utf-8"), parsed=parsed,
+    )  # fmt: skip

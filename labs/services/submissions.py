@@ -1,0 +1,110 @@
+"""Writes for submissions on the web side: create (validated, queued on commit), cancel, validate."""
+
+from __future__ import annotations
+
+import ast
+import logging
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from academy.celery import app as celery_app
+from labs.models import Lab, Submission
+from labs.selectors import (
+    attempts_reset_at,
+    attempts_used_today,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_CODE_BYTES = 64 * 1024
+# The registered name of the wake-up task (runs/tasks.py), kept from when it lived in labs.
+RUN_TASK = "labs.tasks.run_submission"
+
+
+class SubmissionRefused(Exception):
+    """The submission was not accepted; the message tells the learner why."""
+
+
+def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Submission:
+    """Validate and queue a learner's run. Raises SubmissionRefused with a learner-facing message."""
+    if len(code.encode()) > MAX_CODE_BYTES:
+        raise SubmissionRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
+    if not code.strip():
+        raise SubmissionRefused("Your code is empty.")
+    try:
+        ast.parse(code, filename="solution.py")
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        raise SubmissionRefused(f"Syntax error on {where}: {exc.msg}. Nothing was run.") from None
+    with transaction.atomic():
+        # Lock the lab row so two simultaneous submits are counted one after the other.
+        Lab.objects.select_for_update().filter(pk=lab.pk).first()
+        if Submission.objects.filter(
+            learner=learner, lab=lab, status__in=Submission.ACTIVE, validation_of=""
+        ).exists():
+            raise SubmissionRefused(
+                "You already have a run in progress for this lab; wait or cancel it."
+            )
+        if attempts_used_today(learner=learner, lab=lab) >= lab.attempts_per_day:
+            reset = timezone.localtime(attempts_reset_at()).strftime("%H:%M")
+            raise SubmissionRefused(
+                f"You have used all {lab.attempts_per_day} attempts for today; they reset at {reset}."
+            )
+        try:
+            with transaction.atomic():
+                submission = Submission.objects.create(learner=learner, lab=lab, code=code)
+        except IntegrityError:
+            raise SubmissionRefused("You already have a run in progress for this lab.") from None
+        submission_enqueue_on_commit(submission)
+    return submission
+
+
+def submission_enqueue_on_commit(submission: Submission) -> None:
+    queue = submission.lab.queue
+    transaction.on_commit(lambda: queue_wake(queue=queue, hint=submission.pk))
+
+
+def queue_wake(*, queue: str, hint: int | None = None, countdown: float | None = None) -> None:
+    """One wake-up message per queued row: whichever worker takes it claims the fairest row."""
+    # By name: the task lives in runs/, which is built on labs and not imported by it.
+    celery_app.send_task(
+        RUN_TASK, kwargs={"submission_id": hint, "queue": queue}, queue=queue, countdown=countdown
+    )
+
+
+def submission_cancel(*, submission: Submission) -> Submission:
+    """Cancel now if still queued; a running run is stopped by its worker within seconds."""
+    cancelled_while_queued = Submission.objects.filter(
+        pk=submission.pk, status=Submission.Status.QUEUED
+    ).update(status=Submission.Status.CANCELLED, finished_at=timezone.now(), cancel_requested=True)
+    if not cancelled_while_queued:
+        Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING).update(
+            cancel_requested=True
+        )
+    submission.refresh_from_db()
+    return submission
+
+
+def submission_finish(
+    submission: Submission, status: str, *, owner_check: bool = True, **fields: Any
+) -> bool:
+    """Write a final state, only if this worker still owns the run."""
+    rows = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING)
+    if owner_check:
+        rows = rows.filter(deliveries=submission.deliveries)
+    return bool(rows.update(status=status, finished_at=timezone.now(), **fields))
+
+
+def lab_validate_enqueue(*, lab: Lab, by: AbstractBaseUser) -> list[Submission]:
+    """Queue the reference solution and the unmodified starter code through the real pipeline."""
+    with transaction.atomic():
+        runs = [
+            Submission.objects.create(learner=by, lab=lab, code=code, validation_of=role)
+            for role, code in (("reference", lab.reference_solution), ("starter", lab.starter_code))
+        ]
+        for run in runs:
+            submission_enqueue_on_commit(run)
+    return runs

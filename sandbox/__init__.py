@@ -1,0 +1,1 @@
+"""Running untrusted code: no Django, split by concern."""

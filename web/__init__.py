@@ -1,0 +1,1 @@
+"""Learner pages: course, module, lab, run and dataset views. No models."""
