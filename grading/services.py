@@ -87,6 +87,34 @@ def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> Module
     return progress
 
 
+def progress_record_result(
+    progress: ModuleProgress,
+    *,
+    score: float,
+    passed: bool,
+    submission: Submission | None = None,
+    recount: bool = False,
+) -> None:
+    """The progress rule, for lab runs and knowledge checks alike: keep the best score,
+    complete the module on a pass, never revoke a completion.
+
+    `recount` (after a re-grade): the score given is the best of the current grades, so
+    it replaces the kept one even when lower; a completion still stands. The caller holds
+    the row locked (select_for_update) inside its transaction."""
+    fields = ["updated_at"]
+    if recount or progress.best_score is None or score > progress.best_score:
+        progress.best_score = score
+        fields.append("best_score")
+        if submission is not None:
+            progress.best_submission = submission
+            fields.append("best_submission")
+    if passed and progress.status != ModuleProgress.Status.COMPLETED:
+        progress.status = ModuleProgress.Status.COMPLETED
+        progress.completed_at = timezone.now()
+        fields += ["status", "completed_at"]
+    progress.save(update_fields=fields)
+
+
 def enrollment_progress_changed(*, learner: AbstractBaseUser, course: Course) -> None:
     """Mark the learner's pages of this course out of date (see courses/pagecache.py).
 
@@ -186,7 +214,9 @@ def evaluate_checkpoint(
     return metrics, evaluation
 
 
-def submission_grade(submission: Submission, job_dir: Path, heartbeat: Callable[[], None]) -> None:
+def submission_grade(
+    *, submission: Submission, job_dir: Path, heartbeat: Callable[[], None]
+) -> None:
     """Post-training step in the worker: held-out evaluation, Grade, progress. Idempotent."""
     lab = submission.lab
     try:
@@ -228,16 +258,7 @@ def grade_apply(*, grade: Grade) -> None:
     progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
         learner=submission.learner, module=lab.module
     )
-    fields = ["updated_at"]
-    if progress.best_score is None or grade.score > progress.best_score:
-        progress.best_score = grade.score
-        progress.best_submission = submission
-        fields += ["best_score", "best_submission"]
-    if grade.passed and progress.status != ModuleProgress.Status.COMPLETED:
-        progress.status = ModuleProgress.Status.COMPLETED
-        progress.completed_at = timezone.now()
-        fields += ["status", "completed_at"]
-    progress.save(update_fields=fields)
+    progress_record_result(progress, score=grade.score, passed=grade.passed, submission=submission)
     enrollment_refresh_completion(learner=submission.learner, module=lab.module)
 
 
@@ -297,12 +318,9 @@ def progress_recompute_best(*, learner: AbstractBaseUser, module: Module) -> Non
     progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
         learner=learner, module=module
     )
-    progress.best_score = best.score
-    progress.best_submission = best.submission
-    if best.passed and progress.status != ModuleProgress.Status.COMPLETED:
-        progress.status = ModuleProgress.Status.COMPLETED
-        progress.completed_at = timezone.now()
-    progress.save()
+    progress_record_result(
+        progress, score=best.score, passed=best.passed, submission=best.submission, recount=True
+    )
     enrollment_refresh_completion(learner=learner, module=module)
 
 
@@ -329,15 +347,6 @@ def check_attempt_submit(
         raise CheckNotAnswerable("A code lab has no knowledge check.")
     progress = _progress_of_open_module(learner=learner, module=module)
     outcome = check_attempt_record(learner=learner, module=module, answers=answers)
-    attempt = outcome.attempt
-    fields = ["updated_at"]
-    if progress.best_score is None or attempt.score > progress.best_score:
-        progress.best_score = attempt.score
-        fields.append("best_score")
-    if attempt.passed and progress.status != ModuleProgress.Status.COMPLETED:
-        progress.status = ModuleProgress.Status.COMPLETED
-        progress.completed_at = timezone.now()
-        fields += ["status", "completed_at"]
-    progress.save(update_fields=fields)
+    progress_record_result(progress, score=outcome.attempt.score, passed=outcome.attempt.passed)
     enrollment_refresh_completion(learner=learner, module=module)
     return outcome

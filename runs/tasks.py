@@ -13,7 +13,8 @@ from django.conf import settings
 
 from grading.services import RegradeImpossible, submission_regrade
 from labs.models import Submission
-from runs import pipeline
+from runs import pipeline, sweep
+from runs.jobs import job_dir_for
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def run_submission(submission_id: int | None = None, queue: str | None = None) -
     name="labs.tasks.requeue_stale_runs", ignore_result=True, soft_time_limit=120, time_limit=150
 )
 def requeue_stale_runs() -> None:
-    pipeline.submissions_requeue_stale()
+    sweep.submissions_requeue_stale()
 
 
 @worker_init.connect
@@ -65,7 +66,7 @@ def _preload_grading_libraries(**_: object) -> None:
 def _requeue_on_worker_start(**_: object) -> None:
     # A worker coming up is the moment runs orphaned by a dead one are found.
     try:
-        requeued = pipeline.submissions_requeue_stale()
+        requeued = sweep.submissions_requeue_stale()
     except Exception:  # never keep a worker from starting
         logger.exception("Could not sweep stale runs at start-up")
         return
@@ -89,9 +90,7 @@ def regrade_submission(submission_id: int, requested_by_id: int | None = None) -
     submission = Submission.objects.select_related("lab__dataset").get(pk=submission_id)
     actor = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
     try:
-        submission_regrade(
-            submission=submission, job_dir=pipeline.job_dir_for(submission), actor=actor
-        )
+        submission_regrade(submission=submission, job_dir=job_dir_for(submission), actor=actor)
     except RegradeImpossible as exc:
         # Nothing to retry: the files are gone. The admin's list shows it was not re-graded.
         logger.warning("Re-grade of submission %s impossible: %s", submission_id, exc)

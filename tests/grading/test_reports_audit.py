@@ -8,7 +8,7 @@ from pathlib import Path
 from grading.models import AuditEvent, Grade
 from grading.services import grade_apply, grade_values
 from labs.models import Submission
-from runs.pipeline import job_dir_for
+from runs.jobs import job_dir_for
 
 
 def write_checkpoint(tiny_model: str, job_dir: Path, labels: list[str]) -> None:

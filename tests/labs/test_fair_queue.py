@@ -10,7 +10,8 @@ from django.utils import timezone
 from labs.models import Lab, Submission
 from labs.selectors import queue_position, submissions_fair_order
 from labs.services.submissions import submission_create
-from runs.pipeline import submission_claim_next, submission_run, submissions_requeue_stale
+from runs.pipeline import submission_claim_next, submission_run
+from runs.sweep import submissions_requeue_stale
 from tests.conftest import TINY_SOLUTION
 from tests.factories import ModuleFactory, UserFactory
 
@@ -165,9 +166,9 @@ def test_the_fair_order_is_one_query_however_long_the_queue(labs, django_assert_
 
 
 def messages_in(queue: str) -> int:
-    from runs.pipeline import _messages_waiting
+    from runs.sweep import messages_waiting
 
-    return _messages_waiting(queue)
+    return messages_waiting(queue)
 
 
 def test_the_sweep_replaces_lost_wake_ups_once_and_does_not_flood_the_queue(labs, settings):

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from labs.models import Submission
 from labs.services.submissions import SubmissionRefused, submission_cancel, submission_create
-from runs.pipeline import submission_claim, submissions_requeue_stale
+from runs.pipeline import submission_claim
+from runs.sweep import submissions_requeue_stale
 from tests.conftest import TINY_SOLUTION
 
 

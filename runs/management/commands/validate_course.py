@@ -1,28 +1,40 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from grading.management.commands.validate_lab import labs_in_order, validate_labs, write_table
 
 from courses.models import Course
+from runs.validation import labs_in_order, validate_labs, write_table
 
 
 class Command(BaseCommand):
     help = (
-        "Validate every lab of a course: run each reference solution and starter code through "
-        "the real pipeline (sandbox, engine, grader) and print one table. Every reference "
-        "must pass and every starter must not."
+        "Validate a course's labs: run each reference solution and starter code through the "
+        "real pipeline (sandbox, engine, grader) in this process and print one table. Every "
+        "reference must pass and no starter may."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("course", help="the course's slug, e.g. fine-tuning-at-work")
+        parser.add_argument(
+            "labs", nargs="*", help="only these lab modules (their slugs; default: every lab)"
+        )
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         slug = options["course"]
         if not Course.objects.filter(slug=slug).exists():
             raise CommandError(f"No course with slug {slug!r}; import it first (import_course).")
         labs = labs_in_order().filter(module__course__slug=slug)
         if not labs:
             raise CommandError(f"Course {slug!r} has no labs.")
+        if options["labs"]:
+            unknown = sorted(
+                set(options["labs"]) - set(labs.values_list("module__slug", flat=True))
+            )
+            if unknown:
+                raise CommandError(f"Course {slug!r} has no lab {', '.join(unknown)}.")
+            labs = labs.filter(module__slug__in=options["labs"])
         self.stderr.write(f"Validating {labs.count()} lab(s) of {slug}…")
         rows, failures = validate_labs(labs, log=self.stderr.write)
         write_table(rows, self.stdout.write)

@@ -1,18 +1,35 @@
+"""Lab validation: each lab's reference solution must pass and its starter code must not.
+
+Both run through the real pipeline (job folder, sandbox, engine, grader) in this
+process rather than on a worker, so the wall times are what a learner waits for
+on this machine. `manage.py validate_course` prints the table.
+"""
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 
+from grading.models import Grade
 from labs.models import Lab, Submission
 from runs.pipeline import submission_run
 
 VALIDATOR = "academy-validator"
-HEADER = ["lab", "reference score", "starter score", "pass mark", "reference metric",
-          "starter metric", "reference wall", "starter wall", "device", "verdict"]  # fmt: skip
+HEADER = [
+    "lab",
+    "reference score",
+    "starter score",
+    "pass mark",
+    "reference metric",
+    "starter metric",
+    "reference wall",
+    "starter wall",
+    "device",
+    "verdict",
+]
 
 
 def labs_in_order() -> QuerySet[Lab]:
@@ -42,22 +59,30 @@ def validate_labs(
                 learner=validator, lab=lab, code=code, validation_of=role
             )
             started = time.monotonic()
-            submission_run(submission_id=run.pk, worker="validate_lab")
+            submission_run(submission_id=run.pk, worker="validate_course")
             run.refresh_from_db()
             grade = getattr(run, "grade", None) if run.status == Submission.Status.GRADED else None
             result[role] = (run, grade, time.monotonic() - started)
-            log(f"  {lab.module.slug} {role}: {run.status} "
-                f"{f'{grade.score:.1f} ({_metric(grade)})' if grade else run.error_message[:160]}")  # fmt: skip
+            outcome = f"{grade.score:.1f} ({_metric(grade)})" if grade else run.error_message[:160]
+            log(f"  {lab.module.slug} {role}: {run.status} {outcome}")
         ref_run, ref_grade, ref_wall = result["reference"]
         _, start_grade, start_wall = result["starter"]
         ok = bool(ref_grade and ref_grade.passed) and not (start_grade and start_grade.passed)
         failures += not ok
-        rows.append([
-            lab.module.slug,
-            _score(ref_grade), _score(start_grade), f"{lab.pass_mark:.0f}",
-            _metric(ref_grade), _metric(start_grade), f"{ref_wall:.0f} s", f"{start_wall:.0f} s",
-            ref_run.device or "?", "ok" if ok else "FAIL",
-        ])  # fmt: skip
+        rows.append(
+            [
+                lab.module.slug,
+                _score(ref_grade),
+                _score(start_grade),
+                f"{lab.pass_mark:.0f}",
+                _metric(ref_grade),
+                _metric(start_grade),
+                f"{ref_wall:.0f} s",
+                f"{start_wall:.0f} s",
+                ref_run.device or "?",
+                "ok" if ok else "FAIL",
+            ]
+        )
     return rows, failures
 
 
@@ -68,34 +93,9 @@ def write_table(rows: list[list[str]], write: Callable[[str], None]) -> None:
         write("| " + " | ".join(row) + " |")
 
 
-class Command(BaseCommand):
-    help = (
-        "Run labs' reference solutions and starter code through the real pipeline (sandbox, "
-        "engine, grader) in this process and print a table. The reference must pass; the "
-        "starter must not."
-    )
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("modules", nargs="*", help="lab module slugs (default: every lab)")
-        parser.add_argument("--course", help="only the labs of this course")
-
-    def handle(self, *args: object, **options: object) -> None:
-        labs = labs_in_order()
-        if options["course"]:
-            labs = labs.filter(module__course__slug=options["course"])
-        if options["modules"]:
-            labs = labs.filter(module__slug__in=options["modules"])
-        if not labs:
-            raise CommandError("No lab matches.")
-        rows, failures = validate_labs(labs, log=self.stderr.write)
-        write_table(rows, self.stdout.write)
-        if failures:
-            raise CommandError(f"{failures} lab(s) failed validation.")
-
-
-def _score(grade: object) -> str:
+def _score(grade: Grade | None) -> str:
     return f"{grade.score:.1f}" if grade else "—"
 
 
-def _metric(grade: object) -> str:
+def _metric(grade: Grade | None) -> str:
     return f"{grade.metric} {grade.metric_value:.3f}" if grade else "—"

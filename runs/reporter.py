@@ -1,0 +1,163 @@
+"""The engine's progress events, written onto the run's row: throttled, and the heartbeat."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from labs.models import Submission
+
+logger = logging.getLogger(__name__)
+
+LOSS_CURVE_POINTS = 240
+PROGRESS_FLUSH_SECONDS = 1.0
+CANCEL_CHECK_SECONDS = 2.0
+START_EVENT_KEYS = (
+    "device",
+    "device_name",
+    "total_steps",
+    "epochs",
+    "train_examples",
+    "dev_examples",
+    "trainable_params",
+    "total_params",
+    "trainable_share",
+    "hyperparameters",
+)
+
+
+@dataclass
+class RunReporter:
+    """Turns the engine's JSON-lines events into throttled writes on the row.
+
+    Its `flush` is also the run's heartbeat, and `should_stop` (polled by the
+    sandbox) checks for a cancel and for a lost claim: a worker presumed dead
+    whose run was requeued elsewhere stops and writes nothing more.
+    """
+
+    submission: Submission
+    pending: dict[str, Any] = field(default_factory=dict)
+    loss_curve: list[list[float]] = field(default_factory=list)
+    dev_curve: list[dict[str, Any]] = field(default_factory=list)
+    started: bool = False
+    learner_error: dict[str, Any] | None = None
+    platform_error: dict[str, Any] | None = None
+    done: dict[str, Any] | None = None
+    last_flush: float = 0.0
+    last_cancel_check: float = 0.0
+    lost_ownership: bool = False
+    database_down_since: float | None = None
+    # What the start event said about the run (shown on the run page as the engine's report).
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+    def handle_line(self, line: str) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return  # not an event: ignore rather than trust
+        if not isinstance(event, dict):
+            return
+        kind = event.get("event")
+        if kind == "start":
+            self.started = True
+            self.run_info = {k: event.get(k) for k in START_EVENT_KEYS}
+            self.pending.update(
+                counts_as_attempt=True,
+                device=str(event.get("device_name") or event.get("device", ""))[:100],
+                total_steps=int(event.get("total_steps", 0)),
+                run_info=self.run_info,
+            )
+            self.flush(force=True)
+        elif kind == "step":
+            self.loss_curve.append([int(event.get("step", 0)), float(event.get("loss", 0.0))])
+            if len(self.loss_curve) > LOSS_CURVE_POINTS:
+                self.loss_curve = self.loss_curve[::2]  # keep the shape, bound the size
+            self.pending.update(
+                step=int(event.get("step", 0)),
+                epoch=float(event.get("epoch", 0.0)),
+                samples_per_second=float(event.get("samples_per_s", 0.0)),
+                loss_curve=list(self.loss_curve),
+            )
+            self.flush()
+        elif kind == "epoch":
+            self.dev_curve.append(
+                {
+                    k: event.get(k)
+                    for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1")
+                }
+            )
+            self.pending.update(dev_curve=list(self.dev_curve))
+            self.flush(force=True)
+        elif kind == "learner_error":
+            self.learner_error = event
+        elif kind == "platform_error":
+            self.platform_error = event
+        elif kind == "done":
+            self.done = event
+
+    def flush(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.lost_ownership:
+            # The run is someone else's, or presumed so: nothing more to write. (Trying
+            # would also hold up the stop by a connection timeout per try.)
+            return
+        if not force and now - self.last_flush < PROGRESS_FLUSH_SECONDS:
+            return
+        self.pending["heartbeat_at"] = timezone.now()
+        try:
+            updated = Submission.objects.filter(
+                pk=self.submission.pk,
+                status=Submission.Status.RUNNING,
+                deliveries=self.submission.deliveries,
+            ).update(**self.pending)
+        except DatabaseError as exc:
+            self._database_unreachable(exc, now)
+            return  # the pending progress goes with the next write
+        if self.database_down_since is not None:
+            logger.warning("Submission %s: the database is back", self.submission.pk)
+            self.database_down_since = None
+        self.lost_ownership = self.lost_ownership or not updated
+        self.pending = {}
+        self.last_flush = now
+
+    def _database_unreachable(self, exc: DatabaseError, now: float) -> None:
+        """A database restart, a network cut, or a call that hung past its deadline (its
+        connection shut by academy.deadlines): train on and write the progress later.
+
+        Past the stale limit the sweep may have requeued the run elsewhere, so it stops;
+        before that, the first write that gets through finds out whether it still owns it."""
+        connection.close()  # a broken connection is never reused: the next query reconnects
+        self.last_flush = now
+        if self.database_down_since is None:
+            self.database_down_since = now
+            logger.warning("Submission %s: database unreachable (%s)", self.submission.pk, exc)
+        if now - self.database_down_since > settings.ACADEMY_STALE_RUN_SECONDS:
+            logger.error("Submission %s: database gone too long; stopping", self.submission.pk)
+            self.lost_ownership = True
+
+    def should_stop(self) -> bool:
+        """Polled by the sandbox: also the heartbeat while the engine is quiet."""
+        if self.lost_ownership:
+            return True
+        now = time.monotonic()
+        if now - self.last_flush >= settings.ACADEMY_HEARTBEAT_SECONDS:
+            self.flush(force=True)
+        if now - self.last_cancel_check >= CANCEL_CHECK_SECONDS:
+            self.last_cancel_check = now
+            try:
+                cancel = Submission.objects.filter(pk=self.submission.pk).values_list(
+                    "cancel_requested", flat=True
+                )
+                if cancel and cancel[0]:
+                    return True
+            except DatabaseError as exc:
+                self._database_unreachable(exc, now)
+        # Another worker took the run over (we were presumed dead): stop, write nothing more.
+        return self.lost_ownership

@@ -1,0 +1,59 @@
+"""The run path in one process: the real job folder, sandbox, engine and grader (tiny BERT)."""
+
+from __future__ import annotations
+
+import pytest
+
+import runs.pipeline
+from labs.models import Submission
+from runs.pipeline import submission_run
+from tests.conftest import TINY_SOLUTION
+
+
+@pytest.fixture
+def settings_for_runs(settings, tmp_path):
+    settings.ACADEMY_JOBS_DIR = tmp_path / "jobs"
+    settings.ACADEMY_TRAINING_THREADS = 1
+    return settings
+
+
+def test_a_grading_bug_ends_the_run_failed_once_without_training_again(
+    db, learner, lab, settings_for_runs, monkeypatch
+):
+    trainings = []
+    real_train = runs.pipeline._train
+
+    def counted_train(*args, **kwargs):
+        trainings.append(1)
+        return real_train(*args, **kwargs)
+
+    def broken_grader(*args, **kwargs):
+        raise RuntimeError("a bug in the grader")
+
+    monkeypatch.setattr(runs.pipeline, "_train", counted_train)
+    monkeypatch.setattr(runs.pipeline, "submission_grade", broken_grader)
+    submission = Submission.objects.create(learner=learner, lab=lab, code=TINY_SOLUTION)
+
+    status = submission_run(submission_id=submission.pk, worker="test")
+
+    submission.refresh_from_db()
+    assert status == Submission.Status.FAILED
+    assert submission.status == Submission.Status.FAILED
+    assert trainings == [1]
+    assert submission.platform_retries == 0
+    assert not submission.counts_as_attempt
+    assert "could not grade your run" in submission.error_message
+    # Nothing of the worker's traceback is shown to the learner as their program's output.
+    assert "a bug in the grader" not in submission.log_tail
+
+
+def test_a_trained_run_records_the_sandbox_and_its_memory_enforcement(
+    db, learner, lab, settings_for_runs
+):
+    submission = Submission.objects.create(learner=learner, lab=lab, code=TINY_SOLUTION)
+
+    assert submission_run(submission_id=submission.pk, worker="test") == Submission.Status.GRADED
+
+    submission.refresh_from_db()
+    assert submission.sandbox_mode == "strict"
+    assert submission.run_info["memory_enforcement"] in {"cgroup", "rlimit_as"}
