@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -43,7 +43,7 @@ class NotSelfCompletable(ProgressError):
     pass
 
 
-def module_start(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
+def module_start(*, learner: User, module: Module) -> ModuleProgress:
     """Record that a learner opened a module (first visit only)."""
     progress, created = ModuleProgress.objects.get_or_create(learner=learner, module=module)
     if created:
@@ -51,7 +51,7 @@ def module_start(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress
     return progress
 
 
-def _progress_of_open_module(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
+def _progress_of_open_module(*, learner: User, module: Module) -> ModuleProgress:
     """The learner's progress row for `module`, locked for update; ModuleLocked (naming what
     is missing) while an earlier stage is unfinished. Enrolls the learner on first contact."""
     stage = course_progress(learner=learner, course=module.course).stage_of(module)
@@ -66,7 +66,7 @@ def _progress_of_open_module(*, learner: AbstractBaseUser, module: Module) -> Mo
 
 
 @transaction.atomic
-def module_mark_complete(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
+def module_mark_complete(*, learner: User, module: Module) -> ModuleProgress:
     """A learner finishes a theory or case-study module themselves.
 
     Refused for locked modules (the rule is enforced here, not only hidden in
@@ -115,7 +115,7 @@ def progress_record_result(
     progress.save(update_fields=fields)
 
 
-def enrollment_progress_changed(*, learner: AbstractBaseUser, course: Course) -> None:
+def enrollment_progress_changed(*, learner: User, course: Course) -> None:
     """Mark the learner's pages of this course out of date (see courses/pagecache.py).
 
     Called after the progress write it follows (module_start; every other progress
@@ -127,7 +127,7 @@ def enrollment_progress_changed(*, learner: AbstractBaseUser, course: Course) ->
     )
 
 
-def enrollment_refresh_completion(*, learner: AbstractBaseUser, module: Module) -> None:
+def enrollment_refresh_completion(*, learner: User, module: Module) -> None:
     """After any progress change: set (or clear) the enrollment's completion from the
     learner's progress, and mark their pages of the course out of date."""
     complete = course_progress(learner=learner, course=module.course).is_complete
@@ -161,7 +161,7 @@ def rubric_metric(lab: Lab, metrics: dict[str, Any]) -> float:
 
 
 # What the result panel calls the graded number (Grade.metric, at most 40 characters).
-METRIC_NAMES = {
+METRIC_NAMES: dict[str, str] = {
     Lab.Metric.CLASS_F1: "f1:{label}",
     Lab.Metric.ROUTER: "in-scope acc. & OOS recall (h-mean)",
 }
@@ -267,7 +267,7 @@ class RegradeImpossible(Exception):
 
 
 def submission_regrade(
-    *, submission: Submission, job_dir: Path, actor: AbstractBaseUser | None = None
+    *, submission: Submission, job_dir: Path, actor: User | None = None
 ) -> Grade:
     """Score the checkpoint in `job_dir` again under the lab's current rubric, without retraining.
 
@@ -306,7 +306,7 @@ def submission_regrade(
     return grade
 
 
-def progress_recompute_best(*, learner: AbstractBaseUser, module: Module) -> None:
+def progress_recompute_best(*, learner: User, module: Module) -> None:
     """After a re-grade: the best score is the best current grade. A completion is never revoked."""
     best = (
         Grade.objects.filter(submission__learner=learner, submission__lab__module=module,
@@ -334,7 +334,7 @@ class CheckNotAnswerable(ProgressError):
 
 @transaction.atomic
 def check_attempt_submit(
-    *, learner: AbstractBaseUser, module: Module, answers: Mapping[int, Sequence[int]]
+    *, learner: User, module: Module, answers: Mapping[int, Sequence[int]]
 ) -> CheckOutcome:
     """A learner answers a module's knowledge check: record the attempt, complete on a pass.
 

@@ -26,6 +26,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -91,6 +92,8 @@ def submission_run(*, submission_id: int, worker: str | None = None) -> str | No
 
 def submission_queue(*, submission_id: int | None) -> str:
     """The queue a submission's lab runs on (cpu when the row is gone)."""
+    if submission_id is None:
+        return Lab.Queue.CPU
     queue = Submission.objects.filter(pk=submission_id).values_list("lab__queue", flat=True).first()
     return queue or Lab.Queue.CPU
 
@@ -205,7 +208,7 @@ def _training_verdict(
 
     Who is at fault is decided here, from what the host saw (the sandbox's outcome,
     the disk) as much as from the engine's events."""
-    common = {
+    common: dict[str, Any] = {
         "sandbox_mode": str(result.mode),
         "log_tail": _clean_log(result.stderr_tail),
         "run_info": {**reporter.run_info, "memory_enforcement": result.memory_enforcement},

@@ -6,7 +6,7 @@ import ast
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -28,7 +28,7 @@ class SubmissionRefused(Exception):
     """The submission was not accepted; the message tells the learner why."""
 
 
-def submission_create(*, learner: AbstractBaseUser, lab: Lab, code: str) -> Submission:
+def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:
     """Validate and queue a learner's run. Raises SubmissionRefused with a learner-facing message."""
     if len(code.encode()) > MAX_CODE_BYTES:
         raise SubmissionRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
@@ -98,7 +98,7 @@ def submission_finish(
     return bool(rows.update(status=status, finished_at=timezone.now(), **fields))
 
 
-def lab_validate_enqueue(*, lab: Lab, by: AbstractBaseUser) -> list[Submission]:
+def lab_validate_enqueue(*, lab: Lab, by: User) -> list[Submission]:
     """Queue the reference solution and the unmodified starter code through the real pipeline."""
     with transaction.atomic():
         runs = [
