@@ -165,7 +165,7 @@ def _run_claimed(submission: Submission) -> str:
         return Submission.Status.FAILED
     except Exception:
         logger.exception("Platform fault training submission %s", submission.pk)
-        return _platform_fault_recorded(submission, traceback.format_exc())
+        return _platform_fault_recorded(submission, detail=traceback.format_exc())
     reporter.flush(force=True)
     if reporter.lost_ownership:
         return Submission.Status.RUNNING  # another worker owns the row now
@@ -225,7 +225,7 @@ def _training_verdict(
         reporter.pending.update(
             phase=Submission.Phase.GRADING,
             result=reporter.done,
-            samples_per_second=reporter.done.get("samples_per_s"),
+            samples_per_second=reporter.samples_per_second,
             **common,
         )
         reporter.flush(force=True)
@@ -235,8 +235,9 @@ def _training_verdict(
         # fault, retried, never an attempt. (Checked on the host: the event alone is not proof.)
         return _platform_fault_recorded(
             submission,
-            f"the job folder's disk is full: {reporter.platform_error.get('message', '')}\n"
-            f"{result.stderr_tail}",
+            detail=f"the job folder's disk is full: {reporter.platform_error.get('message', '')}",
+            learner_output=result.stderr_tail,
+            reason="the worker's disk is full",
         )
     if reporter.learner_error is not None:
         submission_finish(
@@ -260,7 +261,8 @@ def _training_verdict(
         return Submission.Status.ERROR
     return _platform_fault_recorded(
         submission,
-        f"engine exited {result.returncode} ({result.outcome}) before starting:\n{result.stderr_tail}",
+        detail=f"engine exited {result.returncode} ({result.outcome}) before starting",
+        learner_output=result.stderr_tail,
     )
 
 
@@ -292,9 +294,15 @@ def _grade(submission: Submission, job_dir: Path, reporter: RunReporter) -> str:
 # The platform's own faults
 
 
-def _platform_fault_recorded(submission: Submission, detail: str) -> str:
+def _platform_fault_recorded(
+    submission: Submission, *, detail: str, learner_output: str = "", reason: str = ""
+) -> str:
+    """`detail` (the worker's own account, e.g. its traceback) goes to the worker's log only:
+    host paths and source lines are no learner's to read. `learner_output` is what their
+    program printed, shown as such."""
+    logger.error("Submission %s: platform fault: %s", submission.pk, detail)
     try:
-        return _platform_fault(submission, detail)
+        return _platform_fault(submission, log_tail=_clean_log(learner_output), reason=reason)
     except DatabaseError:
         # The database is out of reach as well: the row stays running, its heartbeat
         # ages, and the sweep requeues it once the database answers again.
@@ -302,7 +310,7 @@ def _platform_fault_recorded(submission: Submission, detail: str) -> str:
         return Submission.Status.RUNNING
 
 
-def _platform_fault(submission: Submission, detail: str) -> str:
+def _platform_fault(submission: Submission, *, log_tail: str, reason: str = "") -> str:
     """Our fault, not the learner's: retry a couple of times, never count an attempt."""
     if submission.platform_retries < MAX_PLATFORM_RETRIES:
         moved = Submission.objects.filter(
@@ -320,9 +328,10 @@ def _platform_fault(submission: Submission, detail: str) -> str:
         submission,
         Submission.Status.FAILED,
         counts_as_attempt=False,
-        error_message="The platform failed to run your code (not your fault; no attempt "
-        "was used). Please submit again; if it keeps failing, tell your instructor.",
-        log_tail=detail[-4000:],
+        error_message=f"The platform failed to run your code{f': {reason}' if reason else ''} "
+        "(not your fault; no attempt was used). Please submit again; if it keeps failing, "
+        "tell your instructor.",
+        log_tail=log_tail,
     )
     return Submission.Status.FAILED
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
 from labs.models import Submission
@@ -19,6 +20,14 @@ logger = logging.getLogger(__name__)
 LOSS_CURVE_POINTS = 240
 PROGRESS_FLUSH_SECONDS = 1.0
 CANCEL_CHECK_SECONDS = 2.0
+EPOCH_EVENT_KEYS = ("epoch", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1")
+# Bounds on what an event may carry into the row: the engine never comes near them, and
+# a program that writes its own events (it shares the process) cannot bloat the row.
+MAX_EPOCH_EVENTS = 200
+MAX_COUNT = 2**31 - 1  # the columns are 32-bit on every database
+MAX_STRING = 4000
+MAX_ITEMS = 100
+MAX_DEPTH = 4
 START_EVENT_KEYS = (
     "device",
     "device_name",
@@ -56,43 +65,41 @@ class RunReporter:
     database_down_since: float | None = None
     # What the start event said about the run (shown on the run page as the engine's report).
     run_info: dict[str, Any] = field(default_factory=dict)
+    samples_per_second: float | None = None
 
     def handle_line(self, line: str) -> None:
-        try:
-            event = json.loads(line)
-        except ValueError:
+        event = parse_event(line)
+        if event is None:
             return  # not an event: ignore rather than trust
-        if not isinstance(event, dict):
-            return
         kind = event.get("event")
         if kind == "start":
             self.started = True
             self.run_info = {k: event.get(k) for k in START_EVENT_KEYS}
             self.pending.update(
                 counts_as_attempt=True,
-                device=str(event.get("device_name") or event.get("device", ""))[:100],
-                total_steps=int(event.get("total_steps", 0)),
+                device=str(event.get("device_name") or event.get("device") or "")[:100],
+                total_steps=_count(event.get("total_steps")) or 0,
                 run_info=self.run_info,
             )
             self.flush(force=True)
         elif kind == "step":
-            self.loss_curve.append([int(event.get("step", 0)), float(event.get("loss", 0.0))])
+            step, loss = _count(event.get("step")), _number(event.get("loss"))
+            if step is None or loss is None:
+                return  # a step the engine cannot have sent: dropped, the run goes on
+            self.loss_curve.append([step, loss])
             if len(self.loss_curve) > LOSS_CURVE_POINTS:
                 self.loss_curve = self.loss_curve[::2]  # keep the shape, bound the size
             self.pending.update(
-                step=int(event.get("step", 0)),
-                epoch=float(event.get("epoch", 0.0)),
-                samples_per_second=float(event.get("samples_per_s", 0.0)),
+                step=step,
+                epoch=_number(event.get("epoch")) or 0.0,
+                samples_per_second=_number(event.get("samples_per_s")) or 0.0,
                 loss_curve=list(self.loss_curve),
             )
             self.flush()
         elif kind == "epoch":
-            self.dev_curve.append(
-                {
-                    k: event.get(k)
-                    for k in ("epoch", "train_loss", "dev_loss", "dev_accuracy", "dev_macro_f1")
-                }
-            )
+            if len(self.dev_curve) >= MAX_EPOCH_EVENTS or _number(event.get("epoch")) is None:
+                return
+            self.dev_curve.append({k: _number(event.get(k)) for k in EPOCH_EVENT_KEYS})
             self.pending.update(dev_curve=list(self.dev_curve))
             self.flush(force=True)
         elif kind == "learner_error":
@@ -101,6 +108,7 @@ class RunReporter:
             self.platform_error = event
         elif kind == "done":
             self.done = event
+            self.samples_per_second = _number(event.get("samples_per_s"))
 
     def flush(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -117,6 +125,11 @@ class RunReporter:
                 status=Submission.Status.RUNNING,
                 deliveries=self.submission.deliveries,
             ).update(**self.pending)
+        except (DataError, IntegrityError):
+            # A value the columns refuse is not an outage: drop this progress, keep the run.
+            logger.exception("Submission %s: progress write refused", self.submission.pk)
+            self.pending = {}
+            return
         except DatabaseError as exc:
             self._database_unreachable(exc, now)
             return  # the pending progress goes with the next write
@@ -161,3 +174,52 @@ class RunReporter:
                 self._database_unreachable(exc, now)
         # Another worker took the run over (we were presumed dead): stop, write nothing more.
         return self.lost_ownership
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One JSON-lines event, made safe to store: NaN and ±inf become None, strings, lists
+    and mappings are bounded, and nesting is shallow. None if the line is not an event."""
+    try:
+        # parse_constant: NaN and Infinity literals; a float that overflows is caught below.
+        event = json.loads(line, parse_constant=lambda _: None)
+    except ValueError:
+        return None
+    if not isinstance(event, dict):
+        return None
+    bounded = _bounded(event, depth=0)
+    return bounded if isinstance(bounded, dict) else None
+
+
+def _bounded(value: Any, *, depth: int) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= 2**53 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value[:MAX_STRING]
+    if depth >= MAX_DEPTH:
+        return None
+    if isinstance(value, list):
+        return [_bounded(v, depth=depth + 1) for v in value[:MAX_ITEMS]]
+    if isinstance(value, dict):
+        items = list(value.items())[:MAX_ITEMS]
+        return {str(k)[:100]: _bounded(v, depth=depth + 1) for k, v in items}
+    return None
+
+
+def _count(value: Any) -> int | None:
+    """A step or step total: a whole number the columns hold, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if 0 <= value <= MAX_COUNT else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

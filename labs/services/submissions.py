@@ -35,10 +35,24 @@ def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:
     if not code.strip():
         raise SubmissionRefused("Your code is empty.")
     try:
-        ast.parse(code, filename="solution.py")
+        tree = ast.parse(code, filename="solution.py")
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
         raise SubmissionRefused(f"Syntax error on {where}: {exc.msg}. Nothing was run.") from None
+    except (RecursionError, MemoryError):
+        # Nesting too deep for the parser's stack, e.g. 60 KB of a+a+…
+        raise SubmissionRefused(
+            "Your code is nested too deeply for Python to parse. Nothing was run."
+        ) from None
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    missing = [hook for hook in lab.required_hooks if hook not in defined]
+    if missing:
+        # The lab's idea lives in these hooks: without them the engine's defaults would run.
+        names = ", ".join(f"`{hook}`" for hook in missing)
+        raise SubmissionRefused(
+            f"This lab asks you to write {names}: define it at the top level of your code "
+            f"(def {missing[0]}(...):). Nothing was run and no attempt was used."
+        )
     with transaction.atomic():
         # Lock the lab row so two simultaneous submits are counted one after the other.
         Lab.objects.select_for_update().filter(pk=lab.pk).first()

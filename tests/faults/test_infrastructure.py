@@ -109,7 +109,7 @@ def test_a_job_disk_that_stays_full_fails_cleanly_without_costing_an_attempt(
     assert submission.platform_retries == 2
     assert not submission.counts_as_attempt
     assert "not your fault; no attempt" in submission.error_message
-    assert "disk is full" in submission.log_tail
+    assert "disk is full" in submission.error_message
     assert attempts_used_today(learner=learner, lab=fault_lab) == 0
     assert one_grade(submission) == 0
 

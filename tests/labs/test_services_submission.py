@@ -36,6 +36,28 @@ def test_bad_code_is_refused_before_anything_runs(learner, lab, code, message):
     assert not Submission.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "HYPERPARAMETERS = {'epochs': 1}\n",
+        "preprocess = lambda text: text\n",
+        "class Hooks:\n    def preprocess(self, text):\n        return text\n",
+    ],
+    ids=["no-hook", "lambda", "method"],
+)
+def test_code_without_the_labs_required_hook_is_refused_naming_it(learner, lab, code):
+    assert lab.required_hooks == ["preprocess"]
+    with pytest.raises(SubmissionRefused, match="asks you to write `preprocess`"):
+        submission_create(learner=learner, lab=lab, code=code)
+    assert not Submission.objects.exists()
+
+
+def test_code_too_deeply_nested_to_parse_is_refused_with_a_message(learner, lab):
+    with pytest.raises(SubmissionRefused, match="nested too deeply"):
+        submission_create(learner=learner, lab=lab, code="x = " + "a+" * 31000 + "a")
+    assert not Submission.objects.exists()
+
+
 def test_one_active_run_per_learner_and_lab(learner, outsider, lab):
     submission_create(learner=learner, lab=lab, code=TINY_SOLUTION)
     with pytest.raises(SubmissionRefused, match="already have a run in progress"):

@@ -1,0 +1,68 @@
+"""The reporter writes what the engine streams onto the row; values learner code could forge
+(it shares the engine's process) are bounded or dropped, and never stop the heartbeat."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+from django.utils import timezone
+
+from labs.models import Submission
+from runs.reporter import RunReporter, parse_event
+
+
+@pytest.fixture
+def running(learner, lab) -> Submission:
+    long_ago = timezone.now() - datetime.timedelta(minutes=10)
+    return Submission.objects.create(
+        learner=learner, lab=lab, code="x = 1", status="running", deliveries=1,
+        heartbeat_at=long_ago,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"event": "step", "step": -5, "loss": 0.5}',
+        '{"event": "step", "step": 3, "loss": NaN}',
+        '{"event": "step", "step": 3, "loss": Infinity}',
+        '{"event": "step", "step": 3, "loss": 1e400}',
+        '{"event": "step", "step": 99999999999999, "loss": 0.5}',
+        '{"event": "step", "step": "three", "loss": 0.5}',
+        '{"event": "start", "total_steps": "many"}',
+        '{"event": "epoch", "epoch": NaN, "dev_loss": 0.1}',
+    ],
+)
+def test_a_forged_event_value_is_dropped_and_the_heartbeat_goes_on(running, line):
+    reporter = RunReporter(running)
+    reporter.handle_line(line)
+    reporter.handle_line('{"event": "step", "step": 1, "loss": 0.75, "epoch": 0.1}')
+    reporter.flush(force=True)
+
+    running.refresh_from_db()
+    assert not reporter.lost_ownership and reporter.database_down_since is None
+    assert timezone.now() - running.heartbeat_at < datetime.timedelta(seconds=30)
+    assert running.step == 1
+    assert running.loss_curve == [[1, 0.75]]
+    assert running.total_steps >= 0
+    json.dumps(running.run_info, allow_nan=False)  # stored JSON is strict JSON
+
+
+def test_parse_event_bounds_strings_lists_and_nesting():
+    deep = {"a": {"b": {"c": {"d": {"e": 1}}}}}
+    event = parse_event(
+        json.dumps(
+            {"event": "done", "text": "x" * 10**6, "items": list(range(10**4)), "deep": deep}
+        )
+    )
+    assert event is not None
+    assert len(event["text"]) == 4000
+    assert len(event["items"]) == 100
+    assert event["deep"]["a"]["b"]["c"] is None
+
+
+@pytest.mark.parametrize("line", ["not json", "[1, 2]", '"start"', ""])
+def test_a_line_that_is_not_an_event_object_is_ignored(line):
+    assert parse_event(line) is None
