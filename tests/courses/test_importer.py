@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from courses.importer import CourseFolderError, parse_course_folder
+from courses.authoring.parse import parse_course_folder
+from courses.authoring.source import CourseFolderError
 from courses.models import Course, Module, Stage
-from courses.services import course_import
-from courses.zipimport import course_import_zip
+from labs.services.authoring import course_folder_import as course_import
+from labs.services.authoring import course_folder_import_zip as course_import_zip
 from tests.conftest import SHIPPED_COURSE
 
 COURSE_YAML = """\

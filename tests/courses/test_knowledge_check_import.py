@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from courses.importer import CourseFolderError, parse_course_folder
+from courses.authoring.parse import parse_course_folder
+from courses.authoring.source import CourseFolderError
 from courses.models import CheckAnswer, CheckAttempt, CheckOption, CheckQuestion, Module
-from courses.services import check_attempt_record, course_import
+from courses.services import check_attempt_record
+from labs.services.authoring import course_folder_import as course_import
 from tests.factories import UserFactory
 
 COURSE_YAML = "slug: quiz\ntitle: Quiz course\nstages:\n  - slug: one\n    title: One\n"
@@ -147,7 +149,7 @@ def test_questions_without_ids_are_numbered_by_position(db, folder):
 
 BAD_CHECKS = [
     # (replace this, with this, message, line in the file)
-    ("  pass_mark: 50\n", "  pass_mark: 150\n", "'pass_mark' must be a whole percentage", 7),
+    ("  pass_mark: 50\n", "  pass_mark: 150\n", "'check.pass_mark' must be a whole percentage", 7),
     ("  pass_mark: 50\n", "  pass_mark: 50\n  shuffle: true\n", "unknown key(s) in 'check': shuffle", 8),
     ("      prompt: Why", "      promt: Why", "unknown key(s) in question 1: promt", 10),
     ("          correct: true\n          explanation: A random",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from courses.importer import parse_course_folder
+from courses.authoring.parse import parse_course_folder
 from tests.conftest import SHIPPED_COURSE
 
 SVG = re.compile(r"<svg\b[^>]*>.*?</svg>", re.S)
@@ -58,7 +58,7 @@ def test_every_theory_and_case_study_module_has_a_passable_check():
 
 def test_reimporting_the_shipped_course_leaves_its_checks_untouched(db):
     from courses.models import CheckQuestion
-    from courses.services import course_import
+    from labs.services.authoring import course_folder_import as course_import
 
     course_import(path=SHIPPED_COURSE)
     ids = set(CheckQuestion.objects.values_list("pk", "fingerprint"))

@@ -10,9 +10,9 @@ measures those with the real model.
 from __future__ import annotations
 
 import pytest
-from grading.management.commands.validate_lab import validate_labs
-
 from labs.models import Example, Lab, Submission
+
+from runs.management.commands.validate_lab import validate_labs
 
 pytestmark = pytest.mark.django_db
 
