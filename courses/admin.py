@@ -108,8 +108,8 @@ def _markdown_error(form: forms.BaseForm, field: str) -> None:
 
 
 class QuestionInlineForm(forms.ModelForm):
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         _markdown_error(self, "prompt_markdown")
         return cleaned
 
@@ -151,8 +151,8 @@ class ModuleForm(forms.ModelForm):
             "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
         }
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         stage, course = cleaned.get("stage"), cleaned.get("course")
         if stage and course and stage.course_id != course.pk:
             self.add_error("stage", "The stage belongs to another course.")
@@ -223,8 +223,8 @@ class OptionInlineFormSet(forms.BaseInlineFormSet):
 
 
 class OptionInlineForm(forms.ModelForm):
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         _markdown_error(self, "text_markdown")
         _markdown_error(self, "explanation_markdown")
         return cleaned
@@ -239,8 +239,8 @@ class OptionInline(admin.TabularInline):
 
 
 class CheckQuestionForm(forms.ModelForm):
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         module = cleaned.get("module")
         if module and module.kind == Module.Kind.LAB:
             self.add_error(
@@ -282,7 +282,7 @@ class CheckQuestionAdmin(CourseContentAdmin):
 class CheckAnswerInline(admin.TabularInline):
     model = CheckAnswer
     fields = ["question", "prompt_text", "selected_texts", "is_correct"]
-    readonly_fields = fields
+    readonly_fields = ["question", "prompt_text", "selected_texts", "is_correct"]
     extra = 0
     can_delete = False
 

@@ -166,7 +166,7 @@ def _problem(kind: str, ctx: dict[str, Any], msg: str) -> str:
 
 def _label(loc: Loc) -> str:
     """How an author finds a place: "'lab.limits'", "question 2", "question 2, option b text"."""
-    item, names = "", []
+    item, names = "", list[str]()
     index = 0
     while index < len(loc):
         part = loc[index]

@@ -10,8 +10,7 @@ import pytest
 from courses.authoring.parse import parse_course_folder
 from courses.authoring.source import CourseFolderError
 from courses.models import Course, Module, Stage
-from labs.services.authoring import course_folder_import as course_import
-from labs.services.authoring import course_folder_import_zip as course_import_zip
+from labs.services.authoring import course_folder_import, course_folder_import_zip
 from tests.conftest import SHIPPED_COURSE
 
 COURSE_YAML = """\
@@ -43,7 +42,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_shipped_course_imports_with_every_stage_and_module(db):
-    report = course_import(path=SHIPPED_COURSE)
+    report = course_folder_import(path=SHIPPED_COURSE)
     course = report.course
     assert course.title == "Fine-tuning language models at work"
     assert list(course.stages.values_list("slug", flat=True)) == [
@@ -61,23 +60,23 @@ def test_shipped_course_imports_with_every_stage_and_module(db):
 
 
 def test_import_is_idempotent_and_reports_changes(db, folder):
-    first = course_import(path=folder)
+    first = course_folder_import(path=folder)
     assert len(first.created) == 1 + 2 + 3
-    second = course_import(path=folder)
+    second = course_folder_import(path=folder)
     assert not second.changed
     assert (
         Module.objects.count() == 3 and Stage.objects.count() == 2 and Course.objects.count() == 1
     )
 
     (folder / "one" / "02-b.md").write_text(module_file("b", body="Changed body."))
-    third = course_import(path=folder)
+    third = course_folder_import(path=folder)
     assert third.updated == ["module b"]
     assert "Changed body." in Module.objects.get(slug="b").body_html
 
 
 def test_module_order_follows_file_names(db, folder):
     (folder / "one" / "00-z.md").write_text(module_file("z"))
-    course = course_import(path=folder).course
+    course = course_folder_import(path=folder).course
     assert list(course.modules.filter(stage__slug="one").values_list("slug", flat=True)) == [
         "z",
         "a",
@@ -86,9 +85,9 @@ def test_module_order_follows_file_names(db, folder):
 
 
 def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     (folder / "one" / "02-b.md").unlink()
-    report = course_import(path=folder)
+    report = course_folder_import(path=folder)
     assert report.not_in_folder == ["b"]
     assert Module.objects.filter(slug="b").exists()
 
@@ -151,11 +150,11 @@ def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
 def test_malformed_folder_fails_naming_file_and_line_and_changes_nothing(
     db, folder, breakage, file_suffix, line, message
 ):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     (folder / "one" / "01-a.md").write_text(module_file("a", body="Edited before the broken file."))
     breakage(folder)
     with pytest.raises(CourseFolderError) as info:
-        course_import(path=folder)
+        course_folder_import(path=folder)
     error = info.value
     assert error.path.endswith(file_suffix)
     assert message in error.message
@@ -185,20 +184,20 @@ def _zip(folder: Path, extra: dict[str, bytes] | None = None) -> io.BytesIO:
 
 
 def test_zipped_course_folder_imports(db, folder):
-    report = course_import_zip(upload=_zip(folder))
+    report = course_folder_import_zip(upload=_zip(folder))
     assert report.course.slug == "tiny"
     assert report.course.modules.count() == 3
 
 
 def test_zip_with_path_traversal_is_refused(db, folder):
     with pytest.raises(CourseFolderError, match="unsafe path"):
-        course_import_zip(upload=_zip(folder, {"../evil.md": b"x"}))
+        course_folder_import_zip(upload=_zip(folder, {"../evil.md": b"x"}))
     assert not Course.objects.exists()
 
 
 def test_not_a_zip_is_refused(db):
     with pytest.raises(CourseFolderError, match="not a zip file"):
-        course_import_zip(upload=io.BytesIO(b"plain text"), name="course.txt")
+        course_folder_import_zip(upload=io.BytesIO(b"plain text"), name="course.txt")
 
 
 def test_import_course_command_reports_and_fails_cleanly(db, folder, tmp_path):

@@ -10,8 +10,8 @@ measures those with the real model.
 from __future__ import annotations
 
 import pytest
-from labs.models import Example, Lab, Submission
 
+from labs.models import Example, Lab, Submission
 from runs.management.commands.validate_lab import validate_labs
 
 pytestmark = pytest.mark.django_db

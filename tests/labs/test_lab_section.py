@@ -93,7 +93,9 @@ def test_an_unknown_key_in_a_lab_section_names_the_file_and_its_line(dataset, st
         (section(starter="missing.py"), "lab starter file missing.py not found next to the module", 7),
     ],
 )  # fmt: skip
-def test_a_bad_lab_section_names_the_file_the_line_and_the_problem(dataset, stage, lab, message, line):
+def test_a_bad_lab_section_names_the_file_the_line_and_the_problem(
+    dataset, stage, lab, message, line
+):
     with pytest.raises(CourseFolderError) as error:
         fields_of(stage, lab)
     assert message in error.value.message
