@@ -134,7 +134,7 @@ def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
                 "---\nslug: b\ntitle: B\nkind: theory\ncolour: red\n---\nx\n"
             ),
             "one/02-b.md",
-            None,
+            5,
             "unknown key(s): colour",
         ),
     ],
@@ -163,6 +163,43 @@ def test_malformed_folder_fails_naming_file_and_line_and_changes_nothing(
         assert f"{file_suffix}:{line}:" in str(error)
     # Nothing from the failed import landed, not even the valid edit before it.
     assert "Edited" not in Module.objects.get(slug="a").body_html
+
+
+def test_an_unknown_key_in_a_stage_entry_names_course_yaml_and_its_line(db, folder):
+    (folder / "course.yaml").write_text(COURSE_YAML.replace("    title: Two\n", "    titel: Two\n"))
+    with pytest.raises(CourseFolderError) as info:
+        parse_course_folder(folder)
+    assert info.value.path.endswith("course.yaml") and info.value.line == 8
+    assert "unknown key(s) in stage 2: titel (allowed: slug, summary, title)" in info.value.message
+
+
+def test_a_lab_whose_dataset_is_missing_fails_after_the_course_part_and_changes_nothing(db, folder):
+    (folder / "two" / "labs").mkdir()
+    (folder / "two" / "labs" / "starter.py").write_text("HYPERPARAMETERS = {}\n")
+    (folder / "two" / "labs" / "solution.py").write_text("HYPERPARAMETERS = {}\n")
+    (folder / "two" / "02-lab.md").write_text(
+        "---\nslug: lab\ntitle: Lab\nkind: lab\nlab:\n  dataset: not-shipped\n"
+        "  starter: labs/starter.py\n  solution: labs/solution.py\n"
+        "  grading: {baseline: 0.3, target: 0.9}\n---\nBody.\n"
+    )
+    with pytest.raises(
+        CourseFolderError, match="lab dataset 'not-shipped' is not in datasets/"
+    ) as info:
+        course_folder_import(path=folder)
+    assert info.value.path.endswith("two/02-lab.md") and info.value.line == 6
+    # The course, stages and modules were written first, in the same transaction: rolled back.
+    assert not Course.objects.exists() and not Module.objects.exists()
+
+
+def test_an_unknown_key_in_dataset_yaml_names_the_file_and_its_line(db, folder):
+    data = folder / "datasets" / "pets"
+    data.mkdir(parents=True)
+    (data / "dataset.yaml").write_text("slug: pets\ntitle: Pets\nlicence: CC0\n")
+    with pytest.raises(CourseFolderError) as info:
+        course_folder_import(path=folder)
+    assert info.value.path.endswith("pets/dataset.yaml") and info.value.line == 3
+    assert "unknown key(s): licence" in info.value.message
+    assert not Course.objects.exists()
 
 
 def test_duplicate_stage_slug_is_refused(db, folder):
