@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+import academy.admin  # noqa: F401  (registers every model: the admin is composed there)
 from academy.views import RateLimitedLoginView
 
 admin.site.site_header = "LLM Academy administration"

@@ -1,34 +1,34 @@
-"""Authoring: courses, stages and modules in the Django admin, plus course-folder upload."""
+"""Authoring: courses, stages, modules and checks in the Django admin; HR's people lists.
+
+The classes only: `academy/admin.py` registers each model once, with the class of the
+highest app that extends it (labs adds the course-folder upload and lab validation to
+the course list, grading the HR actions to departments, profiles and enrollments).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from courses.importer import CourseFolderError, canonical_body
+from courses.authoring.parse import canonical_body
 from courses.models import (
     CheckAnswer,
     CheckAttempt,
     CheckOption,
     CheckQuestion,
     Course,
-    Department,
-    EmployeeProfile,
-    Enrollment,
     Module,
     Stage,
 )
 from courses.rendering import MarkdownError, render_markdown
 from courses.services import course_content_changed, course_set_published, question_render
-from courses.zipimport import course_import_zip
 
 
 class CourseContentAdmin(admin.ModelAdmin):
@@ -69,13 +69,6 @@ class ModuleInline(admin.TabularInline):
     show_change_link = True
 
 
-class CourseUploadForm(forms.Form):
-    archive = forms.FileField(
-        help_text="A .zip of a course folder (course.yaml + one folder per stage)."
-    )
-
-
-@admin.register(Course)
 class CourseAdmin(CourseContentAdmin):
     list_display = ["title", "slug", "is_published", "updated_at"]
     list_filter = ["is_published"]
@@ -83,7 +76,6 @@ class CourseAdmin(CourseContentAdmin):
     prepopulated_fields = {"slug": ["title"]}
     inlines = [StageInline]
     actions = ["publish", "unpublish"]
-    change_list_template = "admin/courses/course/change_list.html"
 
     def course_id_of(self, obj: Course) -> int:
         return obj.pk
@@ -100,37 +92,7 @@ class CourseAdmin(CourseContentAdmin):
             course_set_published(course=course, published=False)
         self.message_user(request, f"Unpublished {queryset.count()} course(s).")
 
-    def get_urls(self) -> list:
-        return [
-            path(
-                "upload/",
-                self.admin_site.admin_view(self.upload_view),
-                name="courses_course_upload",
-            ),
-            *super().get_urls(),
-        ]
 
-    def upload_view(self, request: HttpRequest) -> HttpResponse:
-        if not self.has_add_permission(request):
-            messages.error(request, "You may not import courses.")
-            return redirect("admin:courses_course_changelist")
-        form = CourseUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["archive"]
-            try:
-                report = course_import_zip(upload=upload, name=upload.name)
-            except CourseFolderError as exc:
-                form.add_error("archive", f"Import failed, nothing was changed. {exc}")
-            else:
-                for line in report.lines():
-                    messages.info(request, line)
-                return redirect("admin:courses_course_change", report.course.pk)
-        context = {**self.admin_site.each_context(request), "form": form, "title": "Import a course folder",
-                   "opts": self.model._meta}  # fmt: skip
-        return render(request, "admin/courses/course/upload.html", context)
-
-
-@admin.register(Stage)
 class StageAdmin(CourseContentAdmin):
     list_display = ["title", "course", "position"]
     list_filter = ["course"]
@@ -146,8 +108,8 @@ def _markdown_error(form: forms.BaseForm, field: str) -> None:
 
 
 class QuestionInlineForm(forms.ModelForm):
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         _markdown_error(self, "prompt_markdown")
         return cleaned
 
@@ -189,8 +151,8 @@ class ModuleForm(forms.ModelForm):
             "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
         }
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         stage, course = cleaned.get("stage"), cleaned.get("course")
         if stage and course and stage.course_id != course.pk:
             self.add_error("stage", "The stage belongs to another course.")
@@ -203,7 +165,6 @@ class ModuleForm(forms.ModelForm):
         return cleaned
 
 
-@admin.register(Module)
 class ModuleAdmin(CourseContentAdmin):
     form = ModuleForm
     list_display = ["title", "course", "stage", "kind", "required", "position"]
@@ -262,8 +223,8 @@ class OptionInlineFormSet(forms.BaseInlineFormSet):
 
 
 class OptionInlineForm(forms.ModelForm):
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         _markdown_error(self, "text_markdown")
         _markdown_error(self, "explanation_markdown")
         return cleaned
@@ -278,8 +239,8 @@ class OptionInline(admin.TabularInline):
 
 
 class CheckQuestionForm(forms.ModelForm):
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         module = cleaned.get("module")
         if module and module.kind == Module.Kind.LAB:
             self.add_error(
@@ -289,7 +250,6 @@ class CheckQuestionForm(forms.ModelForm):
         return cleaned
 
 
-@admin.register(CheckQuestion)
 class CheckQuestionAdmin(CourseContentAdmin):
     list_display = ["key", "module", "position", "retired_at"]
     list_filter = ["module__course", "retired_at"]
@@ -322,7 +282,7 @@ class CheckQuestionAdmin(CourseContentAdmin):
 class CheckAnswerInline(admin.TabularInline):
     model = CheckAnswer
     fields = ["question", "prompt_text", "selected_texts", "is_correct"]
-    readonly_fields = fields
+    readonly_fields = ["question", "prompt_text", "selected_texts", "is_correct"]
     extra = 0
     can_delete = False
 
@@ -343,7 +303,6 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(CheckAttempt)
 class CheckAttemptAdmin(ReadOnlyAdmin):
     """Evidence of who answered what and when: read-only for everyone."""
 
@@ -357,13 +316,11 @@ class CheckAttemptAdmin(ReadOnlyAdmin):
         return [f.name for f in CheckAttempt._meta.fields]
 
 
-@admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
     list_display = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 
 
-@admin.register(EmployeeProfile)
 class EmployeeProfileAdmin(admin.ModelAdmin):
     list_display = ["employee_id", "user", "department", "manager"]
     list_filter = ["department"]
@@ -371,7 +328,6 @@ class EmployeeProfileAdmin(admin.ModelAdmin):
     autocomplete_fields = ["user", "manager"]
 
 
-@admin.register(Enrollment)
 class EnrollmentAdmin(admin.ModelAdmin):
     list_display = ["learner", "course", "due_date", "assigned_by", "completed_at"]
     list_filter = ["course", "completed_at"]

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from courses.importer import (
+from courses.authoring.parse import (
     CheckSpec,
     CourseSpec,
     ModuleSpec,
     QuestionSpec,
     canonical_text,
-    parse_course_folder,
     question_fingerprint,
     unwrap_paragraph,
 )
@@ -62,28 +60,13 @@ class ImportReport:
         return out
 
 
-ImportExtension = Callable[[CourseSpec, Course, ImportReport], None]
-_import_extensions: list[ImportExtension] = []
-
-
-def register_import_extension(extension: ImportExtension) -> None:
-    """Let an app built on courses import its own part of a course folder (labs: datasets, labs).
-
-    Extensions run inside the import's transaction, after stages and modules,
-    so any error they raise rolls the whole import back.
-    """
-    if extension not in _import_extensions:
-        _import_extensions.append(extension)
-
-
-def course_import(*, path: Path | str) -> ImportReport:
-    """Create or update a course from its folder; idempotent, all or nothing."""
-    spec = parse_course_folder(path)
-    return course_import_spec(spec=spec)
-
-
 @transaction.atomic
 def course_import_spec(*, spec: CourseSpec) -> ImportReport:
+    """Create or update a course's own part (stages, modules, checks); idempotent.
+
+    A course folder is imported whole by `labs.services.authoring.course_folder_import`,
+    which calls this and then writes the datasets and labs in the same transaction.
+    """
     course, created = Course.objects.get_or_create(
         slug=spec.slug,
         defaults={"title": spec.title, "summary": spec.summary, "is_published": spec.published},
@@ -116,8 +99,6 @@ def course_import_spec(*, spec: CourseSpec) -> ImportReport:
                 existing=existing_modules.pop(module_spec.slug, None),
             )  # fmt: skip
     report.not_in_folder = sorted(existing_modules)
-    for extension in _import_extensions:
-        extension(spec, course, report)
     # Parts of an import write with update() and bulk_create(), which bump no
     # updated_at: one touch here covers them all.
     course_content_changed(course=course)
@@ -186,11 +167,12 @@ def check_sync(*, module: Module, check: CheckSpec | None) -> str:
             question.delete()
         counts["removed"] += 1
     for position, spec in enumerate(wanted, start=1):
-        question = live.get(spec.key)
-        if question is None:
+        if spec.key not in live:
             _question_create(module=module, spec=spec, position=position)
             counts["added"] += 1
-        elif question.fingerprint == spec.fingerprint:
+            continue
+        question = live[spec.key]
+        if question.fingerprint == spec.fingerprint:
             if _question_refresh_texts(question, spec=spec, position=position):
                 counts["edited"] += 1
         elif question.pk in answered:

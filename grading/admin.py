@@ -1,8 +1,15 @@
+"""Progress and grades (read-only), HR's assignments, audit trail, reminders, tokens and
+course staff, and the HR actions on the people lists of courses.
+
+The classes only; `academy/admin.py` registers them.
+"""
+
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
@@ -11,12 +18,7 @@ from courses.admin import DepartmentAdmin, EmployeeProfileAdmin, EnrollmentAdmin
 from courses.models import Department, EmployeeProfile, Enrollment
 from grading.models import (
     ApiToken,
-    AuditEvent,
-    CourseStaff,
     DepartmentAssignment,
-    Grade,
-    ModuleProgress,
-    ReminderSent,
 )
 from grading.reports.services import (
     api_token_create,
@@ -27,14 +29,12 @@ from grading.reports.services import (
 )
 
 
-@admin.register(ModuleProgress)
 class ModuleProgressAdmin(ReadOnlyAdmin):
     list_display = ["learner", "module", "status", "best_score", "completed_at"]
     list_filter = ["status", "module__course"]
     search_fields = ["learner__username", "module__slug"]
 
 
-@admin.register(Grade)
 class GradeAdmin(ReadOnlyAdmin):
     list_display = [
         "submission",
@@ -52,11 +52,17 @@ class GradeAdmin(ReadOnlyAdmin):
 # HR: assignments, audit trail, reminders, tokens, course staff
 
 
+def _actor(request: HttpRequest) -> AbstractBaseUser:
+    # The admin only serves signed-in staff: its views never see an anonymous user.
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)
+    return user
+
+
 def _assign_redirect(**params: list[str]) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("reports:assign") + "?" + urlencode(params, doseq=True))
 
 
-@admin.register(DepartmentAssignment)
 class DepartmentAssignmentAdmin(admin.ModelAdmin):
     """Saving here goes through the assignment service: members are enrolled and it is audited."""
 
@@ -71,7 +77,7 @@ class DepartmentAssignmentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: DepartmentAssignment, form, change) -> None:
         result = assignment_create(
-            course=obj.course, due_date=obj.due_date, actor=request.user,
+            course=obj.course, due_date=obj.due_date, actor=_actor(request),
             departments=[obj.department],
         )  # fmt: skip
         obj.pk = DepartmentAssignment.objects.get(course=obj.course, department=obj.department).pk
@@ -83,6 +89,8 @@ class DepartmentAssignmentAdmin(admin.ModelAdmin):
 
 
 class HrDepartmentAdmin(DepartmentAdmin):
+    """Departments, with "assign a course" for HR."""
+
     actions = ["assign_course"]
 
     @admin.action(description="Assign a course to the selected departments…")
@@ -109,20 +117,10 @@ class HrEnrollmentAdmin(EnrollmentAdmin):
 
     def save_model(self, request: HttpRequest, obj: Enrollment, form, change) -> None:
         if change and "due_date" in form.changed_data:
-            enrollment_set_due_date(enrollment=obj, due_date=obj.due_date, actor=request.user)
+            enrollment_set_due_date(enrollment=obj, due_date=obj.due_date, actor=_actor(request))
         super().save_model(request, obj, form, change)
 
 
-for _model, _admin in [
-    (Department, HrDepartmentAdmin),
-    (EmployeeProfile, HrEmployeeProfileAdmin),
-    (Enrollment, HrEnrollmentAdmin),
-]:
-    admin.site.unregister(_model)
-    admin.site.register(_model, _admin)
-
-
-@admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["at", "actor", "action", "learner", "course", "department", "detail"]
     list_filter = ["action", "course"]
@@ -130,20 +128,17 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_select_related = ["actor", "learner", "course", "department"]
 
 
-@admin.register(ReminderSent)
 class ReminderSentAdmin(ReadOnlyAdmin):
     list_display = ["sent_at", "reason", "recipient", "key"]
     list_filter = ["reason"]
 
 
-@admin.register(CourseStaff)
 class CourseStaffAdmin(admin.ModelAdmin):
     list_display = ["course", "user"]
     list_filter = ["course"]
     autocomplete_fields = ["user"]
 
 
-@admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens for the exports: the secret is shown once, on creation; only its hash is kept."""
 

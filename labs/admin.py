@@ -1,17 +1,50 @@
-"""Instructor tools: datasets (CSV upload), labs (validate, re-grade), a read-only submissions list."""
+"""Instructor tools: datasets (CSV upload), labs (validate, re-grade), a read-only submissions
+list, and the course list with what labs adds to it (course-folder upload, lab validation).
+
+The classes only; `academy/admin.py` registers them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path
 
+from academy.celery import app as celery_app
+from courses import admin as courses_admin
+from courses.authoring.source import CourseFolderError
 from courses.models import Course
 from labs.datasets import DatasetError, parse_dataset
 from labs.models import Dataset, Lab, Submission
+from labs.services.authoring import course_folder_import_zip
 from labs.services.datasets import dataset_import
 from labs.services.submissions import lab_validate_enqueue
+
+# Registered by runs (runs.tasks), which sits above labs: enqueued by name.
+REGRADE_TASK = "grading.tasks.regrade_submission"
+
+
+def regrade_enqueue(*, submission_ids: Iterable[int], by: AbstractBaseUser) -> int:
+    """Queue a re-grade (no retraining) of each run; returns how many were queued."""
+    count = 0
+    for pk in submission_ids:
+        celery_app.send_task(REGRADE_TASK, args=[pk, by.pk])
+        count += 1
+    return count
+
+
+def _staff(request: HttpRequest) -> AbstractBaseUser:
+    # The admin only serves signed-in staff: its views never see an anonymous user.
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)
+    return user
 
 
 class DatasetForm(forms.ModelForm):
@@ -24,8 +57,8 @@ class DatasetForm(forms.ModelForm):
         model = Dataset
         fields = ["slug", "title", "description", "license_name", "source_markdown"]
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         train, heldout = cleaned.get("train_csv"), cleaned.get("heldout_csv")
         if not self.instance.pk and not (train and heldout):
             raise forms.ValidationError("Upload both the train and the held-out CSV.")
@@ -44,7 +77,6 @@ class DatasetForm(forms.ModelForm):
         return cleaned
 
 
-@admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     form = DatasetForm
     list_display = ["title", "slug", "license_name", "label_count", "updated_at"]
@@ -70,7 +102,6 @@ class DatasetAdmin(admin.ModelAdmin):
                       f"{len(parsed.heldout)} held-out rows, {len(parsed.labels)} labels.")  # fmt: skip
 
 
-@admin.register(Lab)
 class LabAdmin(admin.ModelAdmin):
     list_display = ["module", "dataset", "metric", "baseline", "target", "pass_mark",
                     "reference_score", "starter_score", "validated_at"]  # fmt: skip
@@ -81,7 +112,7 @@ class LabAdmin(admin.ModelAdmin):
     @admin.action(description="Validate: run the reference solution and the starter code")
     def validate(self, request: HttpRequest, queryset: QuerySet[Lab]) -> None:
         for lab in queryset:
-            lab_validate_enqueue(lab=lab, by=request.user)
+            lab_validate_enqueue(lab=lab, by=_staff(request))
         self.message_user(
             request,
             f"Queued the reference and starter runs of {queryset.count()} lab(s). Their scores appear "
@@ -92,35 +123,64 @@ class LabAdmin(admin.ModelAdmin):
         description="Re-grade every graded run (after a rubric change), without retraining"
     )
     def regrade_all(self, request: HttpRequest, queryset: QuerySet[Lab]) -> None:
-        from runs.tasks import regrade_submission
-
         runs = Submission.objects.filter(lab__in=queryset, status=Submission.Status.GRADED)
-        for pk in runs.values_list("pk", flat=True):
-            regrade_submission.delay(pk, request.user.pk)
-        self.message_user(request, f"Queued {runs.count()} re-grade(s).")
+        queued = regrade_enqueue(
+            submission_ids=runs.values_list("pk", flat=True), by=_staff(request)
+        )
+        self.message_user(request, f"Queued {queued} re-grade(s).")
 
 
-@admin.action(description="Validate every lab: run each reference solution and starter code")
-def validate_course_labs(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Course]
-) -> None:
-    """The whole-course counterpart of "Validate" on the lab list (manage.py validate_course)."""
-    labs = Lab.objects.filter(module__course__in=queryset).select_related("module")
-    for lab in labs:
-        lab_validate_enqueue(lab=lab, by=request.user)
-    if not labs:
-        modeladmin.message_user(request, "The selected course(s) have no labs.", messages.WARNING)
-        return
-    modeladmin.message_user(
-        request,
-        f"Queued the reference and starter runs of {len(labs)} lab(s). Their scores appear on "
-        "the lab list when graded: every reference must pass, no starter may.",
+class CourseUploadForm(forms.Form):
+    archive = forms.FileField(
+        help_text="A .zip of a course folder (course.yaml, one folder per stage, datasets/)."
     )
 
 
-# The course list belongs to `courses`, which must not import labs: the action is added here.
-_course_admin = admin.site.get_model_admin(Course)
-_course_admin.actions = [*(_course_admin.actions or []), validate_course_labs]
+class CourseAdmin(courses_admin.CourseAdmin):
+    """The course list, with the whole-folder upload and the validation of every lab."""
+
+    actions = [*courses_admin.CourseAdmin.actions, "validate_course_labs"]
+    change_list_template = "admin/courses/course/change_list.html"
+
+    @admin.action(description="Validate every lab: run each reference solution and starter code")
+    def validate_course_labs(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
+        """The whole-course counterpart of "Validate" on the lab list (manage.py validate_course)."""
+        labs = Lab.objects.filter(module__course__in=queryset).select_related("module")
+        for lab in labs:
+            lab_validate_enqueue(lab=lab, by=_staff(request))
+        if not labs:
+            self.message_user(request, "The selected course(s) have no labs.", messages.WARNING)
+            return
+        self.message_user(
+            request,
+            f"Queued the reference and starter runs of {len(labs)} lab(s). Their scores appear on "
+            "the lab list when graded: every reference must pass, no starter may.",
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path(
+            "upload/", self.admin_site.admin_view(self.upload_view), name="courses_course_upload"
+        )
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            messages.error(request, "You may not import courses.")
+            return redirect("admin:courses_course_changelist")
+        form = CourseUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["archive"]
+            try:
+                report = course_folder_import_zip(upload=upload, name=upload.name)
+            except CourseFolderError as exc:
+                form.add_error("archive", f"Import failed, nothing was changed. {exc}")
+            else:
+                for line in report.lines():
+                    messages.info(request, line)
+                return redirect("admin:courses_course_change", report.course.pk)
+        context = {**self.admin_site.each_context(request), "form": form,
+                   "title": "Import a course folder", "opts": self.model._meta}  # fmt: skip
+        return render(request, "admin/courses/course/upload.html", context)
 
 
 class PassedFilter(admin.SimpleListFilter):
@@ -138,7 +198,6 @@ class PassedFilter(admin.SimpleListFilter):
         return queryset
 
 
-@admin.register(Submission)
 class SubmissionAdmin(admin.ModelAdmin):
     """Read-only: submissions are evidence; they change only through the pipeline."""
 
@@ -165,15 +224,14 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-grade selected runs (no retraining)")
     def regrade(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
-        from runs.tasks import regrade_submission
-
         graded = queryset.filter(status=Submission.Status.GRADED)
-        for pk in graded.values_list("pk", flat=True):
-            regrade_submission.delay(pk, request.user.pk)
-        skipped = queryset.count() - graded.count()
+        queued = regrade_enqueue(
+            submission_ids=graded.values_list("pk", flat=True), by=_staff(request)
+        )
+        skipped = queryset.count() - queued
         self.message_user(
             request,
-            f"Queued {graded.count()} re-grade(s)."
+            f"Queued {queued} re-grade(s)."
             + (f" {skipped} not graded, skipped." if skipped else ""),
         )
 

@@ -1,6 +1,8 @@
-"""Course export extension: each lab's `lab:` section with its code files, and the
-course's datasets, written so that `labs.services.course_import_labs` reads them back
-unchanged.
+"""A whole course folder written from the database: the course's part
+(`courses.authoring.export`), each lab's `lab:` section (through the schema that
+reads it back, `labs.authoring_schema.LabSection`) with its code files, and the
+course's datasets, so that `labs.services.authoring.course_folder_import` reads them
+back unchanged.
 
 Held-out rows leave the database only here: a course export is an operator's shell
 command that writes the course folder instructors keep in git (which held them in
@@ -15,40 +17,32 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from courses.authoring.export import course_export
+from courses.authoring.source import explain
 from courses.models import Course
+from labs.authoring_schema import LAB_FIELD_PLACES, DatasetMeta, LabSection
 from labs.models import Dataset, Example, Lab
 
 
+class LabExportError(ValueError):
+    """A lab whose row the course-folder schema refuses: its export would not import back."""
+
+
 def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
-    """The front-matter section that `lab_fields_from_section` turns back into these fields."""
-    grading: dict[str, Any] = {"metric": lab.metric}
-    if lab.metric_label:
-        grading["metric_label"] = lab.metric_label
-    grading |= {"baseline": lab.baseline, "target": lab.target, "pass_mark": lab.pass_mark}
-    return {
-        "dataset": lab.dataset.slug,
-        "train_subset": lab.train_subset_size,
-        "subset_seed": lab.subset_seed,
-        "dev_fraction": lab.dev_fraction,
-        "base_model": lab.base_model,
-        "starter": f"{code_dir}/starter.py",
-        "solution": f"{code_dir}/solution.py",
-        "hooks": list(lab.required_hooks),
-        "limits": {
-            "wall_seconds": lab.wall_time_seconds,
-            "memory_mb": lab.memory_mb,
-            "max_epochs": lab.max_epochs,
-            **(
-                {"max_trainable_share": lab.max_trainable_share}
-                if lab.max_trainable_share is not None
-                else {}
-            ),
-        },
-        "attempts_per_day": lab.attempts_per_day,
-        "queue": lab.queue,
-        "grading": grading,
-    }
+    """The `lab:` front-matter section that the importer turns back into this lab's fields."""
+    try:
+        section = LabSection.from_lab_values(
+            {name: getattr(lab, name) for name in LAB_FIELD_PLACES},
+            dataset=lab.dataset.slug,
+            starter=f"{code_dir}/starter.py",
+            solution=f"{code_dir}/solution.py",
+        )
+    except ValidationError as exc:
+        _, problem = explain(exc, model=LabSection, prefix=("lab",))
+        raise LabExportError(f"Lab '{lab.module.slug}' cannot be exported: {problem}") from None
+    return section.front_matter()
 
 
 def _csv(rows: list[tuple[str, str]]) -> str:
@@ -61,9 +55,10 @@ def _csv(rows: list[tuple[str, str]]) -> str:
 
 def dataset_export(dataset: Dataset, folder: Path) -> None:
     folder.mkdir(parents=True)
-    meta = {"slug": dataset.slug, "title": dataset.title, "license": dataset.license_name}
-    if dataset.description:
-        meta["description"] = dataset.description
+    meta = DatasetMeta(
+        slug=dataset.slug, title=dataset.title, license=dataset.license_name,
+        description=dataset.description,
+    ).model_dump(exclude_defaults=True)  # fmt: skip
     (folder / "dataset.yaml").write_text(
         yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
@@ -75,17 +70,23 @@ def dataset_export(dataset: Dataset, folder: Path) -> None:
         (folder / name).write_text(_csv(rows), encoding="utf-8")
 
 
-def course_export_labs(course: Course, root: Path, fronts: dict[int, dict[str, Any]]) -> None:
-    labs = Lab.objects.filter(module__course=course).select_related("module__stage", "dataset")
+def course_folder_export(*, course: Course, dest: Path | str) -> list[Path]:
+    """Write `course` with its labs and datasets as a course folder at `dest` (created; must
+    be empty) and list the files."""
+    labs = list(
+        Lab.objects.filter(module__course=course).select_related("module__stage", "dataset")
+    )
+    # Every section first: a lab the schema refuses stops the export before a file is written.
+    sections = {lab.module_id: lab_section(lab, code_dir=f"labs/{lab.module.slug}") for lab in labs}
+    root = Path(dest)
+    course_export(course=course, dest=root, lab_sections=sections)
     datasets: dict[str, Dataset] = {}
     for lab in labs:
-        module = lab.module
-        code_dir = f"labs/{module.slug}"
-        folder = root / module.stage.slug / code_dir
+        folder = root / lab.module.stage.slug / "labs" / lab.module.slug
         folder.mkdir(parents=True)
         (folder / "starter.py").write_text(lab.starter_code, encoding="utf-8")
         (folder / "solution.py").write_text(lab.reference_solution, encoding="utf-8")
-        fronts[module.pk]["lab"] = lab_section(lab, code_dir=code_dir)
         datasets[lab.dataset.slug] = lab.dataset
     for slug, dataset in sorted(datasets.items()):
         dataset_export(dataset, root / "datasets" / slug)
+    return sorted(path for path in root.rglob("*") if path.is_file())

@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from courses.models import Module
+from labs import authoring_schema as defaults
 
 
 class Dataset(models.Model):
@@ -58,6 +59,9 @@ class Example(models.Model):
 
 
 class Lab(models.Model):
+    # Field defaults come from the course-folder schema (labs.authoring_schema): one set of
+    # defaults for the admin, the importer and the exporter.
+
     class Queue(models.TextChoices):
         CPU = "cpu", "CPU"
         GPU = "gpu", "GPU (falls back to any GPU worker)"
@@ -81,32 +85,36 @@ class Lab(models.Model):
         blank=True,
         help_text="Stratified, seeded subset of train so a CPU run stays short.",
     )
-    subset_seed = models.PositiveIntegerField(default=13)
-    dev_fraction = models.FloatField(default=0.1)
+    subset_seed = models.PositiveIntegerField(default=defaults.DEFAULT_SUBSET_SEED)
+    dev_fraction = models.FloatField(default=defaults.DEFAULT_DEV_FRACTION)
     base_model = models.CharField(
         max_length=300,
-        default="minilm-l6",
+        default=defaults.DEFAULT_BASE_MODEL,
         help_text="'minilm-l6' (the packaged all-MiniLM-L6-v2) or an absolute path to a local model folder.",
     )
     starter_code = models.TextField()
     reference_solution = models.TextField()
     required_hooks = models.JSONField(default=list, blank=True)
-    wall_time_seconds = models.PositiveIntegerField(default=600)
-    memory_mb = models.PositiveIntegerField(default=6144)
+    wall_time_seconds = models.PositiveIntegerField(default=defaults.DEFAULT_WALL_SECONDS)
+    memory_mb = models.PositiveIntegerField(default=defaults.DEFAULT_MEMORY_MB)
     max_trainable_share = models.FloatField(
         null=True,
         blank=True,
         help_text="Most trainable / total parameters prepare_model may leave (e.g. 0.05); "
         "blank: no cap. A run over it ends before training with the reason.",
     )
-    max_epochs = models.PositiveIntegerField(default=5)
-    attempts_per_day = models.PositiveIntegerField(default=10)
-    queue = models.CharField(max_length=10, choices=Queue.choices, default=Queue.CPU)
-    metric = models.CharField(max_length=20, choices=Metric.choices, default=Metric.ACCURACY)
+    max_epochs = models.PositiveIntegerField(default=defaults.DEFAULT_MAX_EPOCHS)
+    attempts_per_day = models.PositiveIntegerField(default=defaults.DEFAULT_ATTEMPTS_PER_DAY)
+    queue = models.CharField(max_length=10, choices=Queue.choices, default=defaults.DEFAULT_QUEUE)
+    metric = models.CharField(
+        max_length=20, choices=Metric.choices, default=defaults.DEFAULT_METRIC
+    )
     metric_label = models.CharField(max_length=120, blank=True)
     baseline = models.FloatField(help_text="Metric value that scores 0.")
     target = models.FloatField(help_text="Metric value that scores 100.")
-    pass_mark = models.FloatField(default=60, help_text="Score (0 to 100) needed to pass.")
+    pass_mark = models.FloatField(
+        default=defaults.DEFAULT_PASS_MARK, help_text="Score (0 to 100) needed to pass."
+    )
     # Set by "validate lab": the bar learners see, and proof the starter does not pass.
     reference_score = models.FloatField(null=True, blank=True, editable=False)
     starter_score = models.FloatField(null=True, blank=True, editable=False)

@@ -117,9 +117,9 @@ def checked(course):
 
 @pytest.fixture
 def shipped_course(db):
-    from courses.services import course_import
+    from labs.services.authoring import course_folder_import
 
-    return course_import(path=SHIPPED_COURSE).course
+    return course_folder_import(path=SHIPPED_COURSE).course
 
 
 # --- Labs: a tiny random BERT, a small dataset, a lab, and a real Celery worker ---

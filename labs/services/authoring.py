@@ -1,86 +1,75 @@
-"""Labs as course code: the `lab:` section of a lab module's front matter becomes a Lab row."""
+"""A whole course folder imported: the course's part, then its datasets and labs.
+
+Everything is read and checked first (`course_folder_read`: no database); then
+one transaction writes the course, stages, modules and checks
+(`courses.services.course_import_spec`), the datasets in `datasets/` and every
+lab module's `lab:` section. Any error names the file and line and changes nothing.
+"""
 
 from __future__ import annotations
 
 import ast
-import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from courses.importer import CourseFolderError, CourseSpec
-from courses.models import Course, Module
-from courses.services import ImportReport
-from labs.datasets import DatasetError
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from courses.authoring.parse import CourseSpec, ModuleSpec, parse_course_folder
+from courses.authoring.source import CourseFolderError, YamlSource
+from courses.authoring.unzip import unpacked_course_folder
+from courses.models import Module
+from courses.services import ImportReport, course_import_spec
+from labs.authoring_schema import LAB_FIELD_PLACES, LAB_FILE_PLACES, LabSection
 from labs.models import Dataset, Lab
-from labs.services.datasets import dataset_import_folder
-
-logger = logging.getLogger(__name__)
-
-# The sandbox's wall limit plus grading must end before Celery's soft limit.
-MAX_LAB_WALL_SECONDS = 2700
-
-LAB_KEYS = {
-    "dataset", "train_subset", "subset_seed", "dev_fraction", "base_model", "starter", "solution",
-    "hooks", "limits", "attempts_per_day", "queue", "grading",
-}  # fmt: skip
-LIMIT_KEYS = {"wall_seconds", "memory_mb", "max_epochs", "max_trainable_share"}
-HOOKS = {"preprocess", "prepare_model", "build_optimizer", "build_scheduler", "training_step"}
+from labs.services.datasets import DatasetFolder, dataset_folder_import, dataset_folder_read
 
 
-def course_import_labs(spec: CourseSpec, course: Course, report: ImportReport) -> None:
-    """Course-import extension: datasets from `datasets/`, then each module's `lab:` section."""
+@dataclass(frozen=True)
+class LabDraft:
+    """A lab module's `lab:` section read with its code files, not yet checked against rows."""
+
+    module_slug: str
+    source: YamlSource
+    section: LabSection
+    starter_code: str
+    reference_solution: str
+
+
+@dataclass(frozen=True)
+class CourseFolder:
+    spec: CourseSpec
+    datasets: list[DatasetFolder]
+    labs: list[LabDraft]
+
+
+def course_folder_read(*, path: Path | str) -> CourseFolder:
+    """Read and check a whole course folder without touching the database."""
+    spec = parse_course_folder(path)
     datasets_dir = spec.root / "datasets"
-    for folder in (
+    folders = (
         sorted(p for p in datasets_dir.glob("*") if p.is_dir()) if datasets_dir.is_dir() else []
-    ):
-        try:
-            dataset, outcome = dataset_import_folder(path=folder)
-        except DatasetError as exc:
-            raise CourseFolderError(folder, str(exc)) from None
-        getattr(report, outcome).append(f"dataset {dataset.slug}")
-    for module_spec in spec.modules:
-        section = module_spec.extensions.get("lab")
-        if section is None:
-            continue
-        path = spec.root / module_spec.source_path
-        module = Module.objects.get(course=course, slug=module_spec.slug)
-        if module.kind != Module.Kind.LAB:
-            raise CourseFolderError(
-                path, "a 'lab:' section is only allowed on a module of kind lab"
-            )
-        fields = lab_fields_from_section(section, path=path)
-        lab, created = Lab.objects.get_or_create(module=module, defaults=fields)
-        if not created:
-            changed = [k for k, v in fields.items() if getattr(lab, k) != v]
-            if changed:
-                Lab.objects.filter(pk=lab.pk).update(**fields)
-                report.updated.append(f"lab {module.slug}")
-        else:
-            report.created.append(f"lab {module.slug}")
+    )
+    return CourseFolder(
+        spec=spec,
+        datasets=[dataset_folder_read(path=folder) for folder in folders],
+        labs=[lab_read(module=m, root=spec.root) for m in spec.modules if m.lab is not None],
+    )
 
 
-def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
-    if not isinstance(section, dict):
-        raise CourseFolderError(path, "'lab:' must be a mapping")
-    unknown = sorted(set(section) - LAB_KEYS)
-    if unknown:
-        raise CourseFolderError(path, f"unknown lab key(s): {', '.join(unknown)}")
-    for key in ("dataset", "starter", "solution", "grading"):
-        if key not in section:
-            raise CourseFolderError(path, f"lab section is missing '{key}'")
-    try:
-        dataset = Dataset.objects.get(slug=section["dataset"])
-    except Dataset.DoesNotExist:
-        raise CourseFolderError(
-            path, f"lab dataset '{section['dataset']}' is not in datasets/"
-        ) from None
-    code = {}
+def lab_read(*, module: ModuleSpec, root: Path) -> LabDraft:
+    """A module's `lab:` section checked against the schema, with its code files read."""
+    if module.lab is None:
+        raise CourseFolderError(root / module.source_path, "the module has no 'lab:' section")
+    source = module.lab
+    section = source.validate(LabSection)
+    code: dict[str, str] = {}
     for key in ("starter", "solution"):
-        code_path = path.parent / section[key]
+        name = getattr(section, key)
+        code_path = source.path.parent / name
         if not code_path.is_file():
-            raise CourseFolderError(
-                path, f"lab {key} file {section[key]} not found next to the module"
-            )
+            raise source.error((key,), f"lab {key} file {name} not found next to the module")
         code[key] = code_path.read_text(encoding="utf-8")
         try:
             ast.parse(code[key])
@@ -88,45 +77,72 @@ def lab_fields_from_section(section: Any, *, path: Path) -> dict[str, Any]:
             raise CourseFolderError(
                 code_path, f"syntax error: {exc.msg}", line=exc.lineno
             ) from None
-    hooks = list(section.get("hooks", []))
-    if set(hooks) - HOOKS:
-        raise CourseFolderError(path, f"unknown hook(s): {', '.join(sorted(set(hooks) - HOOKS))}")
-    limits = section.get("limits", {}) or {}
-    if not isinstance(limits, dict) or set(limits) - LIMIT_KEYS:
-        raise CourseFolderError(
-            path, f"lab limits must be a mapping with keys among {', '.join(sorted(LIMIT_KEYS))}"
-        )
-    grading = section["grading"]
-    fields = {
+    return LabDraft(
+        module_slug=module.slug, source=source, section=section,
+        starter_code=code["starter"], reference_solution=code["solution"],
+    )  # fmt: skip
+
+
+def course_folder_import(*, path: Path | str) -> ImportReport:
+    """Create or update a course, its datasets and labs from its folder; idempotent,
+    all or nothing."""
+    return course_folder_write(folder=course_folder_read(path=path))
+
+
+def course_folder_import_zip(*, upload: BinaryIO, name: str = "upload.zip") -> ImportReport:
+    """The same, from a zipped course folder (the admin's upload)."""
+    with unpacked_course_folder(upload=upload, name=name) as root:
+        return course_folder_import(path=root)
+
+
+@transaction.atomic
+def course_folder_write(*, folder: CourseFolder) -> ImportReport:
+    report = course_import_spec(spec=folder.spec)
+    for dataset_folder in folder.datasets:
+        dataset, outcome = dataset_folder_import(folder=dataset_folder)
+        getattr(report, outcome).append(f"dataset {dataset.slug}")
+    modules = {m.slug: m for m in Module.objects.filter(course=report.course)}
+    for draft in folder.labs:
+        _lab_write(report, module=modules[draft.module_slug], draft=draft)
+    return report
+
+
+def _lab_write(report: ImportReport, *, module: Module, draft: LabDraft) -> None:
+    fields = lab_fields(draft=draft)
+    lab, created = Lab.objects.get_or_create(module=module, defaults=fields)
+    if created:
+        report.created.append(f"lab {module.slug}")
+    elif any(getattr(lab, name) != value for name, value in fields.items()):
+        # update(): no save() side effects; course_import_spec's touch covers the page cache,
+        # since this runs in the same transaction.
+        Lab.objects.filter(pk=lab.pk).update(**fields)
+        report.updated.append(f"lab {module.slug}")
+
+
+def lab_fields(*, draft: LabDraft) -> dict[str, Any]:
+    """The Lab row a section describes, checked by the model's own rules (Lab.clean)."""
+    source = draft.source
+    try:
+        dataset = Dataset.objects.get(slug=draft.section.dataset)
+    except Dataset.DoesNotExist:
+        raise source.error(
+            ("dataset",), f"lab dataset '{draft.section.dataset}' is not in datasets/"
+        ) from None
+    fields: dict[str, Any] = {
         "dataset": dataset,
-        "train_subset_size": section.get("train_subset"),
-        "subset_seed": section.get("subset_seed", 13),
-        "dev_fraction": section.get("dev_fraction", 0.1),
-        "base_model": section.get("base_model", "minilm-l6"),
-        "starter_code": code["starter"],
-        "reference_solution": code["solution"],
-        "required_hooks": hooks,
-        "wall_time_seconds": limits.get("wall_seconds", 600),
-        "memory_mb": limits.get("memory_mb", 6144),
-        "max_trainable_share": limits.get("max_trainable_share"),
-        "max_epochs": limits.get("max_epochs", 5),
-        "attempts_per_day": section.get("attempts_per_day", 10),
-        "queue": section.get("queue", Lab.Queue.CPU),
-        "metric": grading.get("metric", Lab.Metric.ACCURACY),
-        "metric_label": grading.get("metric_label", ""),
-        "baseline": grading.get("baseline"),
-        "target": grading.get("target"),
-        "pass_mark": grading.get("pass_mark", 60),
+        "starter_code": draft.starter_code,
+        "reference_solution": draft.reference_solution,
+        **draft.section.lab_values(),
     }
     lab = Lab(module=Module(), **fields)
     try:
         lab.clean_fields(exclude=["module"])
         lab.clean()
-    except Exception as exc:  # ValidationError: flatten to one sentence naming the file
-        messages = getattr(exc, "message_dict", None) or {"lab": [str(exc)]}
-        raise CourseFolderError(
-            path, "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
+    except ValidationError as exc:
+        messages = exc.message_dict
+        first = next(iter(messages))
+        places = {**LAB_FIELD_PLACES, **LAB_FILE_PLACES}
+        raise source.error(
+            places.get(first, ()), "; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items())
         ) from None
-    if fields["wall_time_seconds"] > MAX_LAB_WALL_SECONDS:
-        raise CourseFolderError(path, f"wall_seconds must be at most {MAX_LAB_WALL_SECONDS}")
     return fields

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection, transaction
 
+from courses.authoring.source import CourseFolderError, YamlSource
 from courses.rendering import render_markdown
+from labs.authoring_schema import DatasetMeta
 from labs.datasets import DatasetError, ParsedDataset, parse_dataset
 from labs.models import Dataset, Example
 
@@ -55,26 +58,39 @@ def dataset_import(
     return dataset, "created" if created else "updated"
 
 
-def dataset_import_folder(*, path: Path) -> tuple[Dataset, str]:
-    """Import `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}`."""
-    import yaml
+@dataclass(frozen=True)
+class DatasetFolder:
+    """A course folder's `datasets/<slug>/`, its dataset.yaml read and checked."""
 
+    path: Path
+    meta: DatasetMeta
+
+
+def dataset_folder_read(*, path: Path) -> DatasetFolder:
+    """Check `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}` before anything is written."""
     meta_path = path / "dataset.yaml"
     if not meta_path.is_file():
-        raise DatasetError(f"{path}: dataset.yaml is missing")
-    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
-    missing = [k for k in ("slug", "title", "license") if k not in meta]
-    if missing:
-        raise DatasetError(f"{meta_path}: missing key(s) {', '.join(missing)}")
+        raise CourseFolderError(path, "dataset.yaml is missing")
+    meta = YamlSource.load(meta_path).validate(DatasetMeta)
     for name in ("train.csv", "test.csv", "SOURCE.md"):
         if not (path / name).is_file():
-            raise DatasetError(f"{path}: {name} is missing")
-    parsed = parse_dataset(
-        train=(path / "train.csv").read_bytes(), heldout=(path / "test.csv").read_bytes(),
-        train_name=str(path / "train.csv"), heldout_name=str(path / "test.csv"),
-    )  # fmt: skip
+            raise CourseFolderError(path, f"{name} is missing")
+    return DatasetFolder(path=path, meta=meta)
+
+
+def dataset_folder_import(*, folder: DatasetFolder) -> tuple[Dataset, str]:
+    """Import a dataset folder's rows (see dataset_import); a bad CSV names its file and row."""
+    path = folder.path
+    try:
+        parsed = parse_dataset(
+            train=(path / "train.csv").read_bytes(), heldout=(path / "test.csv").read_bytes(),
+            train_name=str(path / "train.csv"), heldout_name=str(path / "test.csv"),
+        )  # fmt: skip
+    except DatasetError as exc:
+        # The message already starts with the file's name.
+        raise CourseFolderError(path, str(exc)) from None
     return dataset_import(
-        slug=meta["slug"], title=meta["title"], license_name=meta["license"],
-        description=str(meta.get("description", "")).strip(),
-        source_markdown=(path / "SOURCE.md").read_text(encoding="utf-8"), parsed=parsed,
+        slug=folder.meta.slug, title=folder.meta.title, license_name=folder.meta.license,
+        description=folder.meta.description, parsed=parsed,
+        source_markdown=(path / "SOURCE.md").read_text(encoding="utf-8"),
     )  # fmt: skip

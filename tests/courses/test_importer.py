@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from courses.importer import CourseFolderError, parse_course_folder
+from courses.authoring.parse import parse_course_folder
+from courses.authoring.source import CourseFolderError
 from courses.models import Course, Module, Stage
-from courses.services import course_import
-from courses.zipimport import course_import_zip
+from labs.services.authoring import course_folder_import, course_folder_import_zip
 from tests.conftest import SHIPPED_COURSE
 
 COURSE_YAML = """\
@@ -42,7 +42,7 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_shipped_course_imports_with_every_stage_and_module(db):
-    report = course_import(path=SHIPPED_COURSE)
+    report = course_folder_import(path=SHIPPED_COURSE)
     course = report.course
     assert course.title == "Fine-tuning language models at work"
     assert list(course.stages.values_list("slug", flat=True)) == [
@@ -60,23 +60,23 @@ def test_shipped_course_imports_with_every_stage_and_module(db):
 
 
 def test_import_is_idempotent_and_reports_changes(db, folder):
-    first = course_import(path=folder)
+    first = course_folder_import(path=folder)
     assert len(first.created) == 1 + 2 + 3
-    second = course_import(path=folder)
+    second = course_folder_import(path=folder)
     assert not second.changed
     assert (
         Module.objects.count() == 3 and Stage.objects.count() == 2 and Course.objects.count() == 1
     )
 
     (folder / "one" / "02-b.md").write_text(module_file("b", body="Changed body."))
-    third = course_import(path=folder)
+    third = course_folder_import(path=folder)
     assert third.updated == ["module b"]
     assert "Changed body." in Module.objects.get(slug="b").body_html
 
 
 def test_module_order_follows_file_names(db, folder):
     (folder / "one" / "00-z.md").write_text(module_file("z"))
-    course = course_import(path=folder).course
+    course = course_folder_import(path=folder).course
     assert list(course.modules.filter(stage__slug="one").values_list("slug", flat=True)) == [
         "z",
         "a",
@@ -85,9 +85,9 @@ def test_module_order_follows_file_names(db, folder):
 
 
 def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     (folder / "one" / "02-b.md").unlink()
-    report = course_import(path=folder)
+    report = course_folder_import(path=folder)
     assert report.not_in_folder == ["b"]
     assert Module.objects.filter(slug="b").exists()
 
@@ -134,7 +134,7 @@ def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
                 "---\nslug: b\ntitle: B\nkind: theory\ncolour: red\n---\nx\n"
             ),
             "one/02-b.md",
-            None,
+            5,
             "unknown key(s): colour",
         ),
     ],
@@ -150,11 +150,11 @@ def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
 def test_malformed_folder_fails_naming_file_and_line_and_changes_nothing(
     db, folder, breakage, file_suffix, line, message
 ):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     (folder / "one" / "01-a.md").write_text(module_file("a", body="Edited before the broken file."))
     breakage(folder)
     with pytest.raises(CourseFolderError) as info:
-        course_import(path=folder)
+        course_folder_import(path=folder)
     error = info.value
     assert error.path.endswith(file_suffix)
     assert message in error.message
@@ -163,6 +163,43 @@ def test_malformed_folder_fails_naming_file_and_line_and_changes_nothing(
         assert f"{file_suffix}:{line}:" in str(error)
     # Nothing from the failed import landed, not even the valid edit before it.
     assert "Edited" not in Module.objects.get(slug="a").body_html
+
+
+def test_an_unknown_key_in_a_stage_entry_names_course_yaml_and_its_line(db, folder):
+    (folder / "course.yaml").write_text(COURSE_YAML.replace("    title: Two\n", "    titel: Two\n"))
+    with pytest.raises(CourseFolderError) as info:
+        parse_course_folder(folder)
+    assert info.value.path.endswith("course.yaml") and info.value.line == 8
+    assert "unknown key(s) in stage 2: titel (allowed: slug, summary, title)" in info.value.message
+
+
+def test_a_lab_whose_dataset_is_missing_fails_after_the_course_part_and_changes_nothing(db, folder):
+    (folder / "two" / "labs").mkdir()
+    (folder / "two" / "labs" / "starter.py").write_text("HYPERPARAMETERS = {}\n")
+    (folder / "two" / "labs" / "solution.py").write_text("HYPERPARAMETERS = {}\n")
+    (folder / "two" / "02-lab.md").write_text(
+        "---\nslug: lab\ntitle: Lab\nkind: lab\nlab:\n  dataset: not-shipped\n"
+        "  starter: labs/starter.py\n  solution: labs/solution.py\n"
+        "  grading: {baseline: 0.3, target: 0.9}\n---\nBody.\n"
+    )
+    with pytest.raises(
+        CourseFolderError, match="lab dataset 'not-shipped' is not in datasets/"
+    ) as info:
+        course_folder_import(path=folder)
+    assert info.value.path.endswith("two/02-lab.md") and info.value.line == 6
+    # The course, stages and modules were written first, in the same transaction: rolled back.
+    assert not Course.objects.exists() and not Module.objects.exists()
+
+
+def test_an_unknown_key_in_dataset_yaml_names_the_file_and_its_line(db, folder):
+    data = folder / "datasets" / "pets"
+    data.mkdir(parents=True)
+    (data / "dataset.yaml").write_text("slug: pets\ntitle: Pets\nlicence: CC0\n")
+    with pytest.raises(CourseFolderError) as info:
+        course_folder_import(path=folder)
+    assert info.value.path.endswith("pets/dataset.yaml") and info.value.line == 3
+    assert "unknown key(s): licence" in info.value.message
+    assert not Course.objects.exists()
 
 
 def test_duplicate_stage_slug_is_refused(db, folder):
@@ -184,20 +221,20 @@ def _zip(folder: Path, extra: dict[str, bytes] | None = None) -> io.BytesIO:
 
 
 def test_zipped_course_folder_imports(db, folder):
-    report = course_import_zip(upload=_zip(folder))
+    report = course_folder_import_zip(upload=_zip(folder))
     assert report.course.slug == "tiny"
     assert report.course.modules.count() == 3
 
 
 def test_zip_with_path_traversal_is_refused(db, folder):
     with pytest.raises(CourseFolderError, match="unsafe path"):
-        course_import_zip(upload=_zip(folder, {"../evil.md": b"x"}))
+        course_folder_import_zip(upload=_zip(folder, {"../evil.md": b"x"}))
     assert not Course.objects.exists()
 
 
 def test_not_a_zip_is_refused(db):
     with pytest.raises(CourseFolderError, match="not a zip file"):
-        course_import_zip(upload=io.BytesIO(b"plain text"), name="course.txt")
+        course_folder_import_zip(upload=io.BytesIO(b"plain text"), name="course.txt")
 
 
 def test_import_course_command_reports_and_fails_cleanly(db, folder, tmp_path):

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from courses.importer import CourseFolderError, parse_course_folder
+from courses.authoring.parse import parse_course_folder
+from courses.authoring.source import CourseFolderError
 from courses.models import CheckAnswer, CheckAttempt, CheckOption, CheckQuestion, Module
-from courses.services import check_attempt_record, course_import
+from courses.services import check_attempt_record
+from labs.services.authoring import course_folder_import
 from tests.factories import UserFactory
 
 COURSE_YAML = "slug: quiz\ntitle: Quiz course\nstages:\n  - slug: one\n    title: One\n"
@@ -67,7 +69,7 @@ def answer_all_right(learner, module: Module):
 
 
 def test_a_check_in_front_matter_imports_with_rendered_prompts_and_options(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     module = Module.objects.get(slug="lesson")
     assert module.check_pass_mark == 50
     warmup, pick_two = module.questions.order_by("position")
@@ -80,21 +82,21 @@ def test_a_check_in_front_matter_imports_with_rendered_prompts_and_options(db, f
 
 
 def test_reimporting_an_unchanged_check_changes_nothing_and_keeps_answers(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     module = Module.objects.get(slug="lesson")
     answer_all_right(UserFactory(), module)
     ids = set(CheckQuestion.objects.values_list("pk", flat=True))
-    report = course_import(path=folder)
+    report = course_folder_import(path=folder)
     assert not report.changed
     assert set(CheckQuestion.objects.values_list("pk", flat=True)) == ids
     assert CheckAnswer.objects.count() == 2
 
 
 def test_fixing_an_explanation_updates_in_place_and_keeps_answers(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     answer_all_right(UserFactory(), Module.objects.get(slug="lesson"))
     write(folder, module_text(CHECK.replace("Those are learned.", "Training learns those.")))
-    report = course_import(path=folder)
+    report = course_folder_import(path=folder)
     assert "check lesson: 1 question(s) edited" in report.updated
     assert CheckQuestion.objects.filter(retired_at__isnull=False).count() == 0
     assert CheckOption.objects.filter(explanation_markdown="Training learns those.\n").exists()
@@ -102,12 +104,12 @@ def test_fixing_an_explanation_updates_in_place_and_keeps_answers(db, folder):
 
 
 def test_changing_an_answered_question_retires_it_and_keeps_the_old_answers(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     module = Module.objects.get(slug="lesson")
     answer_all_right(UserFactory(), module)
     old = module.questions.get(key="warmup")
     write(folder, module_text(CHECK.replace("It makes every epoch faster.", "It saves memory.")))
-    report = course_import(path=folder)
+    report = course_folder_import(path=folder)
     assert "check lesson: 1 question(s) replaced" in report.updated
     old.refresh_from_db()
     assert old.retired_at is not None
@@ -119,10 +121,10 @@ def test_changing_an_answered_question_retires_it_and_keeps_the_old_answers(db, 
 
 
 def test_changing_an_unanswered_question_edits_it_in_place(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     old = CheckQuestion.objects.get(key="warmup")
     write(folder, module_text(CHECK.replace("It makes every epoch faster.", "It saves memory.")))
-    course_import(path=folder)
+    course_folder_import(path=folder)
     assert not CheckQuestion.objects.filter(pk=old.pk).exists()
     assert CheckQuestion.objects.filter(key="warmup").count() == 1
 
@@ -130,10 +132,10 @@ def test_changing_an_unanswered_question_edits_it_in_place(db, folder):
 def test_removing_the_check_retires_answered_questions_and_the_module_can_be_marked_again(
     db, folder
 ):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     answer_all_right(UserFactory(), Module.objects.get(slug="lesson"))
     write(folder, module_text(""))
-    report = course_import(path=folder)
+    report = course_folder_import(path=folder)
     assert "check lesson: 2 question(s) removed" in report.updated
     assert CheckQuestion.objects.filter(retired_at__isnull=True).count() == 0
     assert CheckAttempt.objects.count() == 1 and CheckAnswer.objects.count() == 2
@@ -141,13 +143,13 @@ def test_removing_the_check_retires_answered_questions_and_the_module_can_be_mar
 
 def test_questions_without_ids_are_numbered_by_position(db, folder):
     write(folder, module_text(CHECK.replace("    - id: warmup\n      prompt", "    - prompt")))
-    course_import(path=folder)
+    course_folder_import(path=folder)
     assert set(CheckQuestion.objects.values_list("key", flat=True)) == {"q1", "pick-two"}
 
 
 BAD_CHECKS = [
     # (replace this, with this, message, line in the file)
-    ("  pass_mark: 50\n", "  pass_mark: 150\n", "'pass_mark' must be a whole percentage", 7),
+    ("  pass_mark: 50\n", "  pass_mark: 150\n", "'check.pass_mark' must be a whole percentage", 7),
     ("  pass_mark: 50\n", "  pass_mark: 50\n  shuffle: true\n", "unknown key(s) in 'check': shuffle", 8),
     ("      prompt: Why", "      promt: Why", "unknown key(s) in question 1: promt", 10),
     ("          correct: true\n          explanation: A random",
@@ -181,9 +183,9 @@ def test_a_check_on_a_lab_module_is_refused(db, folder):
 
 
 def test_a_failed_reimport_changes_no_question(db, folder):
-    course_import(path=folder)
+    course_folder_import(path=folder)
     write(folder, module_text(CHECK.replace("pass_mark: 50", "pass_mark: 0")))
     with pytest.raises(CourseFolderError):
-        course_import(path=folder)
+        course_folder_import(path=folder)
     assert Module.objects.get(slug="lesson").check_pass_mark == 50
     assert CheckQuestion.objects.count() == 2

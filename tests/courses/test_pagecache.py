@@ -142,7 +142,7 @@ def test_an_admin_edit_of_a_module_shows_at_once(enrolled, instructor, course):
 
 
 def test_reimporting_a_course_folder_shows_at_once(learner, shipped_course):
-    from courses.services import course_import
+    from labs.services.authoring import course_folder_import
     from tests.conftest import SHIPPED_COURSE
 
     Enrollment.objects.create(learner=learner, course=shipped_course)
@@ -151,7 +151,7 @@ def test_reimporting_a_course_folder_shows_at_once(learner, shipped_course):
     url = lesson(shipped_course, "tokenisation")
     served(client, url)
     assert served(client, url)[0] == "hit"
-    course_import(path=SHIPPED_COURSE)  # unchanged, but an import may write with update()
+    course_folder_import(path=SHIPPED_COURSE)  # unchanged, but an import may write with update()
     assert served(client, url)[0] == "miss"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from courses.importer import parse_course_folder
+from courses.authoring.parse import parse_course_folder
 from tests.conftest import SHIPPED_COURSE
 
 SVG = re.compile(r"<svg\b[^>]*>.*?</svg>", re.S)
@@ -58,11 +58,11 @@ def test_every_theory_and_case_study_module_has_a_passable_check():
 
 def test_reimporting_the_shipped_course_leaves_its_checks_untouched(db):
     from courses.models import CheckQuestion
-    from courses.services import course_import
+    from labs.services.authoring import course_folder_import
 
-    course_import(path=SHIPPED_COURSE)
+    course_folder_import(path=SHIPPED_COURSE)
     ids = set(CheckQuestion.objects.values_list("pk", "fingerprint"))
-    report = course_import(path=SHIPPED_COURSE)
+    report = course_folder_import(path=SHIPPED_COURSE)
     assert not [line for line in report.updated if line.startswith(("module", "check"))]
     assert set(CheckQuestion.objects.values_list("pk", "fingerprint")) == ids
 

@@ -81,3 +81,29 @@ def test_submissions_are_read_only_in_the_admin(client, instructor, learner, lab
     client.post(reverse("admin:labs_submission_change", args=[submission.pk]), {"code": "hacked"})
     submission.refresh_from_db()
     assert submission.code == "x = 1"
+
+
+def test_regrade_action_sends_the_regrade_task_by_name_for_graded_runs_only(
+    client, instructor, learner, lab
+):
+    from academy.celery import app
+
+    graded = Submission.objects.create(learner=learner, lab=lab, code="x = 1", status="graded")
+    failed = Submission.objects.create(learner=learner, lab=lab, code="x = 2", status="failed")
+    app.control.purge()  # only this test's messages
+    client.force_login(instructor)
+    response = client.post(
+        reverse("admin:labs_submission_changelist"),
+        {"action": "regrade", "_selected_action": [graded.pk, failed.pk]},
+        follow=True,
+    )
+    assert "Queued 1 re-grade(s). 1 not graded, skipped." in response.content.decode()
+    # Read back from the broker itself: labs names the task, runs (above it) registers it.
+    with app.connection_for_read() as connection:
+        queue = connection.SimpleQueue(app.conf.task_default_queue)
+        message = queue.get(timeout=5)
+        message.ack()
+        queue.close()
+    args, _kwargs, _embed = message.decode()
+    assert message.headers["task"] == "grading.tasks.regrade_submission"
+    assert args == [graded.pk, instructor.pk]

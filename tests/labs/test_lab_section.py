@@ -1,20 +1,25 @@
-"""The `lab:` front-matter section: the new limit (trainable share) and the router metric."""
+"""The `lab:` front-matter section: its schema, its defaults, and errors that name file and line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import yaml
 
-from courses.importer import CourseFolderError
-from labs.services.authoring import lab_fields_from_section
+from courses.authoring.parse import parse_module_file
+from courses.authoring.source import CourseFolderError
+from labs import authoring_schema
+from labs.authoring_schema import LabSection
+from labs.models import Lab
+from labs.services.authoring import lab_fields, lab_read
 
 
 @pytest.fixture
-def module_file(tmp_path: Path) -> Path:
+def stage(tmp_path: Path) -> Path:
     (tmp_path / "starter.py").write_text("HYPERPARAMETERS = {}\n")
     (tmp_path / "solution.py").write_text("HYPERPARAMETERS = {'epochs': 2}\n")
-    return tmp_path / "07-lab.md"
+    return tmp_path
 
 
 def section(**overrides):
@@ -25,34 +30,99 @@ def section(**overrides):
     return {**base, **overrides}
 
 
-def test_a_trainable_share_limit_is_read_from_the_limits(dataset, module_file):
-    fields = lab_fields_from_section(
-        section(limits={"max_trainable_share": 0.05, "wall_seconds": 300}), path=module_file
-    )
+def write_lab(stage: Path, lab: dict | str) -> Path:
+    """A lab module file whose front matter holds `lab` (YAML text, or data to dump)."""
+    text = lab if isinstance(lab, str) else yaml.safe_dump({"lab": lab}, sort_keys=False)
+    path = stage / "07-lab.md"
+    path.write_text(f"---\nslug: lab\ntitle: Lab\nkind: lab\n{text}---\nBody.\n")
+    return path
+
+
+def fields_of(stage: Path, lab: dict | str) -> dict:
+    module = parse_module_file(write_lab(stage, lab), relative_to=stage)
+    return lab_fields(draft=lab_read(module=module, root=stage))
+
+
+def test_a_trainable_share_limit_is_read_from_the_limits(dataset, stage):
+    fields = fields_of(stage, section(limits={"max_trainable_share": 0.05, "wall_seconds": 300}))
     assert fields["max_trainable_share"] == 0.05
     assert fields["wall_time_seconds"] == 300
 
 
-def test_no_trainable_share_limit_means_no_cap(dataset, module_file):
-    assert lab_fields_from_section(section(), path=module_file)["max_trainable_share"] is None
+def test_no_trainable_share_limit_means_no_cap(dataset, stage):
+    assert fields_of(stage, section())["max_trainable_share"] is None
+
+
+def test_omitted_keys_take_the_defaults_the_lab_model_declares(dataset, stage):
+    fields = fields_of(stage, section())
+    for name in authoring_schema.LAB_FIELD_PLACES:
+        if name in ("baseline", "target"):  # required: no default
+            continue
+        model_default = Lab._meta.get_field(name).get_default()
+        assert fields[name] == model_default, name
+    assert authoring_schema.DEFAULT_QUEUE in Lab.Queue.values
+    assert authoring_schema.DEFAULT_METRIC in Lab.Metric.values
+
+
+def test_an_unknown_key_in_a_lab_section_names_the_file_and_its_line(dataset, stage):
+    text = (
+        "lab:\n"  # file line 5
+        "  dataset: tiny-sentiment\n"
+        "  starter: starter.py\n"
+        "  solution: solution.py\n"
+        "  limits:\n"
+        "    wall_seconds: 300\n"
+        "    wall_secs: 200\n"  # file line 11
+        "  grading: {metric: accuracy, baseline: 0.3, target: 0.9}\n"
+    )
+    with pytest.raises(CourseFolderError) as error:
+        fields_of(stage, text)
+    assert error.value.path.endswith("07-lab.md") and error.value.line == 11
+    assert "unknown key(s) in 'lab.limits': wall_secs (allowed: max_epochs," in str(error.value)
 
 
 @pytest.mark.parametrize(
-    ("limits", "message"),
+    ("lab", "message", "line"),
     [
-        ({"max_trainable_share": 1.5}, "max_trainable_share: A share of the parameters"),
-        ({"wall_secs": 300}, "lab limits must be a mapping with keys among max_epochs"),
+        (section(limits={"max_trainable_share": 1.5}), "max_trainable_share: A share of the parameters", 14),
+        (section(limits={"wall_seconds": 5000}), "'lab.limits.wall_seconds' must be a whole number of seconds from 1 to 2700", 14),
+        (section(hooks=["preprocess", "postprocess"]), "unknown hook(s): postprocess", 13),
+        (section(queue="tpu"), "queue: Value 'tpu' is not a valid choice.", 13),
+        (section(grading={"metric": "accuracy", "target": 0.9}), "'lab.grading' has no 'baseline'", 9),
+        (section(dataset="nope"), "lab dataset 'nope' is not in datasets/", 6),
+        (section(starter="missing.py"), "lab starter file missing.py not found next to the module", 7),
     ],
-)
-def test_bad_limits_name_the_file_and_the_problem(dataset, module_file, limits, message):
-    with pytest.raises(CourseFolderError, match=message) as error:
-        lab_fields_from_section(section(limits=limits), path=module_file)
-    assert "07-lab.md" in str(error.value)
+)  # fmt: skip
+def test_a_bad_lab_section_names_the_file_the_line_and_the_problem(
+    dataset, stage, lab, message, line
+):
+    with pytest.raises(CourseFolderError) as error:
+        fields_of(stage, lab)
+    assert message in error.value.message
+    assert error.value.path.endswith("07-lab.md") and error.value.line == line, str(error.value)
 
 
-def test_a_router_lab_needs_the_out_of_scope_label(dataset, module_file):
+def test_a_router_lab_needs_the_out_of_scope_label(dataset, stage):
     grading = {"metric": "router", "baseline": 0.1, "target": 0.8}
     with pytest.raises(CourseFolderError, match="Name the out-of-scope class"):
-        lab_fields_from_section(section(grading=grading), path=module_file)
+        fields_of(stage, section(grading=grading))
     grading["metric_label"] = "meh"
-    assert lab_fields_from_section(section(grading=grading), path=module_file)["metric"] == "router"
+    assert fields_of(stage, section(grading=grading))["metric"] == "router"
+
+
+def test_a_lab_section_on_a_theory_module_is_refused_at_its_line(stage):
+    path = stage / "01-theory.md"
+    path.write_text("---\nslug: t\ntitle: T\nkind: theory\nlab:\n  dataset: x\n---\nBody.\n")
+    with pytest.raises(CourseFolderError, match="only allowed on a module of kind lab") as error:
+        parse_module_file(path, relative_to=stage)
+    assert error.value.line == 5
+
+
+def test_the_exported_section_reads_back_as_the_same_fields(dataset, stage):
+    fields = fields_of(stage, section(limits={"max_trainable_share": 0.05}, train_subset=120))
+    values = {name: fields[name] for name in authoring_schema.LAB_FIELD_PLACES}
+    written = LabSection.from_lab_values(
+        values, dataset="tiny-sentiment", starter="starter.py", solution="solution.py"
+    ).front_matter()
+    assert "metric_label" not in written["grading"]  # unset: left out, as an author would
+    assert fields_of(stage, written) == fields

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from courses.importer import CourseFolderError
-from courses.services import course_import, demo_accounts_create, roles_sync
+from courses.authoring.source import CourseFolderError
+from courses.services import demo_accounts_create, roles_sync
+from labs.services.authoring import course_folder_import
 
 
 class Command(BaseCommand):
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         content = settings.BASE_DIR / "courses" / "content"
         for folder in sorted(p.parent for p in content.glob("*/course.yaml")):
             try:
-                report = course_import(path=folder)
+                report = course_folder_import(path=folder)
             except CourseFolderError as exc:
                 raise CommandError(f"Shipped course failed to import: {exc}") from None
             slugs.append(report.course.slug)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from courses.exporting import course_export
 from courses.models import Course
+from labs.exporting import LabExportError, course_folder_export
 
 
 class Command(BaseCommand):
@@ -24,8 +24,8 @@ class Command(BaseCommand):
         except Course.DoesNotExist:
             raise CommandError(f"No course with slug '{options['course']}'.") from None
         try:
-            written = course_export(course=course, dest=Path(str(options["folder"])))
-        except FileExistsError as exc:
+            written = course_folder_export(course=course, dest=Path(str(options["folder"])))
+        except (FileExistsError, LabExportError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
             f"Wrote course '{course.slug}' to {options['folder']}: {len(written)} files."

@@ -1,14 +1,15 @@
-"""Course-as-code, the other way: write a course from the database back to a folder.
+"""Course-as-code, the other way: write a course's own part from the database to a folder.
 
-The folder has the layout `courses.importer` reads, so an instructor who edited a
-course in the admin can commit it to git, and importing the export changes nothing
-(a test holds the round trip to that). Apps built on courses add their own parts
-(labs: datasets and `lab:` sections) through `register_export_extension`.
+The folder has the layout `courses.authoring.parse` reads, so an instructor who
+edited a course in the admin can commit it to git, and importing the export changes
+nothing (a test holds the round trip to that). The whole folder, with its datasets
+and lab code, is written by `labs.exporting.course_folder_export`, which hands the
+`lab:` sections to `course_export`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -16,17 +17,8 @@ import yaml
 
 from courses.models import Course, Module
 
-# (course, folder, front matter per module id) -> None: write files, add sections.
-ExportExtension = Callable[[Course, Path, dict[int, dict[str, Any]]], None]
-_export_extensions: list[ExportExtension] = []
 
-
-def register_export_extension(extension: ExportExtension) -> None:
-    if extension not in _export_extensions:
-        _export_extensions.append(extension)
-
-
-def _dump(data: Any) -> str:
+def dump_yaml(data: Any) -> str:
     class Dumper(yaml.SafeDumper):
         pass
 
@@ -73,15 +65,19 @@ def _check_section(module: Module) -> dict[str, Any] | None:
     }
 
 
-def course_export(*, course: Course, dest: Path | str) -> list[Path]:
-    """Write `course` as a course folder at `dest` (created; must be empty) and list the files."""
+def course_export(
+    *, course: Course, dest: Path | str, lab_sections: Mapping[int, dict[str, Any]]
+) -> list[Path]:
+    """Write `course` as a course folder at `dest` (created; must be empty) and list the files.
+
+    `lab_sections` maps a lab module's id to its `lab:` front-matter section."""
     root = Path(dest)
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty: export into a new folder")
     root.mkdir(parents=True, exist_ok=True)
     stages = list(course.stages.order_by("position"))
     (root / "course.yaml").write_text(
-        _dump(
+        dump_yaml(
             {
                 "slug": course.slug,
                 "title": course.title,
@@ -107,15 +103,15 @@ def course_export(*, course: Course, dest: Path | str) -> list[Path]:
         }  # fmt: skip
         if check := _check_section(module):
             front["check"] = check
+        if module.pk in lab_sections:
+            front["lab"] = lab_sections[module.pk]
         fronts[module.pk] = front
     for stage in stages:  # an empty stage still needs its folder
         (root / stage.slug).mkdir(exist_ok=True)
-    for extension in _export_extensions:
-        extension(course, root, fronts)
     for stage in stages:
         in_stage = [m for m in modules if m.stage_id == stage.pk]
         for module, name in zip(in_stage, module_file_names(in_stage), strict=True):
             (root / stage.slug / name).write_text(
-                f"---\n{_dump(fronts[module.pk])}---\n{module.body_markdown}", encoding="utf-8"
+                f"---\n{dump_yaml(fronts[module.pk])}---\n{module.body_markdown}", encoding="utf-8"
             )
     return sorted(path for path in root.rglob("*") if path.is_file())

@@ -1,22 +1,26 @@
-"""Unpack an uploaded course folder (zip) safely before importing it."""
+"""Unpack an uploaded course folder (zip) safely, for the importer to read."""
 
 from __future__ import annotations
 
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from courses.importer import CourseFolderError
-from courses.services import ImportReport, course_import
+from courses.authoring.source import CourseFolderError
 
 MAX_FILES = 2_000
 MAX_UNPACKED_BYTES = 200 * 1024 * 1024
 
 
-def course_import_zip(*, upload: BinaryIO, name: str = "upload.zip") -> ImportReport:
-    """Import a zipped course folder; refuses links, absolute paths, `..` and zip bombs."""
+@contextmanager
+def unpacked_course_folder(*, upload: BinaryIO, name: str = "upload.zip") -> Iterator[Path]:
+    """The course folder inside a zip, unpacked in a temporary folder removed afterwards.
+
+    Refuses links, absolute paths, `..` and zip bombs before writing anything."""
     try:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile:
@@ -38,4 +42,4 @@ def course_import_zip(*, upload: BinaryIO, name: str = "upload.zip") -> ImportRe
         candidates = [p.parent for p in root.rglob("course.yaml") if "__MACOSX" not in p.parts]
         if len(candidates) != 1:
             raise CourseFolderError(name, "the zip must contain exactly one course.yaml")
-        return course_import(path=candidates[0])
+        yield candidates[0]

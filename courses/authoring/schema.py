@@ -1,0 +1,145 @@
+"""The schema of a course folder's own part: course.yaml, its stages, module front matter.
+
+Pydantic models with `extra="forbid"`: a misspelt key is an error naming its line,
+never a value silently ignored. Rules that span items (duplicate slugs, a question
+with no correct option) and Markdown rendering are checked by `parse`, which knows
+the files; the shapes and the defaults are here, once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from django.utils.text import slugify
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+MODULE_KINDS = ("theory", "lab", "case_study")
+# A lab completes through its graded run, so it carries no knowledge check.
+CHECK_KINDS = ("theory", "case_study")
+MAX_QUESTIONS = 20
+MAX_OPTIONS = 8
+DEFAULT_MINUTES = 15
+DEFAULT_CHECK_PASS_MARK = 100
+
+
+def invalid(problem: str) -> PydanticCustomError:
+    """A problem phrased to follow the field's name: "'minutes' must be a positive …"."""
+    return PydanticCustomError("problem", problem)
+
+
+def refuse(sentence: str) -> PydanticCustomError:
+    """A whole sentence about the value, shown after the field's name and a colon."""
+    # Braces would be read as pydantic's message placeholders.
+    return PydanticCustomError("refused", sentence.replace("{", "{{").replace("}", "}}"))
+
+
+class Section(BaseModel):
+    """One mapping of a course folder: unknown keys are refused, never ignored."""
+
+    # Titles such as `2024` are text to an author, as they were to YAML's reader.
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
+
+
+def _slug(value: str) -> str:
+    if not value or slugify(value) != value:
+        raise refuse(f"'{value}' is not a valid slug (lowercase letters, digits, '-')")
+    return value
+
+
+def _text(value: Any) -> Any:
+    # Before pydantic's own check, which would turn `42` into "42" (see Section).
+    if not isinstance(value, str) or not value.strip():
+        raise invalid("must be non-empty text")
+    return value
+
+
+def _whole(value: Any, *, low: int, high: int | None, problem: str) -> int:
+    # YAML's `true` is an int to Python; a float is not a count of minutes.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(problem)
+    if value < low or (high is not None and value > high):
+        raise invalid(problem)
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise invalid("must be true or false")
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+Text = Annotated[str, BeforeValidator(_text)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+Summary = Annotated[str, AfterValidator(str.strip)]
+
+
+def whole_number(*, low: int = 0, high: int | None = None, problem: str) -> BeforeValidator:
+    """A whole number in a range, refused with `problem` ("must be a positive whole number")."""
+    return BeforeValidator(lambda value: _whole(value, low=low, high=high, problem=problem))
+
+
+Minutes = Annotated[int, whole_number(low=1, problem="must be a positive whole number")]
+Percent = Annotated[
+    int, whole_number(low=1, high=100, problem="must be a whole percentage from 1 to 100")
+]
+
+
+class StageEntry(Section):
+    slug: Slug
+    title: str
+    summary: Summary = ""
+
+
+class CourseMeta(Section):
+    """course.yaml."""
+
+    slug: Slug
+    title: str
+    summary: Summary = ""
+    published: Flag = True
+    stages: Annotated[list[StageEntry], Field(min_length=1)]
+
+
+class OptionEntry(Section):
+    text: Text
+    correct: Flag = False
+    explanation: Text
+
+
+class QuestionEntry(Section):
+    # Without an id, a question is known by its position ("q1", "q2", ...).
+    id: Slug | None = None
+    prompt: Text
+    options: Annotated[list[OptionEntry], Field(min_length=2, max_length=MAX_OPTIONS)]
+
+
+class CheckSection(Section):
+    """A module's knowledge check (`check:`)."""
+
+    pass_mark: Percent = DEFAULT_CHECK_PASS_MARK
+    questions: Annotated[list[QuestionEntry], Field(min_length=1, max_length=MAX_QUESTIONS)]
+
+
+def _kind(value: str) -> str:
+    if value not in MODULE_KINDS:
+        raise refuse(
+            f"unknown module kind '{value}' (expected one of: {', '.join(sorted(MODULE_KINDS))})"
+        )
+    return value
+
+
+class ModuleFront(Section):
+    """A module file's front matter."""
+
+    slug: Slug
+    title: str
+    kind: Annotated[str, AfterValidator(_kind)]
+    required: Flag = True
+    minutes: Minutes = DEFAULT_MINUTES
+    summary: Summary = ""
+    check: CheckSection | None = None
+    # A lab module's `lab:` section: its schema is labs' (labs.authoring_schema.LabSection),
+    # which reads it with the lines kept by the parser.
+    lab: dict[str, Any] | None = None

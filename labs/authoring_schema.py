@@ -1,0 +1,159 @@
+"""The schema of labs' part of a course folder: a lab module's `lab:` section, dataset.yaml.
+
+These defaults are THE defaults of a lab: `labs.models.Lab` declares its field
+defaults from the constants below, the importer fills an omitted key from the
+schema, and the exporter writes through the schema. No Django models are
+imported here (the models import this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from courses.authoring.schema import Section, Slug, Summary, Text, refuse, whole_number
+from labs.training.contract import HOOKS
+
+DEFAULT_SUBSET_SEED = 13
+DEFAULT_DEV_FRACTION = 0.1
+DEFAULT_BASE_MODEL = "minilm-l6"
+DEFAULT_WALL_SECONDS = 600
+DEFAULT_MEMORY_MB = 6144
+DEFAULT_MAX_EPOCHS = 5
+DEFAULT_ATTEMPTS_PER_DAY = 10
+DEFAULT_QUEUE = "cpu"  # Lab.Queue.CPU
+DEFAULT_METRIC = "accuracy"  # Lab.Metric.ACCURACY
+DEFAULT_PASS_MARK = 60.0
+# The sandbox's wall limit plus grading must end before Celery's soft limit.
+MAX_LAB_WALL_SECONDS = 2700
+
+Positive = Annotated[int, whole_number(low=1, problem="must be a positive whole number")]
+Whole = Annotated[int, whole_number(low=0, problem="must be a whole number (0 or more)")]
+WallSeconds = Annotated[
+    int,
+    whole_number(
+        low=1, high=MAX_LAB_WALL_SECONDS,
+        problem=f"must be a whole number of seconds from 1 to {MAX_LAB_WALL_SECONDS}",
+    ),
+]  # fmt: skip
+
+
+def _hooks(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - set(HOOKS))
+    if unknown:
+        raise refuse(
+            f"unknown hook(s): {', '.join(unknown)} (the engine calls: {', '.join(HOOKS)})"
+        )
+    return value
+
+
+class LabLimits(Section):
+    wall_seconds: WallSeconds = DEFAULT_WALL_SECONDS
+    memory_mb: Positive = DEFAULT_MEMORY_MB
+    max_epochs: Positive = DEFAULT_MAX_EPOCHS
+    # No cap unless the lab sets one (a share of the parameters, checked by Lab.clean).
+    max_trainable_share: float | None = None
+
+
+class LabGrading(Section):
+    metric: str = DEFAULT_METRIC
+    metric_label: str = ""
+    baseline: float
+    target: float
+    pass_mark: float = DEFAULT_PASS_MARK
+
+
+def _empty_is_default(value: Any) -> Any:
+    # `limits:` with nothing under it reads as YAML null: the defaults apply.
+    return {} if value is None else value
+
+
+class LabSection(Section):
+    """A lab module's `lab:` section. Choices (queue, metric) and the rubric's rules are
+    the model's (`Lab.clean_fields`, `Lab.clean`), checked when the section is imported."""
+
+    dataset: Slug
+    train_subset: Positive | None = None
+    subset_seed: Whole = DEFAULT_SUBSET_SEED
+    dev_fraction: float = DEFAULT_DEV_FRACTION
+    base_model: Text = DEFAULT_BASE_MODEL
+    # Files next to the module file, e.g. labs/first-fine-tune/starter.py.
+    starter: Text
+    solution: Text
+    hooks: Annotated[list[str], AfterValidator(_hooks)] = Field(default_factory=list)
+    limits: Annotated[LabLimits, BeforeValidator(_empty_is_default)] = Field(
+        default_factory=LabLimits
+    )
+    attempts_per_day: Positive = DEFAULT_ATTEMPTS_PER_DAY
+    queue: str = DEFAULT_QUEUE
+    grading: LabGrading
+
+    def lab_values(self) -> dict[str, Any]:
+        """The Lab model's fields this section sets (not the dataset row or the code)."""
+        data = self.model_dump()
+        values: dict[str, Any] = {}
+        for name, place in LAB_FIELD_PLACES.items():
+            value: Any = data
+            for key in place:
+                value = value[key]
+            values[name] = value
+        return values
+
+    @classmethod
+    def from_lab_values(
+        cls, values: Mapping[str, Any], *, dataset: str, starter: str, solution: str
+    ) -> LabSection:
+        """The section that `lab_values` turns back into `values` (the exporter's way)."""
+        data: dict[str, Any] = {"dataset": dataset, "starter": starter, "solution": solution}
+        for name, place in LAB_FIELD_PLACES.items():
+            target = data
+            for key in place[:-1]:
+                target = target.setdefault(key, {})
+            target[place[-1]] = values[name]
+        return cls.model_validate(data)
+
+    def front_matter(self) -> dict[str, Any]:
+        """As an author writes it: every key, except a cap or label the lab does not have."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not self.grading.metric_label:
+            del data["grading"]["metric_label"]
+        return data
+
+
+# Lab model field -> where it is written in the `lab:` section; the importer, the exporter
+# and the errors of Lab.clean (which name a model field) all go through this one table.
+LAB_FIELD_PLACES: dict[str, tuple[str, ...]] = {
+    "train_subset_size": ("train_subset",),
+    "subset_seed": ("subset_seed",),
+    "dev_fraction": ("dev_fraction",),
+    "base_model": ("base_model",),
+    "required_hooks": ("hooks",),
+    "wall_time_seconds": ("limits", "wall_seconds"),
+    "memory_mb": ("limits", "memory_mb"),
+    "max_epochs": ("limits", "max_epochs"),
+    "max_trainable_share": ("limits", "max_trainable_share"),
+    "attempts_per_day": ("attempts_per_day",),
+    "queue": ("queue",),
+    "metric": ("grading", "metric"),
+    "metric_label": ("grading", "metric_label"),
+    "baseline": ("grading", "baseline"),
+    "target": ("grading", "target"),
+    "pass_mark": ("grading", "pass_mark"),
+}
+# The Lab fields a section names directly, for errors: dataset and the two code files.
+LAB_FILE_PLACES: dict[str, tuple[str, ...]] = {
+    "dataset": ("dataset",),
+    "starter_code": ("starter",),
+    "reference_solution": ("solution",),
+}
+
+
+class DatasetMeta(Section):
+    """datasets/<slug>/dataset.yaml (the rows are train.csv and test.csv beside it)."""
+
+    slug: Slug
+    title: Text
+    license: Text
+    description: Summary = ""
