@@ -95,7 +95,9 @@ def main() -> int:
     stage = StageFactory(course=course, slug="s", position=1)
     labs = [
         Lab.objects.create(
-            module=ModuleFactory(course=course, stage=stage, slug=f"lab{n}", kind=Module.Kind.LAB),
+            module=ModuleFactory.create(
+                course=course, stage=stage, slug=f"lab{n}", kind=Module.Kind.LAB
+            ),
             dataset=dataset,
             base_model=str(model),
             starter_code="x = 1\n",
@@ -109,7 +111,7 @@ def main() -> int:
         )
         for n in range(labs_needed)
     ]
-    learners = [UserFactory(username=f"learner{n:02d}") for n in range(args.learners)]
+    learners = [UserFactory.create(username=f"learner{n:02d}") for n in range(args.learners)]
 
     workers = []
     for n in range(args.workers):
@@ -150,7 +152,7 @@ def main() -> int:
         time.sleep(0.3)
 
     # Queue: learner after learner, each one's runs at once.
-    submissions = []
+    submissions: list[Submission] = []
     began = time.monotonic()
     for learner in learners:
         for lab in labs:

@@ -183,6 +183,7 @@ def measure(n: int, runs: int) -> dict[str, object]:
         cursor.execute("ANALYZE")  # fresh planner statistics on both databases
     client = Client()
     from django.contrib.auth import get_user_model
+    from django.http import StreamingHttpResponse
 
     client.force_login(get_user_model().objects.get(username="bench-hr"))
 
@@ -194,7 +195,7 @@ def measure(n: int, runs: int) -> dict[str, object]:
     def export(url: str):
         def run() -> int:
             response = client.get(url)
-            assert response.status_code == 200
+            assert response.status_code == 200 and isinstance(response, StreamingHttpResponse)
             rows = 0
             for chunk in response.streaming_content:
                 rows += chunk.count(b"\r\n") if url.endswith(".csv") else chunk.count(b"\n{")

@@ -99,26 +99,40 @@ print("CSRF", client.cookies["csrftoken"].value)
     )
     if done.returncode:
         sys.exit(f"preparing the database failed:\n{done.stderr[-3000:]}")
-    session = re.search(r"^SESSION (\S+)$", done.stdout, re.M).group(1)
-    csrf = re.search(r"^CSRF (\S+)$", done.stdout, re.M).group(1)
+    session = _search(r"^SESSION (\S+)$", done.stdout, re.M).group(1)
+    csrf = _search(r"^CSRF (\S+)$", done.stdout, re.M).group(1)
     queries = dict(re.findall(r"^QUERIES (\S+) (\S+)$", done.stdout, re.M))
     return f"sessionid={session}; csrftoken={csrf}", queries
 
 
+def _search(pattern: str, text: str, flags: int = 0) -> re.Match[str]:
+    match = re.search(pattern, text, flags)
+    if match is None:
+        raise ValueError(f"no {pattern!r} in the output: {text[:300]!r}")
+    return match
+
+
+def _fullmatch(pattern: str, text: str) -> re.Match[str]:
+    match = re.fullmatch(pattern, text)
+    if match is None:
+        raise ValueError(f"{text!r} is not {pattern!r}")
+    return match
+
+
 def static_url(static_root: Path) -> str:
     manifest = (static_root / "staticfiles.json").read_text()
-    hashed = re.search(r'"css/academy\.css": "([^"]+)"', manifest).group(1)
+    hashed = _search(r'"css/academy\.css": "([^"]+)"', manifest).group(1)
     return f"/static/{hashed}"
 
 
 def parse_wrk(output: str) -> tuple[float, float, float]:
     def ms(value: str) -> float:
-        number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+        number, unit = _fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
         return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = ms(re.search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
-    p99 = ms(re.search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
+    rate = float(_search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = ms(_search(r"^\s+50%\s+(\S+)", output, re.M).group(1))
+    p99 = ms(_search(r"^\s+99%\s+(\S+)", output, re.M).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if errors:
         sys.exit(f"wrk saw {errors.group(1)} failed responses:\n{output}")

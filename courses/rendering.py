@@ -176,7 +176,7 @@ def render_markdown(source: str) -> Rendered:
     )
     md.preprocessors.register(MathPreprocessor(md), "academy_math", 28)
     html = md.convert(source)
-    headings = [(t["level"], t["id"], t["name"]) for t in _flatten(md.toc_tokens)]  # type: ignore[attr-defined]
+    headings = [(t["level"], t["id"], t["name"]) for t in _flatten(md.toc_tokens)]
     return Rendered(html=sanitise(html), headings=headings)
 
 

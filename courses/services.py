@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -254,7 +254,7 @@ class CheckOutcome:
 
 
 def check_attempt_record(
-    *, learner: AbstractBaseUser, module: Module, answers: Mapping[int, Sequence[int]]
+    *, learner: User, module: Module, answers: Mapping[int, Sequence[int]]
 ) -> CheckOutcome:
     """Grade and store one attempt at a module's knowledge check (all or nothing).
 
@@ -364,9 +364,9 @@ def course_content_changed(*, course: Course | int) -> None:
 
 def enrollment_create(
     *,
-    learner: AbstractBaseUser,
+    learner: User,
     course: Course,
-    assigned_by: AbstractBaseUser | None = None,
+    assigned_by: User | None = None,
     due_date: datetime.date | None = None,
 ) -> Enrollment:
     """Enroll a learner (idempotent). An assignment may set or move the due date."""

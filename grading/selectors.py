@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Prefetch
 
 from courses.models import Course, Module, Stage
@@ -104,7 +104,7 @@ class CourseProgress:
         return next((s for s in self.modules if s.is_open and not s.is_complete), None)
 
 
-def course_progress(*, learner: AbstractBaseUser, course: Course) -> CourseProgress:
+def course_progress(*, learner: User, course: Course) -> CourseProgress:
     """Three queries whatever the course size: stages, modules, this learner's progress."""
     stages = list(
         course.stages.order_by("position", "id").prefetch_related(
@@ -143,7 +143,7 @@ def build_course_progress(
     return CourseProgress(course=course, stages=result)
 
 
-def module_is_open(*, learner: AbstractBaseUser, module: Module) -> bool:
+def module_is_open(*, learner: User, module: Module) -> bool:
     return course_progress(learner=learner, course=module.course).state_of(module).is_open
 
 

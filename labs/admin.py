@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -40,10 +40,10 @@ def regrade_enqueue(*, submission_ids: Iterable[int], by: AbstractBaseUser) -> i
     return count
 
 
-def _staff(request: HttpRequest) -> AbstractBaseUser:
+def _staff(request: HttpRequest) -> User:
     # The admin only serves signed-in staff: its views never see an anonymous user.
     user = request.user
-    assert isinstance(user, AbstractBaseUser)
+    assert isinstance(user, User)
     return user
 
 

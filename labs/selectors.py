@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -51,7 +51,7 @@ def _label_counts(queryset: QuerySet[Example]) -> list[tuple[str, int]]:
     return list(queryset.values("label").annotate(n=Count("id")).values_list("label", "n"))
 
 
-def submission_get_for_learner(*, learner: AbstractBaseUser, submission_id: int) -> Submission:
+def submission_get_for_learner(*, learner: User, submission_id: int) -> Submission:
     """A learner's own submission, else 404: ids reveal nothing about other people's runs."""
     try:
         return Submission.objects.select_related("lab__module__course").get(
@@ -61,7 +61,7 @@ def submission_get_for_learner(*, learner: AbstractBaseUser, submission_id: int)
         raise Http404("No such submission.") from None
 
 
-def submission_list_for_lab(*, learner: AbstractBaseUser, lab: Lab) -> QuerySet[Submission]:
+def submission_list_for_lab(*, learner: User, lab: Lab) -> QuerySet[Submission]:
     return (
         Submission.objects.filter(learner=learner, lab=lab, validation_of="")
         .select_related("grade")
@@ -69,7 +69,7 @@ def submission_list_for_lab(*, learner: AbstractBaseUser, lab: Lab) -> QuerySet[
     )
 
 
-def submission_active(*, learner: AbstractBaseUser, lab: Lab) -> Submission | None:
+def submission_active(*, learner: User, lab: Lab) -> Submission | None:
     return (
         submission_list_for_lab(learner=learner, lab=lab)
         .filter(status__in=Submission.ACTIVE)
@@ -128,7 +128,7 @@ def attempts_window_start(now: datetime.datetime | None = None) -> datetime.date
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def attempts_used_today(*, learner: AbstractBaseUser, lab: Lab) -> int:
+def attempts_used_today(*, learner: User, lab: Lab) -> int:
     """Runs that reached the learner's code today, plus runs still waiting to (they will)."""
     return (
         Submission.objects.filter(

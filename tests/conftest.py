@@ -72,7 +72,7 @@ def instructor(db):
     from courses.services import INSTRUCTOR_GROUP, roles_sync
 
     roles_sync()
-    user = UserFactory(username="irene", is_staff=True)
+    user = UserFactory.create(username="irene", is_staff=True)
     user.groups.add(user.groups.model.objects.get(name=INSTRUCTOR_GROUP))
     return user
 
@@ -82,7 +82,7 @@ def hr(db):
     from courses.services import HR_GROUP, roles_sync
 
     roles_sync()
-    user = UserFactory(username="hana", is_staff=True)
+    user = UserFactory.create(username="hana", is_staff=True)
     user.groups.add(user.groups.model.objects.get(name=HR_GROUP))
     return user
 
@@ -177,7 +177,7 @@ def dataset(db):
 @pytest.fixture
 def lab(db, course, dataset, tiny_model) -> Lab:
     stage = course.stages.get(slug="basics")
-    module = ModuleFactory(
+    module = ModuleFactory.create(
         course=course, stage=stage, slug="tiny-lab", title="Tiny lab", kind="lab", position=9
     )
     return Lab.objects.create(

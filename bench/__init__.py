@@ -1,0 +1,1 @@
+"""Benchmarks: scripts run from the repository root (`make bench-…`); see bench/README.md."""
