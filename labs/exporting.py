@@ -9,8 +9,6 @@ the first place), never a page or a learner- or HR-facing export.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import yaml
 
 from courses.models import Course
 from labs.models import Dataset, Example, Lab
+from labs.training.data import write_csv
 
 
 def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
@@ -51,14 +50,6 @@ def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
     }
 
 
-def _csv(rows: list[tuple[str, str]]) -> str:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["text", "label"])
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def dataset_export(dataset: Dataset, folder: Path) -> None:
     folder.mkdir(parents=True)
     meta = {"slug": dataset.slug, "title": dataset.title, "license": dataset.license_name}
@@ -72,7 +63,8 @@ def dataset_export(dataset: Dataset, folder: Path) -> None:
         rows = list(
             dataset.examples.filter(split=split).order_by("position").values_list("text", "label")
         )
-        (folder / name).write_text(_csv(rows), encoding="utf-8")
+        # The one dataset CSV format (the engine's), so a shipped file exports unchanged.
+        write_csv(folder / name, rows)
 
 
 def course_export_labs(course: Course, root: Path, fronts: dict[int, dict[str, Any]]) -> None:
