@@ -30,9 +30,9 @@ class DataError(ValueError):
 #
 # One `text,label` format for every copy of a dataset: an instructor's upload and
 # a course folder (read by labs.datasets), the job folder's train/dev files (written
-# by the worker, read by the engine in the sandbox) and a course export. Each reader
-# and writer goes through the two functions below, so they cannot disagree on a BOM,
-# a header with spaces, quoting or what counts as an empty row.
+# by the worker, read by the engine in the sandbox) and a course export. Every reader
+# goes through `parse_csv` and every writer through `write_rows`, so no two copies
+# disagree on a BOM, a header with spaces, quoting, line ends or an empty row.
 
 
 def parse_csv(data: bytes, *, name: str) -> list[Row]:
@@ -100,13 +100,6 @@ def write_csv(path: str | Path, rows: Iterable[Row]) -> None:
     """Write rows as a `text,label` CSV that `read_csv` reads back unchanged."""
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
         write_rows(handle, rows)
-
-
-def csv_text(rows: Iterable[Row]) -> str:
-    """The same CSV as `write_csv`, as a string."""
-    out = io.StringIO(newline="")
-    write_rows(out, rows)
-    return out.getvalue()
 
 
 def label_counts(rows: Iterable[Row]) -> dict[str, int]:

@@ -9,7 +9,6 @@ import pytest
 
 from labs.training.data import (
     DataError,
-    csv_text,
     label_counts,
     parse_csv,
     read_csv,
@@ -84,8 +83,9 @@ def test_a_broken_csv_record_names_its_line() -> None:
         parse_csv(b"text,label\nhi,a\n" + huge + b",b\n", name="d.csv")
 
 
-def test_the_writer_uses_rfc_4180_line_ends_and_quotes_only_where_needed() -> None:
-    assert csv_text([("plain", "a"), ("a, b", "c")]) == 'text,label\r\nplain,a\r\n"a, b",c\r\n'
+def test_the_writer_uses_rfc_4180_line_ends_and_quotes_only_where_needed(tmp_path: Path) -> None:
+    write_csv(tmp_path / "d.csv", [("plain", "a"), ("a, b", "c")])
+    assert (tmp_path / "d.csv").read_bytes() == b'text,label\r\nplain,a\r\n"a, b",c\r\n'
 
 
 def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
