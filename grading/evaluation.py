@@ -20,6 +20,10 @@ from typing import Any
 
 from labs.sandbox import UnsafeJobFile, open_job_file
 
+# The held-out metrics are the engine's dev metrics: one implementation, in labs.training,
+# named here too for the grader's callers.
+from labs.training.metrics import classification_metrics as classification_metrics
+
 CHECKPOINT_DIR = "checkpoint"
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_TOKENIZER_BYTES = 20 * 1024 * 1024
@@ -219,6 +223,8 @@ def predict(
     import torch
     from transformers import AutoTokenizer
 
+    from labs.training.batching import pad_batch, sorted_batches
+
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -229,19 +235,16 @@ def predict(
     model.to(device=device, dtype=torch.bfloat16 if precision == "bf16" else torch.float32)
     start = time.perf_counter()
     encoded = tokenizer(list(texts), truncation=True, max_length=EVAL_MAX_LENGTH)["input_ids"]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     predictions = [0] * len(encoded)
     pad = tokenizer.pad_token_id or 0
     with torch.inference_mode():
-        for offset in range(0, len(order), EVAL_BATCH_SIZE):
-            batch = order[offset : offset + EVAL_BATCH_SIZE]
-            width = max(len(encoded[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-                mask[row, : len(encoded[i])] = 1
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
+        # Batched and padded as the engine does its dev split (one rule, labs.training).
+        for batch in sorted_batches([len(ids) for ids in encoded], EVAL_BATCH_SIZE):
+            inputs = pad_batch([encoded[i] for i in batch], pad)
+            logits = model(
+                input_ids=inputs["input_ids"].to(device),
+                attention_mask=inputs["attention_mask"].to(device),
+            ).logits
             for i, label in zip(batch, logits.argmax(dim=-1).tolist(), strict=True):
                 predictions[i] = label
             on_batch()
@@ -253,36 +256,6 @@ def predict(
         len(texts) / seconds if seconds else 0.0,
         f"{name} ({precision})",
     )
-
-
-def classification_metrics(
-    gold: Sequence[int], predicted: Sequence[int], labels: Sequence[str]
-) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix.
-
-    Plain arithmetic (checked against scikit-learn in the tests); zero division gives 0.
-    """
-    n = len(labels)
-    matrix = [[0] * n for _ in range(n)]
-    for g, p in zip(gold, predicted, strict=True):
-        matrix[g][p] += 1
-    per_class = []
-    for k, label in enumerate(labels):
-        tp = matrix[k][k]
-        predicted_k = sum(matrix[r][k] for r in range(n))
-        support = sum(matrix[k])
-        precision = tp / predicted_k if predicted_k else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append({"label": label, "precision": precision, "recall": recall, "f1": f1,
-                          "support": support, "predicted": predicted_k})  # fmt: skip
-    total = len(gold)
-    accuracy = sum(matrix[k][k] for k in range(n)) / total if total else 0.0
-    # Like scikit-learn's default: average over labels that occur in the gold or predicted labels.
-    present = [c for c in per_class if c["support"] or c["predicted"]]
-    macro_f1 = sum(c["f1"] for c in present) / len(present) if present else 0.0
-    return {"accuracy": accuracy, "macro_f1": macro_f1, "per_class": per_class,
-            "confusion_matrix": matrix, "labels": list(labels), "support": total}  # fmt: skip
 
 
 def router_metrics(

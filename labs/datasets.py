@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections import Counter
 from dataclasses import dataclass
+
+from labs.training import data as training_data
 
 MAX_CSV_BYTES = 50 * 1024 * 1024
 
@@ -31,38 +31,18 @@ class ParsedDataset:
 
 
 def parse_csv(data: bytes, *, name: str) -> list[tuple[str, str]]:
-    """Parse one split; every problem names the file and the CSV line."""
+    """Parse one split; every problem names the file and, where known, the CSV line.
+
+    The format is the engine's (labs.training.data), so an upload that passes here
+    is one the sandboxed engine reads back identically; only the size cap is an
+    upload's alone.
+    """
     if len(data) > MAX_CSV_BYTES:
         raise DatasetError(f"{name}: larger than {MAX_CSV_BYTES // 1024 // 1024} MB")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(
-            f"{name}: not UTF-8 text (byte {exc.start}); save the file as UTF-8 CSV"
-        ) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    columns = [c.strip() for c in reader.fieldnames or []]
-    missing = [c for c in ("text", "label") if c not in columns]
-    if missing:
-        raise DatasetError(
-            f"{name}: missing column(s) {', '.join(missing)}; the header must be 'text,label' "
-            f"(found: {', '.join(columns) or 'nothing'})"
-        )
-    rows: list[tuple[str, str]] = []
-    try:
-        for record in reader:
-            row_text = (record.get("text") or "").strip()
-            label = (record.get("label") or "").strip()
-            if not row_text:
-                raise DatasetError(f"{name}: line {reader.line_num}: empty text")
-            if not label:
-                raise DatasetError(f"{name}: line {reader.line_num}: empty label")
-            rows.append((row_text, label))
-    except csv.Error as exc:
-        raise DatasetError(f"{name}: line {reader.line_num}: {exc}") from None
-    if not rows:
-        raise DatasetError(f"{name}: no rows")
-    return rows
+        return training_data.parse_csv(data, name=name)
+    except training_data.DataError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def parse_dataset(*, train: bytes, heldout: bytes, train_name: str = "train.csv",

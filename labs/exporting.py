@@ -11,8 +11,6 @@ the first place), never a page or a learner- or HR-facing export.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from courses.authoring.source import explain
 from courses.models import Course
 from labs.authoring_schema import LAB_FIELD_PLACES, DatasetMeta, LabSection
 from labs.models import Dataset, Example, Lab
+from labs.training.data import write_csv
 
 
 class LabExportError(ValueError):
@@ -45,14 +44,6 @@ def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
     return section.front_matter()
 
 
-def _csv(rows: list[tuple[str, str]]) -> str:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["text", "label"])
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def dataset_export(dataset: Dataset, folder: Path) -> None:
     folder.mkdir(parents=True)
     meta = DatasetMeta(
@@ -67,7 +58,8 @@ def dataset_export(dataset: Dataset, folder: Path) -> None:
         rows = list(
             dataset.examples.filter(split=split).order_by("position").values_list("text", "label")
         )
-        (folder / name).write_text(_csv(rows), encoding="utf-8")
+        # The one dataset CSV format (the engine's), so a shipped file exports unchanged.
+        write_csv(folder / name, rows)
 
 
 def course_folder_export(*, course: Course, dest: Path | str) -> list[Path]:

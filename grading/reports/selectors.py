@@ -36,6 +36,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
+from courses.due_dates import overdue_q
 from courses.models import Course, Department, Enrollment, Module
 from courses.services import HR_GROUP, INSTRUCTOR_GROUP
 from grading.models import CourseStaff, ModuleProgress
@@ -158,7 +159,7 @@ def _status_expression(today: datetime.date, columns: Columns | None = None) -> 
     started = _started(columns)
     whens = [
         When(completed_at__isnull=False, then=Value(COMPLETED)),
-        When(due_date__lt=today, then=Value(OVERDUE)),
+        When(overdue_q(today), then=Value(OVERDUE)),
     ]
     if started:  # an empty Q: no module in scope, so nobody can have started
         whens.append(When(started, then=Value(IN_PROGRESS)))
@@ -449,12 +450,11 @@ def report_summary(
     aggregates = {
         "assigned": Count("pk"),
         "completed": Count("pk", filter=Q(completed_at__isnull=False)),
-        "overdue": Count("pk", filter=open_ & Q(due_date__lt=today)),
+        "overdue": Count("pk", filter=overdue_q(today)),
     }
     if started:  # the same rule as the status column, with the progress lookup written once
-        not_late = Q(due_date__isnull=True) | Q(due_date__gte=today)
         started_q = started if isinstance(started, Q) else Q(started)
-        aggregates["in_progress"] = Count("pk", filter=open_ & not_late & started_q)
+        aggregates["in_progress"] = Count("pk", filter=open_ & ~overdue_q(today) & started_q)
     counts = {"in_progress": 0, **base.aggregate(**aggregates)}
     median = None
     if counts["completed"]:
@@ -526,7 +526,7 @@ def department_completion(
         .annotate(
             assigned=Count("pk"),
             completed=Count("pk", filter=Q(completed_at__isnull=False)),
-            overdue=Count("pk", filter=Q(completed_at__isnull=True, due_date__lt=today)),
+            overdue=Count("pk", filter=overdue_q(today)),
         )
         .order_by("learner__profile__department__name")
     )

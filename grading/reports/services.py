@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from courses.due_dates import due_soon_q, overdue_q
 from courses.models import Course, Department, EmployeeProfile, Enrollment
 from grading.models import ApiToken, AuditEvent, DepartmentAssignment, ReminderSent
 
@@ -271,6 +272,13 @@ def _course_url(course: Course) -> str:
     return settings.ACADEMY_BASE_URL.rstrip("/") + reverse("courses:course", args=[course.slug])
 
 
+def _due(enrollment: Enrollment) -> datetime.date:
+    # The due-date windows select only enrollments that have a due date.
+    if enrollment.due_date is None:
+        raise ValueError(f"enrollment {enrollment.pk} has no due date to remind of")
+    return enrollment.due_date
+
+
 def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
     """Email learners shortly before a due date and once it is overdue, and managers a weekly
     summary of their team's overdue items. Each email goes out once per reason (see ReminderSent).
@@ -278,20 +286,18 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
     today = today or timezone.localdate()
     counts = ReminderCounts()
     days = settings.ACADEMY_REMINDER_DAYS_BEFORE
-    open_items = (
-        Enrollment.objects.filter(completed_at__isnull=True, due_date__isnull=False,
-                                  learner__is_active=True, course__is_published=True)
+    # Who can be reminded at all; which of them, and why, is the due-date rule's to say.
+    reachable = (
+        Enrollment.objects.filter(learner__is_active=True, course__is_published=True)
         .exclude(learner__email="")
         .select_related("learner", "course", "learner__profile__manager")
         .order_by("due_date", "pk")
     )  # fmt: skip
-    due_soon = list(
-        open_items.filter(due_date__gte=today, due_date__lte=today + datetime.timedelta(days=days))
-    )
-    overdue = list(open_items.filter(due_date__lt=today))
+    due_soon = list(reachable.filter(due_soon_q(today, days=days)))
+    overdue = list(reachable.filter(overdue_q(today)))
 
     def key(reason: str, e: Enrollment) -> str:
-        return f"{reason}:enrollment:{e.pk}:{e.due_date.isoformat()}"
+        return f"{reason}:enrollment:{e.pk}:{_due(e).isoformat()}"
 
     sent = _already_sent(
         [key("due_soon", e) for e in due_soon] + [key("overdue", e) for e in overdue]
@@ -299,7 +305,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
     for e in due_soon:
         if key("due_soon", e) in sent:
             continue
-        left = (e.due_date - today).days
+        left = (_due(e) - today).days
         when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
         counts.due_soon += _send_once(
             counts, key=key("due_soon", e), reason=ReminderSent.Reason.DUE_SOON, recipient=e.learner,
@@ -336,7 +342,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
             continue
         lines = [
             f"- {e.learner.get_full_name() or e.learner.get_username()}: “{e.course.title}”, "
-            f"due {e.due_date:%d %b %Y} ({(today - e.due_date).days} days late)"
+            f"due {e.due_date:%d %b %Y} ({(today - _due(e)).days} days late)"
             for e in items
         ]
         counts.manager_weekly += _send_once(

@@ -2,8 +2,9 @@
 
 Run it as `python -m labs.training --spec spec.json` (see `__main__`), or
 call `labs.training.engine.train(RunSpec(...), on_event=..., should_stop=...)`.
-`spec` and `data` import only the standard library; `engine`, `tiny` and
-`contract`'s return checks import torch/transformers when used.
+`spec`, `data` and `metrics` import only the standard library (the grader
+and the Django side use them without torch); `engine`, `batching`, `tiny`
+and `contract`'s return checks import torch/transformers when used.
 
 The learner contract
 ====================

@@ -1,7 +1,8 @@
 """Labelled-text CSV files and deterministic stratified sampling.
 
 Pure functions on `(text, label)` rows, stdlib only, so the Django side can
-use them to carve a dev split and training subsets without importing torch.
+use them to parse uploads, write job folders and carve a dev split and
+training subsets without importing torch.
 Every sampler takes a `seed` and gives the same answer for the same input
 rows (in the same order) and seed, on any machine.
 """
@@ -9,11 +10,13 @@ rows (in the same order) and seed, on any machine.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TextIO
 
 Row = tuple[str, str]
 COLUMNS = ("text", "label")
@@ -23,53 +26,80 @@ class DataError(ValueError):
     """A dataset file or a sampling request is unusable."""
 
 
-def read_csv(path: str | Path) -> list[Row]:
-    """Read a UTF-8 CSV with a header naming (at least) `text` and `label`.
+# ---------------------------------------------------------------- the CSV format
+#
+# One `text,label` format for every copy of a dataset: an instructor's upload and
+# a course folder (read by labs.datasets), the job folder's train/dev files (written
+# by the worker, read by the engine in the sandbox) and a course export. Every reader
+# goes through `parse_csv` and every writer through `write_rows`, so no two copies
+# disagree on a BOM, a header with spaces, quoting, line ends or an empty row.
 
-    Raises DataError naming the file and row for a missing column, bytes that
-    are not UTF-8, or an empty text or label. Extra columns are ignored.
+
+def parse_csv(data: bytes, *, name: str) -> list[Row]:
+    """The rows of a UTF-8 CSV whose header names (at least) `text` and `label`.
+
+    Raises DataError, starting with `name` and giving the line where known, for
+    bytes that are not UTF-8, a missing column, an empty text or label, a broken
+    CSV record, or a file without rows. Extra columns are ignored; header names
+    and values are stripped of surrounding spaces.
     """
-    path = Path(path)
     try:
         # utf-8-sig: spreadsheets often save a byte-order mark we must not read as text.
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return _read_rows(csv.DictReader(handle), path)
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"{path.name} is not valid UTF-8 (bad byte at offset {exc.start})."
-        ) from exc
+            f"{name}: not UTF-8 text (bad byte at offset {exc.start}); save the file as UTF-8 CSV"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[Row] = []
+    try:
+        header = [column.strip() for column in next(reader, [])]
+        missing = [column for column in COLUMNS if column not in header]
+        if missing:
+            raise DataError(
+                f"{name}: missing column(s) {', '.join(missing)}; the header must be "
+                f"'text,label' (found: {', '.join(header) or 'nothing'})"
+            )
+        text_at, label_at = header.index("text"), header.index("label")
+        for record in reader:
+            if not record:  # a blank line, e.g. at the end of the file
+                continue
+            # line_num is the line the record ends on, as an editor numbers it.
+            row_text = record[text_at].strip() if text_at < len(record) else ""
+            label = record[label_at].strip() if label_at < len(record) else ""
+            if not row_text:
+                raise DataError(f"{name}: line {reader.line_num}: empty text")
+            if not label:
+                raise DataError(f"{name}: line {reader.line_num}: empty label")
+            rows.append((row_text, label))
+    except csv.Error as exc:
+        raise DataError(f"{name}: line {reader.line_num}: {exc}") from None
+    if not rows:
+        raise DataError(f"{name}: no rows")
+    return rows
+
+
+def write_rows(handle: TextIO, rows: Iterable[Row]) -> None:
+    """Write the header and `rows` as CSV (RFC 4180: quoted where needed, CRLF line ends)."""
+    writer = csv.writer(handle, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+
+
+def read_csv(path: str | Path) -> list[Row]:
+    """Read a `text,label` CSV file (see `parse_csv`); errors name the file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc.strerror or exc}.") from exc
-    except csv.Error as exc:
-        raise DataError(f"{path.name} is not a readable CSV file: {exc}.") from exc
-
-
-def _read_rows(reader: csv.DictReader[str], path: Path) -> list[Row]:
-    header = reader.fieldnames or []
-    missing = [column for column in COLUMNS if column not in header]
-    if missing:
-        raise DataError(
-            f"{path.name} has no {' or '.join(missing)} column "
-            f"(header is {','.join(header) or 'empty'}; expected text,label)."
-        )
-    rows: list[Row] = []
-    # Row 1 is the header, so data rows start at 2 as in a spreadsheet.
-    for number, record in enumerate(reader, start=2):
-        text, label = (record["text"] or "").strip(), (record["label"] or "").strip()
-        if not text:
-            raise DataError(f"{path.name} row {number} has an empty text.")
-        if not label:
-            raise DataError(f"{path.name} row {number} has an empty label.")
-        rows.append((text, label))
-    return rows
+    return parse_csv(data, name=path.name)
 
 
 def write_csv(path: str | Path, rows: Iterable[Row]) -> None:
     """Write rows as a `text,label` CSV that `read_csv` reads back unchanged."""
     with Path(path).open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
+        write_rows(handle, rows)
 
 
 def label_counts(rows: Iterable[Row]) -> dict[str, int]:

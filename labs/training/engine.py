@@ -9,11 +9,13 @@ Where the time goes, and why it is spent well:
 - texts are tokenised once, without padding; each batch is padded only to
   its own longest text, and batches are built from texts of similar length
   (shuffled, then sorted within "mega-batches"), so little compute is spent
-  on pad tokens;
+  on pad tokens (`batching`, which the grader pads its predictions with too);
 - the loss is kept on the device between progress events, so a step never
   waits for a `.item()` round trip;
 - AdamW runs as one fused kernel (CUDA and CPU); on CUDA the forward and
   backward run under bf16 autocast, on CPU in fp32.
+
+Dev metrics come from `metrics`, the grader's own implementation.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
 
+from labs.training.batching import length_grouped_batches, pad_batch, sorted_batches
 from labs.training.contract import (
     EARLY_STOPPING_METRICS,
     LearnerCode,
@@ -39,11 +42,14 @@ from labs.training.contract import (
     resolve_hyperparameters,
 )
 from labs.training.data import DataError, read_csv
+from labs.training.metrics import accuracy, macro_f1
 from labs.training.spec import RunSpec, SpecError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 Event = dict[str, Any]
 EventSink = Callable[[Event], None]
-MEGA_BATCH = 50  # batches per length-sorted group: enough to pad little, few enough to stay random
 
 
 def _ignore(event: Event) -> None:
@@ -242,9 +248,7 @@ class Encoded:
 def encode(
     path: str, labels: Sequence[str], learner: LearnerCode, tokenizer: Any, max_length: int
 ) -> Encoded:
-    rows = read_csv(path)
-    if not rows:
-        raise DataError(f"{path} has no examples.")
+    rows = read_csv(path)  # never empty: the parser refuses a file without rows
     label_ids = {label: i for i, label in enumerate(labels)}
     unknown = sorted({label for _, label in rows} - set(label_ids))
     if unknown:
@@ -329,7 +333,8 @@ def default_optimizer(
     model: torch.nn.Module, hp: dict[str, Any], *, blame_learner: bool = False
 ) -> torch.optim.Optimizer:
     """AdamW; biases and LayerNorm weights (the 1-d parameters) get no weight decay."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for param in model.parameters():
         if param.requires_grad:
             (decay if param.ndim >= 2 else no_decay).append(param)
@@ -394,37 +399,12 @@ def count_parameters(model: torch.nn.Module, *, trainable_only: bool = False) ->
 # ---------------------------------------------------------------- batches
 
 
-def length_grouped_batches(
-    lengths: Sequence[int], batch_size: int, rng: random.Random
-) -> list[list[int]]:
-    """Index batches of similar-length examples, in random order.
-
-    Shuffle, cut into mega-batches of MEGA_BATCH batches, sort each by length
-    (longest first) and slice it into batches, then shuffle the batch order.
-    """
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    mega = batch_size * MEGA_BATCH
-    batches = []
-    for start in range(0, len(order), mega):
-        group = sorted(order[start : start + mega], key=lambda i: -lengths[i])
-        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
 def collate(
     data: Encoded, indices: Sequence[int], pad_id: int, device: torch.device
 ) -> dict[str, torch.Tensor]:
-    """Pad a batch to its own longest example and move it to the device."""
-    width = max(data.lengths[i] for i in indices)
-    input_ids = [data.ids[i] + [pad_id] * (width - data.lengths[i]) for i in indices]
-    mask = [[1] * data.lengths[i] + [0] * (width - data.lengths[i]) for i in indices]
-    batch = {
-        "input_ids": torch.tensor(input_ids, dtype=torch.long),
-        "attention_mask": torch.tensor(mask, dtype=torch.long),
-        "labels": torch.tensor([data.labels[i] for i in indices], dtype=torch.long),
-    }
+    """Pad a batch to its own longest example (the shared rule) and move it to the device."""
+    batch = pad_batch([data.ids[i] for i in indices], pad_id)
+    batch["labels"] = torch.tensor([data.labels[i] for i in indices], dtype=torch.long)
     return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}
 
 
@@ -560,24 +540,23 @@ class _Run:
     def evaluate(self, data: Encoded) -> dict[str, float]:
         """Mean cross-entropy, accuracy and macro-F1 on `data` (no label smoothing)."""
         self.model.eval()
-        # Sorting by length keeps padding near zero; order does not change the result.
-        order = sorted(range(len(data)), key=lambda i: data.lengths[i])
         size = max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
         n = len(self.spec.labels)
         loss_sum = torch.zeros((), device=self.device)
         # Confusion counts gold * n + predicted, kept on the device: one sync at the end.
         confusion = torch.zeros(n * n, device=self.device, dtype=torch.long)
-        for start in range(0, len(order), size):
-            batch = collate(data, order[start : start + size], self.pad_id, self.device)
+        for indices in sorted_batches(data.lengths, size):
+            batch = collate(data, indices, self.pad_id, self.device)
             with self._autocast(), self._blame_model():
                 logits = forward_logits(self.model, batch).float()
             loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum")
             cells = batch["labels"] * n + logits.argmax(dim=-1)
             confusion += torch.bincount(cells, minlength=n * n)
-        matrix = confusion.view(n, n).cpu()
+        # The grader's own metrics, so the dev numbers mean what the held-out ones do.
+        matrix = confusion.view(n, n).tolist()
         return {
             "dev_loss": (loss_sum / len(data)).item(),
-            "dev_accuracy": matrix.diagonal().sum().item() / len(data),
+            "dev_accuracy": accuracy(matrix),
             "dev_macro_f1": macro_f1(matrix),
         }
 
@@ -600,22 +579,6 @@ class _Run:
 
     def _blame(self, what: str, hook: str) -> AbstractContextManager[Any]:
         return self.learner.blame(what) if self.learner.has(hook) else nullcontext()
-
-
-def macro_f1(matrix: torch.Tensor) -> float:
-    """Macro-F1 of a confusion matrix (rows gold), over the classes seen in gold or predictions.
-
-    The same rule as the grader's metric (and scikit-learn's default), so the
-    dev number a learner watches means what the held-out one does.
-    """
-    tp = matrix.diagonal().double()
-    support = matrix.sum(dim=1).double()
-    predicted = matrix.sum(dim=0).double()
-    present = (support + predicted) > 0
-    if not bool(present.any()):
-        return 0.0
-    f1 = torch.where(support + predicted > 0, 2 * tp / (support + predicted).clamp(min=1), 0.0)
-    return float(f1[present].mean())
 
 
 class EarlyStopping:
@@ -696,7 +659,7 @@ def export_for_grading(
     *,
     learner: LearnerCode | None = None,
     base_shapes: dict[str, tuple[int, ...]] | None = None,
-) -> torch.nn.Module:
+) -> PreTrainedModel:
     """The model the grader will load: a plain PreTrainedModel with the base tensors.
 
     Adapter modules that `prepare_model` added (anything below the model with a
@@ -708,7 +671,7 @@ def export_for_grading(
     merged = merge_adapters(model, learner=learner)
     if base_shapes:
         check_base_tensors(model, base_shapes, merged=merged)
-    return model
+    return cast("PreTrainedModel", model)  # _require_pretrained checked it
 
 
 def merge_adapters(model: torch.nn.Module, *, learner: LearnerCode | None = None) -> list[str]:

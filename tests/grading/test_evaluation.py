@@ -17,6 +17,7 @@ from grading.evaluation import (
     predict,
     rubric_score,
 )
+from labs.training import metrics as shared_metrics
 from tests.conftest import tiny_model  # noqa: F401  (fixture)
 
 LABELS = ["bad", "good", "meh"]
@@ -245,6 +246,50 @@ def test_a_changed_vocabulary_is_rejected(job, tiny_model):  # noqa: F811
 def test_a_missing_checkpoint_is_rejected(tmp_path, tiny_model):  # noqa: F811
     (tmp_path / "job").mkdir()
     assert "no config.json" in rejected(tmp_path / "job", tiny_model)
+
+
+def test_the_grader_scores_with_the_engines_metrics_not_a_copy():
+    assert classification_metrics is shared_metrics.classification_metrics
+
+
+def test_the_grader_on_the_saved_checkpoint_gets_the_engines_dev_numbers(tmp_path, tiny_model):  # noqa: F811
+    """Train the tiny model, then grade its checkpoint on the dev split: the grader's
+    batching, padding and metrics must give the numbers the learner watched in training."""
+    from labs.training.data import write_csv
+    from labs.training.engine import train
+    from labs.training.spec import RunSpec
+    from tests.training.support import LABELS as KEYWORD_LABELS
+    from tests.training.support import hp_code, keyword_rows
+
+    rows = keyword_rows(150, seed=4)
+    write_csv(tmp_path / "train.csv", rows[:60])
+    write_csv(tmp_path / "dev.csv", rows[60:])
+    # Three slow epochs leave the tiny model partly right: two labels of three, mostly.
+    (tmp_path / "solution.py").write_text(hp_code(epochs=3, batch_size=8, learning_rate=1e-2))
+    events: list[dict] = []
+    train(
+        RunSpec(
+            base_model=tiny_model, code_file=str(tmp_path / "solution.py"),
+            train_file=str(tmp_path / "train.csv"), dev_file=str(tmp_path / "dev.csv"),
+            labels=KEYWORD_LABELS, output_dir=str(tmp_path / "checkpoint"), threads=1,
+            device="cpu",  # fp32 on both sides: a GPU's bf16 could move a near tie
+        ),
+        on_event=events.append,
+    )  # fmt: skip
+    last_epoch = [e for e in events if e["event"] == "epoch"][-1]
+
+    model = load_checkpoint(str(tmp_path), base_model=tiny_model, labels=KEYWORD_LABELS)
+    dev = rows[60:]
+    evaluation = predict(
+        model, [t for t, _ in dev], base_model=tiny_model, device="cpu", precision="fp32"
+    )
+    gold = [KEYWORD_LABELS.index(label) for _, label in dev]
+    graded = classification_metrics(gold, evaluation.predictions, KEYWORD_LABELS)
+
+    assert 0.0 < graded["accuracy"] < 1.0, "the check needs a model that is partly right"
+    assert len(set(evaluation.predictions)) > 1
+    assert graded["accuracy"] == pytest.approx(last_epoch["dev_accuracy"])
+    assert graded["macro_f1"] == pytest.approx(last_epoch["dev_macro_f1"])
 
 
 def test_metrics_match_scikit_learn():

@@ -84,3 +84,32 @@ def test_shipped_datasets_keep_their_source_and_license(shipped_course):
     assert "MIT" in twitter.license_name
     assert "Citation" in twitter.source_html
     assert Example.objects.filter(dataset=twitter, split="heldout").count() == 2388
+
+
+def test_an_upload_and_the_engine_read_the_same_rows_and_refuse_the_same_files(tmp_path):
+    from labs.training.data import DataError, read_csv
+
+    tricky = b' text , label \n"two\nlines, quoted ""x""",a\n\n  spaced  ,b\n'
+    (tmp_path / "train.csv").write_bytes(tricky)
+    assert parse_csv(tricky, name="train.csv") == read_csv(tmp_path / "train.csv")
+
+    broken = b"text,label\nhello,a\n   ,b\n"
+    (tmp_path / "train.csv").write_bytes(broken)
+    with pytest.raises(DataError) as engine_side:
+        read_csv(tmp_path / "train.csv")
+    with pytest.raises(DatasetError) as upload_side:
+        parse_csv(broken, name="train.csv")
+    assert str(upload_side.value) == str(engine_side.value) == "train.csv: line 3: empty text"
+
+
+def test_the_shipped_datasets_export_byte_for_byte_as_they_were_shipped(shipped_course, tmp_path):
+    from labs.exporting import dataset_export
+    from labs.models import Dataset
+    from tests.conftest import SHIPPED_COURSE
+
+    for dataset in Dataset.objects.all():
+        dataset_export(dataset, tmp_path / dataset.slug)
+        shipped = SHIPPED_COURSE / "datasets" / dataset.slug
+        for name in ("train.csv", "test.csv"):
+            exported = (tmp_path / dataset.slug / name).read_bytes()
+            assert exported == (shipped / name).read_bytes(), f"{dataset.slug}/{name}"

@@ -10,6 +10,7 @@ import pytest
 from labs.training.data import (
     DataError,
     label_counts,
+    parse_csv,
     read_csv,
     stratified_split,
     stratified_subset,
@@ -36,20 +37,55 @@ def test_byte_order_mark_and_extra_columns_are_tolerated(tmp_path: Path) -> None
 
 def test_missing_label_column_is_named(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("text,category\nhi,a\n")
-    with pytest.raises(DataError, match=r"d.csv has no label column \(header is text,category"):
+    with pytest.raises(
+        DataError, match=r"^d\.csv: missing column\(s\) label; .* \(found: text, category\)"
+    ):
         read_csv(tmp_path / "d.csv")
 
 
 def test_bad_encoding_is_reported_with_the_offset(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_bytes(b"text,label\ncaf\xe9,a\n")
-    with pytest.raises(DataError, match=r"d.csv is not valid UTF-8 \(bad byte at offset 14\)"):
+    with pytest.raises(DataError, match=r"^d\.csv: not UTF-8 text \(bad byte at offset 14\)"):
         read_csv(tmp_path / "d.csv")
 
 
-def test_empty_text_is_reported_with_its_row_number(tmp_path: Path) -> None:
+def test_empty_text_is_reported_with_its_line_number(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text("text,label\nhi,a\n  ,b\n")
-    with pytest.raises(DataError, match=r"d\.csv row 3 has an empty text"):
+    with pytest.raises(DataError, match=r"^d\.csv: line 3: empty text"):
         read_csv(tmp_path / "d.csv")
+
+
+def test_a_file_without_rows_is_a_data_error(tmp_path: Path) -> None:
+    (tmp_path / "d.csv").write_text("text,label\n")
+    with pytest.raises(DataError, match=r"^d\.csv: no rows"):
+        read_csv(tmp_path / "d.csv")
+
+
+def test_blank_lines_are_skipped_but_a_row_of_empty_cells_is_not() -> None:
+    assert parse_csv(b"text,label\nhi,a\n\n\nho,b\n\n", name="d.csv") == [("hi", "a"), ("ho", "b")]
+    with pytest.raises(DataError, match=r"^d\.csv: line 3: empty text"):
+        parse_csv(b"text,label\nhi,a\n,\n", name="d.csv")
+
+
+def test_spaces_around_header_names_and_values_are_ignored() -> None:
+    assert parse_csv(b" text , label \n hi there , a \n", name="d.csv") == [("hi there", "a")]
+
+
+def test_the_line_named_is_the_editors_even_after_a_multi_line_text() -> None:
+    data = b'text,label\n"two\nlines",a\n,b\n'
+    with pytest.raises(DataError, match=r"^d\.csv: line 4: empty text"):
+        parse_csv(data, name="d.csv")
+
+
+def test_a_broken_csv_record_names_its_line() -> None:
+    huge = b"x" * 200_000  # over the csv module's field size limit
+    with pytest.raises(DataError, match=r"^d\.csv: line 3: field larger than field limit"):
+        parse_csv(b"text,label\nhi,a\n" + huge + b",b\n", name="d.csv")
+
+
+def test_the_writer_uses_rfc_4180_line_ends_and_quotes_only_where_needed(tmp_path: Path) -> None:
+    write_csv(tmp_path / "d.csv", [("plain", "a"), ("a, b", "c")])
+    assert (tmp_path / "d.csv").read_bytes() == b'text,label\r\nplain,a\r\n"a, b",c\r\n'
 
 
 def test_missing_file_is_a_data_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from labs.training.data import DataError
-from labs.training.engine import length_grouped_batches, train
+from labs.training.engine import train
 from labs.training.spec import RunSpec
 from tests.training.conftest import MakeSpec
 from tests.training.support import LABELS, hp_code
@@ -215,17 +215,3 @@ def test_misspelt_hook_name_is_reported_as_a_warning(make_spec: MakeSpec) -> Non
 def test_labels_missing_from_the_spec_are_a_data_error(make_spec: MakeSpec) -> None:
     with pytest.raises(DataError, match=r"label\(s\) 'neu' not in the spec's labels"):
         train(make_spec(hp_code(), labels=["pos", "neg"]))
-
-
-def test_length_grouped_batches_cover_every_example_once_with_similar_lengths() -> None:
-    import random
-
-    lengths = [random.Random(i).randint(3, 120) for i in range(1000)]
-    batches = length_grouped_batches(lengths, 16, random.Random(0))
-    flat = sorted(i for batch in batches for i in batch)
-    assert flat == list(range(1000))
-    assert all(len(batch) <= 16 for batch in batches)
-    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
-    # Length grouping leaves little padding: well under a random batching's ~1.8x.
-    assert padded / sum(lengths) < 1.2
-    assert batches == length_grouped_batches(lengths, 16, random.Random(0))
