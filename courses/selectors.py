@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
 
 
-def can_preview_unpublished(user: AbstractBaseUser | AnonymousUser) -> bool:
+def can_preview_unpublished(user: User | AnonymousUser) -> bool:
     return bool(
         user.is_authenticated and (user.is_superuser or user.has_perm("courses.change_course"))
     )
 
 
-def course_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Course]:
+def course_list_visible(*, user: User | AnonymousUser) -> QuerySet[Course]:
     courses = Course.objects.all()
     return courses if can_preview_unpublished(user) else courses.filter(is_published=True)
 
 
-def course_get_visible(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> Course:
+def course_get_visible(*, user: User | AnonymousUser, slug: str) -> Course:
     """The course if this user may see it, else 404 (unpublished looks like unknown)."""
     try:
         return course_list_visible(user=user).get(slug=slug)
@@ -30,9 +30,7 @@ def course_get_visible(*, user: AbstractBaseUser | AnonymousUser, slug: str) -> 
         raise Http404("No such course.") from None
 
 
-def module_get_visible(
-    *, user: AbstractBaseUser | AnonymousUser, course_slug: str, slug: str
-) -> Module:
+def module_get_visible(*, user: User | AnonymousUser, course_slug: str, slug: str) -> Module:
     course = course_get_visible(user=user, slug=course_slug)
     try:
         return Module.objects.select_related("course", "stage").get(course=course, slug=slug)
@@ -40,11 +38,11 @@ def module_get_visible(
         raise Http404("No such module in this course.") from None
 
 
-def enrollment_get(*, learner: AbstractBaseUser, course: Course) -> Enrollment | None:
+def enrollment_get(*, learner: User, course: Course) -> Enrollment | None:
     return Enrollment.objects.filter(learner=learner, course=course).first()
 
 
-def enrollment_list_for_learner(*, learner: AbstractBaseUser) -> QuerySet[Enrollment]:
+def enrollment_list_for_learner(*, learner: User) -> QuerySet[Enrollment]:
     return (
         Enrollment.objects.filter(learner=learner, course__is_published=True)
         .select_related("course", "assigned_by")
@@ -65,7 +63,7 @@ def check_questions(*, module: Module) -> list[CheckQuestion]:
     )
 
 
-def check_attempt_latest(*, learner: AbstractBaseUser, module: Module) -> CheckAttempt | None:
+def check_attempt_latest(*, learner: User, module: Module) -> CheckAttempt | None:
     return CheckAttempt.objects.filter(learner=learner, module=module).first()
 
 

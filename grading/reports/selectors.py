@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import (
     Avg,
@@ -68,14 +68,14 @@ class ReportScope:
         return courses if self.course_ids is None else courses.filter(pk__in=self.course_ids)
 
 
-def _group_names(user: AbstractBaseUser) -> set[str]:
+def _group_names(user: User) -> set[str]:
     # Cached on the user object so one request asks once.
     if not hasattr(user, "_academy_groups"):
         user._academy_groups = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
     return user._academy_groups  # type: ignore[attr-defined]
 
 
-def is_hr(user: AbstractBaseUser | AnonymousUser) -> bool:
+def is_hr(user: User | AnonymousUser) -> bool:
     return bool(
         user.is_authenticated
         and user.is_active
@@ -83,21 +83,27 @@ def is_hr(user: AbstractBaseUser | AnonymousUser) -> bool:
     )
 
 
-def report_scope(*, user: AbstractBaseUser | AnonymousUser) -> ReportScope:
+def _signed_in_id(user: User | AnonymousUser) -> int:
+    if user.pk is None:  # an anonymous user never has a scope
+        raise PermissionDenied("Sign in to see reports.")
+    return user.pk
+
+
+def report_scope(*, user: User | AnonymousUser) -> ReportScope:
     """The report this user may see, or PermissionDenied (learners and outsiders: 403)."""
     if is_hr(user):
-        return ReportScope(user_id=user.pk, is_hr=True, course_ids=None)
+        return ReportScope(user_id=_signed_in_id(user), is_hr=True, course_ids=None)
     if user.is_authenticated and user.is_active and INSTRUCTOR_GROUP in _group_names(user):
         taught = CourseStaff.objects.filter(user=user).values_list("course_id", flat=True)
-        return ReportScope(user_id=user.pk, is_hr=False, course_ids=frozenset(taught))
+        return ReportScope(user_id=_signed_in_id(user), is_hr=False, course_ids=frozenset(taught))
     raise PermissionDenied("Reports are for HR, and for instructors about their own courses.")
 
 
-def hr_scope(*, user: AbstractBaseUser | AnonymousUser) -> ReportScope:
+def hr_scope(*, user: User | AnonymousUser) -> ReportScope:
     """Exports, the JSON API, assignments and transcripts are HR's alone."""
     if not is_hr(user):
         raise PermissionDenied("Only HR may use this page.")
-    return ReportScope(user_id=user.pk, is_hr=True, course_ids=None)
+    return ReportScope(user_id=_signed_in_id(user), is_hr=True, course_ids=None)
 
 
 # --------------------------------------------------------------------------

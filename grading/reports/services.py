@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -57,7 +57,7 @@ def _enroll_many(
     course: Course,
     learner_ids: Iterable[int],
     due_date: datetime.date | None,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     department: Department | None = None,
 ) -> None:
     """Enroll these learners (or move their due date); bulk, so a department costs a few queries."""
@@ -114,8 +114,8 @@ def assignment_create(
     *,
     course: Course,
     due_date: datetime.date | None,
-    actor: AbstractBaseUser | None,
-    learners: Iterable[AbstractBaseUser] = (),
+    actor: User | None,
+    learners: Iterable[User] = (),
     departments: Iterable[Department] = (),
 ) -> AssignmentReport:
     """Assign a course to people and/or whole departments with a due date.
@@ -153,7 +153,7 @@ def assignment_create(
 
 @transaction.atomic
 def enrollment_set_due_date(
-    *, enrollment: Enrollment, due_date: datetime.date | None, actor: AbstractBaseUser | None
+    *, enrollment: Enrollment, due_date: datetime.date | None, actor: User | None
 ) -> Enrollment:
     """Move one learner's due date, leaving an audit record of from → to."""
     locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
@@ -169,7 +169,7 @@ def enrollment_set_due_date(
 
 
 @transaction.atomic
-def department_assignments_sync(*, user: AbstractBaseUser | None = None) -> int:
+def department_assignments_sync(*, user: User | None = None) -> int:
     """Enroll members who joined an assigned department after the assignment. Returns how many.
 
     Runs in the periodic job, and after a profile is saved in the admin (for one user).
@@ -207,7 +207,7 @@ def token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for `user`; the secret is returned once and only its hash is stored."""
     secret = "acr_" + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
@@ -237,7 +237,7 @@ def _send_once(
     *,
     key: str,
     reason: str,
-    recipient: AbstractBaseUser,
+    recipient: User,
     subject: str,
     body: str,
     enrollment: Enrollment | None = None,
@@ -328,7 +328,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
     # Managers: one summary per ISO week, listing every overdue item of their direct reports.
     year, week, _ = today.isocalendar()
     by_manager: dict[int, list[Enrollment]] = defaultdict(list)
-    managers: dict[int, AbstractBaseUser] = {}
+    managers: dict[int, User] = {}
     for e in overdue:
         profile = getattr(e.learner, "profile", None)
         manager = profile.manager if profile else None

@@ -11,6 +11,7 @@ anything else a platform fault.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
@@ -56,7 +57,8 @@ def _claim_stdout() -> TextIO:
     sys.stdout.flush()
     events = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # C extensions writing to fd 1 land in the log too, not in the events
-    sys.stdout.reconfigure(line_buffering=True)  # keep print() and stderr interleaved
+    if isinstance(sys.stdout, io.TextIOWrapper):  # keep print() and stderr interleaved
+        sys.stdout.reconfigure(line_buffering=True)
     return events
 
 
