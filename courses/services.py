@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from academy.refusals import Refusal
 from courses.importer import (
     CheckSpec,
     CourseSpec,
@@ -260,7 +261,7 @@ def question_render(*, question: CheckQuestion) -> CheckQuestion:
     return question
 
 
-class CheckAnswerError(ValueError):
+class CheckAnswerError(Refusal):
     """Answers that cannot be graded as sent; the message is shown to the learner."""
 
 

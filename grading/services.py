@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from academy.deadlines import database_deadline
+from academy.refusals import Refusal
 from courses.models import Course, Enrollment, Module
 from courses.selectors import module_has_check
 from courses.services import CheckOutcome, check_attempt_record, enrollment_create
@@ -31,16 +32,16 @@ from labs.models import Example, Lab, Submission
 from labs.services.submissions import submission_finish
 
 
-class ProgressError(Exception):
+class ProgressError(Refusal):
     """A progress change the rules do not allow; the message is shown to the learner."""
 
 
 class ModuleLocked(ProgressError):
-    pass
+    status = 403
 
 
 class NotSelfCompletable(ProgressError):
-    pass
+    status = 403
 
 
 def module_start(*, learner: AbstractBaseUser, module: Module) -> ModuleProgress:
@@ -311,7 +312,7 @@ def progress_recompute_best(*, learner: AbstractBaseUser, module: Module) -> Non
 
 
 class CheckNotAnswerable(ProgressError):
-    pass
+    status = 400
 
 
 @transaction.atomic
