@@ -14,7 +14,7 @@ class AcademyModelBackend(ModelBackend):
     """Django's ModelBackend; only `get_user`, run on every signed-in request, differs.
 
     Building `User.objects.get(pk=...)` through the ORM costs ~200 µs, ten times the
-    query itself, and is the largest part of serving a cached page (courses/pagecache.py)
+    query itself, and is the largest part of serving a cached page (web/pagecache.py)
     or an htmx status poll. The same row is read with SQL written once; the checks
     (the user exists and may sign in) are ModelBackend's own.
     """

@@ -240,7 +240,7 @@ CACHES = {
         if ACADEMY_CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     ),
-    # Rendered learner pages (courses/pagecache.py) stay in each web process's memory:
+    # Rendered learner pages (web/pagecache.py) stay in each web process's memory:
     # their keys carry the versions they depend on, so a per-process copy is never
     # stale, a hit costs no network round trip, and Redis holds no pages. At about
     # 40 KB a page this is at most ~20 MB a process.

@@ -15,6 +15,6 @@ urlpatterns = [
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("reports/", include("grading.reports.urls")),
-    path("", include("labs.urls")),
-    path("", include("courses.urls")),
+    path("", include("web.urls.labs")),
+    path("", include("web.urls.courses")),
 ]

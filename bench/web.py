@@ -9,7 +9,7 @@ half-way through it, collects static files, starts gunicorn with production sett
 (DEBUG off, whitenoise serving compressed, hashed static files, sessions in the shared
 cache) on 127.0.0.1, and points wrk, in interleaved rounds, at: a whitenoise static file,
 the sign-in page, the course page and a lesson page as that signed-in learner (whose
-browser holds a CSRF cookie, so both come from the page cache, courses/pagecache.py),
+browser holds a CSRF cookie, so both come from the page cache, web/pagecache.py),
 and the lesson page rendered (a browser on its first page, without that cookie). Prints
 requests/s, p50/p99 latency, each page's rate as a fraction of the static file's, and
 each page's query count (pinned by tests).

@@ -33,7 +33,7 @@ from courses.services import course_content_changed, course_set_published, quest
 
 class CourseContentAdmin(admin.ModelAdmin):
     """Admin for something learner pages show: every save or delete marks the course's
-    cached pages out of date (courses/pagecache.py)."""
+    cached pages out of date (web/pagecache.py)."""
 
     def course_id_of(self, obj: Any) -> int:
         return obj.course_id

@@ -126,7 +126,7 @@ class Enrollment(models.Model):
     enrolled_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     # Counts every change to this learner's progress in the course; cached learner pages
-    # are keyed on it (courses/pagecache.py), so a change makes them miss at once.
+    # are keyed on it (web/pagecache.py), so a change makes them miss at once.
     progress_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
+from academy.refusals import Refusal
 from courses.authoring.parse import (
     CheckSpec,
     CourseSpec,
@@ -242,7 +243,7 @@ def question_render(*, question: CheckQuestion) -> CheckQuestion:
     return question
 
 
-class CheckAnswerError(ValueError):
+class CheckAnswerError(Refusal):
     """Answers that cannot be graded as sent; the message is shown to the learner."""
 
 
@@ -357,7 +358,7 @@ def course_set_published(*, course: Course, published: bool) -> Course:
 def course_content_changed(*, course: Course | int) -> None:
     """Record that something a learner's page shows of this course changed (the course,
     a stage, module, question or option): cached learner pages are keyed on the course's
-    `updated_at` (courses/pagecache.py) and miss from now on."""
+    `updated_at` (web/pagecache.py) and miss from now on."""
     course_id = course if isinstance(course, int) else course.pk
     Course.objects.filter(pk=course_id).update(updated_at=timezone.now())
 

@@ -13,6 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from academy.deadlines import database_deadline
+from academy.refusals import Refusal
 from courses.models import Course, Enrollment, Module
 from courses.selectors import module_has_check
 from courses.services import CheckOutcome, check_attempt_record, enrollment_create
@@ -31,16 +32,16 @@ from labs.models import Example, Lab, Submission
 from labs.services.submissions import submission_finish
 
 
-class ProgressError(Exception):
+class ProgressError(Refusal):
     """A progress change the rules do not allow; the message is shown to the learner."""
 
 
 class ModuleLocked(ProgressError):
-    pass
+    status = 403
 
 
 class NotSelfCompletable(ProgressError):
-    pass
+    status = 403
 
 
 def module_start(*, learner: User, module: Module) -> ModuleProgress:
@@ -116,7 +117,7 @@ def progress_record_result(
 
 
 def enrollment_progress_changed(*, learner: User, course: Course) -> None:
-    """Mark the learner's pages of this course out of date (see courses/pagecache.py).
+    """Mark the learner's pages of this course out of date (see web/pagecache.py).
 
     Called after the progress write it follows (module_start; every other progress
     write bumps the version in enrollment_refresh_completion, inside its transaction),
@@ -329,7 +330,7 @@ def progress_recompute_best(*, learner: User, module: Module) -> None:
 
 
 class CheckNotAnswerable(ProgressError):
-    pass
+    status = 400
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from labs.models import Submission
-from tests.labs.test_views import HTMX, submit_url
+from tests.web.test_lab_views import HTMX, submit_url
 
 pytestmark = pytest.mark.django_db
 

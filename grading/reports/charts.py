@@ -1,5 +1,9 @@
 """The report's two charts as server-rendered SVG: readable without JavaScript, each with a
-title, a description and (in the template) a data table as its text alternative."""
+title, a description and (in the template) a data table as its text alternative.
+
+Drawn from the report's own rows (DepartmentBar, Bucket), with the ids and data attributes
+the page links its tables to; the generic line and bar charts of the learner pages are
+academy/charts.py, which these share no drawing with."""
 
 from __future__ import annotations
 

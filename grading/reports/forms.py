@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -50,9 +50,12 @@ class ReportFilterForm(forms.Form):
 
     def __init__(self, data: Any, *, choices: dict[str, list[tuple[str, str]]]) -> None:
         super().__init__(data)
-        self.fields["course"].choices = [("", "All courses"), *choices["course"]]
-        self.fields["department"].choices = [("", "All departments"), *choices["department"]]
-        self.fields["manager"].choices = [("", "Any manager"), *choices["manager"]]
+        # Declared as ChoiceFields above; `fields` is typed as holding any field.
+        for name, everything in (
+            ("course", "All courses"), ("department", "All departments"), ("manager", "Any manager")
+        ):  # fmt: skip
+            field = cast(forms.ChoiceField, self.fields[name])
+            field.choices = [("", everything), *choices[name]]
         self.fields["course"].error_messages["invalid_choice"] = (
             "Unknown course “%(value)s” (or not one of yours)."
         )
@@ -76,7 +79,8 @@ class ReportFilterForm(forms.Form):
         self.fields["page"].error_messages["invalid"] = "The page must be a whole number."
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end date is before the start date.")
@@ -100,7 +104,7 @@ class ReportFilterForm(forms.Form):
         return [
             f"{self.fields[name].label or name.replace('_', ' ').capitalize()}: {message}"
             if name != "__all__"
-            else message
+            else str(message)
             for name, messages in self.errors.items()
             for message in messages
         ]
@@ -144,7 +148,8 @@ class AssignmentForm(forms.Form):
         return users
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("departments") and not data.get("people") and not self.errors:
             raise forms.ValidationError("Choose at least one department or person.")
         return data

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import (
@@ -34,12 +35,15 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, NullIf, TruncDate
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from courses.due_dates import overdue_q
 from courses.models import Course, Department, Enrollment, Module
 from courses.services import HR_GROUP, INSTRUCTOR_GROUP
-from grading.models import CourseStaff, ModuleProgress
+from grading.models import ApiToken, AuditEvent, CourseStaff, ModuleProgress
+from grading.reports.services import token_hash
+from grading.selectors import CourseProgress, ModuleState, course_progress
 
 NOT_STARTED, IN_PROGRESS, COMPLETED, OVERDUE = "not_started", "in_progress", "completed", "overdue"
 STATUS_LABELS = {
@@ -614,3 +618,73 @@ def filter_choices(*, scope: ReportScope) -> dict[str, list[tuple[str, str]]]:
             for m in managers
         ],
     }
+
+
+# --------------------------------------------------------------------------
+# Transcripts
+
+# The audit trail printed on a transcript: the latest events, enough for any one person.
+TRANSCRIPT_EVENTS = 200
+
+
+def learner_get_for(*, reader: User, learner_id: int) -> User:
+    """The learner whose record `reader` may read (HR: anyone; a learner: themself), else
+    PermissionDenied (403) or, for an unknown id, 404."""
+    if reader.pk != learner_id and not is_hr(reader):
+        raise PermissionDenied("Only HR may read another person's record.")
+    return get_object_or_404(get_user_model().objects.select_related("profile"), pk=learner_id)
+
+
+@dataclass(frozen=True)
+class TranscriptModule:
+    state: ModuleState
+    row: ModuleProgress | None  # None: never opened
+
+
+@dataclass(frozen=True)
+class TranscriptCourse:
+    enrollment: Enrollment
+    progress: CourseProgress
+    modules: list[TranscriptModule]
+
+
+def transcript_courses(*, learner: User) -> list[TranscriptCourse]:
+    """Every course the learner is enrolled in, by title, with each module's state and
+    stored progress row (for its completion date). Three queries a course, plus two."""
+    rows = {
+        p.module_id: p
+        for p in ModuleProgress.objects.filter(learner=learner).select_related("best_submission")
+    }
+    enrollments = (
+        Enrollment.objects.filter(learner=learner)
+        .select_related("course", "assigned_by")
+        .order_by("course__title")
+    )
+    courses = []
+    for enrollment in enrollments:
+        progress = course_progress(learner=learner, course=enrollment.course)
+        modules = [TranscriptModule(state=s, row=rows.get(s.module.pk)) for s in progress.modules]
+        courses.append(TranscriptCourse(enrollment=enrollment, progress=progress, modules=modules))
+    return courses
+
+
+def transcript_events(*, learner: User) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(learner=learner).select_related("actor", "course")[
+            :TRANSCRIPT_EVENTS
+        ]
+    )
+
+
+# --------------------------------------------------------------------------
+# Machine tokens
+
+
+def api_token_get(*, secret: str) -> ApiToken | None:
+    """The live token with this secret, if its owner may still sign in; else None."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_hash(secret), revoked_at__isnull=True)
+        .first()
+    )
+    return token if token is not None and token.user.is_active else None

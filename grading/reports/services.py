@@ -220,6 +220,11 @@ def api_token_revoke(*, token: ApiToken) -> None:
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
+def api_token_mark_used(*, token: ApiToken) -> None:
+    """Record when a token was last used, so HR can see which ones are idle."""
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+
+
 # --------------------------------------------------------------------------
 # Reminders
 

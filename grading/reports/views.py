@@ -6,7 +6,6 @@ import datetime
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.auth.views import redirect_to_login
@@ -18,35 +17,38 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from courses.models import Enrollment
-from grading.models import ApiToken, AuditEvent, ModuleProgress
+from academy.http import SignedInRequest
+from academy.refusals import Refusal
 from grading.reports import charts, exports
 from grading.reports.forms import AssignmentForm, ReportFilterForm
 from grading.reports.selectors import (
     PAGE_SIZE,
     ReportFilters,
     ReportScope,
+    api_token_get,
     completions_over_time,
     department_completion,
     enrollments_filtered,
     filter_choices,
     hr_scope,
-    is_hr,
+    learner_get_for,
     report_columns,
     report_page,
     report_rows,
     report_scope,
     report_summary,
     rows_from_values,
+    transcript_courses,
+    transcript_events,
 )
-from grading.reports.services import assignment_create, token_hash
-from grading.selectors import course_progress
+from grading.reports.services import api_token_mark_used, assignment_create
 
 TABLE_COLUMNS = [
     ("employee_id", "Employee id"),
@@ -134,7 +136,7 @@ def _report_context(
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
-def report(request: HttpRequest) -> HttpResponse:
+def report(request: SignedInRequest) -> HttpResponse:
     scope = report_scope(user=request.user)
     form = ReportFilterForm(request.GET, choices=filter_choices(scope=scope))
     context: dict[str, Any] = {"form": form, "scope": scope, "errors": []}
@@ -152,8 +154,10 @@ def report(request: HttpRequest) -> HttpResponse:
 # Exports: a browser session or `Authorization: Bearer <token>` for machines
 
 
-class NotAuthenticated(Exception):
-    pass
+class NotAuthenticated(Refusal):
+    """Neither a session nor a usable token: the export cannot tell who is asking."""
+
+    status = 401
 
 
 def _export_user(request: HttpRequest) -> AbstractBaseUser:
@@ -162,14 +166,10 @@ def _export_user(request: HttpRequest) -> AbstractBaseUser:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthenticated("Use the header “Authorization: Bearer <token>”.")
-        token = (
-            ApiToken.objects.select_related("user")
-            .filter(key_hash=token_hash(secret.strip()), revoked_at__isnull=True)
-            .first()
-        )
-        if token is None or not token.user.is_active:
+        token = api_token_get(secret=secret.strip())
+        if token is None:
             raise NotAuthenticated("This token is unknown, revoked, or its owner is inactive.")
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+        api_token_mark_used(token=token)
         return token.user
     if request.user.is_authenticated:
         return request.user
@@ -195,13 +195,15 @@ def _export_rows(scope: ReportScope, filters: ReportFilters) -> tuple[Any, list[
 
 
 @require_GET
-def export_csv(request: HttpRequest) -> HttpResponse:
+def export_csv(request: HttpRequest) -> HttpResponseBase:
     try:
         scope, filters = _export_filters(request)
     except NotAuthenticated as exc:
         if "Authorization" not in request.headers:
             return redirect_to_login(request.get_full_path())
-        return HttpResponse(str(exc), status=401, content_type="text/plain; charset=utf-8")
+        return HttpResponse(
+            exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
+        )
     except PermissionDenied as exc:
         return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
     if isinstance(filters, HttpResponse):
@@ -216,11 +218,11 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def export_json(request: HttpRequest) -> HttpResponse:
+def export_json(request: HttpRequest) -> HttpResponseBase:
     try:
         scope, filters = _export_filters(request)
     except NotAuthenticated as exc:
-        response = JsonResponse({"error": str(exc)}, status=401)
+        response = JsonResponse({"error": exc.message}, status=exc.status)
         response["WWW-Authenticate"] = 'Bearer realm="academy-reports"'
         return response
     except PermissionDenied as exc:
@@ -238,35 +240,15 @@ def export_json(request: HttpRequest) -> HttpResponse:
 # Transcript and assigning
 
 
-def _learner_get_for(user: AbstractBaseUser, learner_id: int) -> AbstractBaseUser:
-    """The learner whose record `user` may read (HR: anyone; a learner: themself), else 403/404."""
-    if user.pk != learner_id and not is_hr(user):
-        raise PermissionDenied("Only HR may read another person's record.")
-    return get_object_or_404(get_user_model().objects.select_related("profile"), pk=learner_id)
-
-
 @login_required
 @require_GET
-def transcript(request: HttpRequest, learner_id: int) -> HttpResponse:
-    learner = _learner_get_for(request.user, learner_id)
-    enrollments = Enrollment.objects.filter(learner=learner).select_related("course", "assigned_by")
-    completed_at = {
-        p.module_id: p
-        for p in ModuleProgress.objects.filter(learner=learner).select_related("best_submission")
-    }
-    courses = []
-    for enrollment in enrollments.order_by("course__title"):
-        progress = course_progress(learner=learner, course=enrollment.course)
-        modules = [
-            {"state": state, "row": completed_at.get(state.module.pk)} for state in progress.modules
-        ]
-        courses.append({"enrollment": enrollment, "progress": progress, "modules": modules})
-    events = AuditEvent.objects.filter(learner=learner).select_related("actor", "course")[:200]
+def transcript(request: SignedInRequest, learner_id: int) -> HttpResponse:
+    learner = learner_get_for(reader=request.user, learner_id=learner_id)
     context = {
         "learner": learner,
         "profile": getattr(learner, "profile", None),
-        "courses": courses,
-        "events": events,
+        "courses": transcript_courses(learner=learner),
+        "events": transcript_events(learner=learner),
         "printed_on": timezone.localdate(),
         "today": timezone.localdate(),
     }
@@ -274,7 +256,7 @@ def transcript(request: HttpRequest, learner_id: int) -> HttpResponse:
 
 
 @login_required
-def assign(request: HttpRequest) -> HttpResponse:
+def assign(request: SignedInRequest) -> HttpResponse:
     hr_scope(user=request.user)
     form = AssignmentForm(request.POST or None, initial={
         "due_date": timezone.localdate() + datetime.timedelta(days=30),

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from academy.celery import app as celery_app
+from academy.refusals import Refusal
 from labs.models import Lab, Submission
 from labs.selectors import (
     attempts_reset_at,
@@ -24,8 +25,10 @@ MAX_CODE_BYTES = 64 * 1024
 RUN_TASK = "labs.tasks.run_submission"
 
 
-class SubmissionRefused(Exception):
+class SubmissionRefused(Refusal):
     """The submission was not accepted; the message tells the learner why."""
+
+    status = 422
 
 
 def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:

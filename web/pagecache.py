@@ -36,8 +36,9 @@ from typing import Any
 from django.contrib import messages
 from django.core.cache import caches
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 
+from academy.http import HtmxRequest
 from courses.models import Course, Enrollment
 
 PAGE_SECONDS = 600
@@ -53,7 +54,7 @@ def cacheable_for_learner(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def page_key(request: HttpRequest, course_slug: str) -> str | None:
+def page_key(request: HtmxRequest, course_slug: str) -> str | None:
     """The cache key of this request's page, or None where the page must be rendered."""
     user = request.user
     csrf_secret = request.META.get("CSRF_COOKIE")
@@ -108,7 +109,7 @@ def cached_learner_page(view: View) -> View:
     """
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HtmxRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         key = page_key(request, kwargs.get("course_slug") or kwargs["slug"])
         if key is not None:
             page = caches["pages"].get(key)

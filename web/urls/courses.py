@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from courses import views
+from web.views import courses as views
 
 app_name = "courses"
 

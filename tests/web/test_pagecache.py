@@ -13,12 +13,12 @@ from django.test import Client
 from django.urls import reverse
 
 from courses.models import Enrollment, Module
-from courses.pagecache import HEADER
 from courses.services import course_set_published, module_set_body
 from grading.services import module_mark_complete, module_start
 from tests.courses.test_admin import NO_QUESTIONS
-from tests.courses.test_knowledge_check_views import form_data
 from tests.factories import UserFactory
+from tests.web.test_knowledge_check_views import form_data
+from web.pagecache import HEADER
 
 # A cached page: the session, the user, and the one query for the page's versions.
 CACHED_PAGE_QUERIES = 3

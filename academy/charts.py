@@ -1,4 +1,7 @@
-"""Small server-rendered SVG charts: readable without JavaScript, with text alternatives."""
+"""Small server-rendered SVG charts: readable without JavaScript, with text alternatives.
+
+Generic (series of points, labelled bars), so any page may draw with them: today a run's
+loss curve and a dataset's label counts (web.selectors)."""
 
 from __future__ import annotations
 

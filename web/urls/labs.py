@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from labs import views
+from web.views import labs as views
 
 app_name = "labs"
 

@@ -1,0 +1,249 @@
+"""Read models of the learner pages: everything a page shows, read in one place.
+
+Each function gathers what one page (or one of its htmx partials) renders, from the
+domain apps' own selectors; the views only choose which of these to call and which
+template to render. Nothing here writes: a first visit's "started" is recorded by
+web.services.module_open before the page is read.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import Http404
+from django.utils import timezone
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
+
+from academy import charts
+from courses.models import CheckAttempt, Course, Module
+from courses.rendering import PYGMENTS_CSS_CLASS
+from courses.selectors import (
+    check_attempt_latest,
+    check_feedback,
+    check_questions,
+    course_list_visible,
+    enrollment_get,
+    enrollment_list_for_learner,
+    module_get_visible,
+)
+from courses.services import CheckOutcome
+from grading.selectors import CourseProgress, course_progress, grade_feedback
+from labs.models import Dataset, Lab, Submission
+from labs.selectors import (
+    attempts_reset_at,
+    attempts_used_today,
+    dataset_card,
+    queue_position,
+    submission_active,
+    submission_list_for_lab,
+)
+
+# Past runs listed beside a lab's run panel; older ones are on no page (yet).
+HISTORY_ROWS = 20
+
+
+# --------------------------------------------------------------------------
+# Courses and modules
+
+
+def catalog_rows(*, user: AbstractBaseUser) -> list[tuple[Course, Any]]:
+    """Every course this user may see, each with their enrollment in it (or None)."""
+    courses = course_list_visible(user=user).prefetch_related("stages")
+    enrolled = {e.course_id: e for e in enrollment_list_for_learner(learner=user)}
+    return [(course, enrolled.get(course.pk)) for course in courses]
+
+
+def my_learning_rows(*, learner: AbstractBaseUser) -> list[dict[str, Any]]:
+    """The learner's enrollments with their progress: open assignments first, the soonest
+    due first; finished courses last."""
+    rows: list[dict[str, Any]] = [
+        {"enrollment": e, "progress": course_progress(learner=learner, course=e.course)}
+        for e in enrollment_list_for_learner(learner=learner)
+    ]
+    rows.sort(key=lambda r: (r["enrollment"].completed_at is not None,
+                             r["enrollment"].due_date is None,
+                             r["enrollment"].due_date or r["enrollment"].enrolled_at.date()))  # fmt: skip
+    return rows
+
+
+def course_page_context(*, learner: AbstractBaseUser, course: Course) -> dict[str, Any]:
+    return {
+        "course": course,
+        "progress": course_progress(learner=learner, course=course),
+        "enrollment": enrollment_get(learner=learner, course=course),
+    }
+
+
+def _place_in_course(module: Module, progress: CourseProgress) -> dict[str, Any]:
+    """Where the module stands in its course: what the page header and stage map show."""
+    previous, following = progress.neighbours(module)
+    return {
+        "course": module.course,
+        "module": module,
+        "progress": progress,
+        "state": progress.state_of(module),
+        "stage_state": progress.stage_of(module),
+        "previous": previous,
+        "following": following,
+    }
+
+
+def module_page_context(
+    *,
+    learner: AbstractBaseUser,
+    module: Module,
+    progress: CourseProgress | None = None,
+    outcome: CheckOutcome | None = None,
+) -> dict[str, Any]:
+    """A lesson's page (or its progress panel), with its knowledge check and, once answered,
+    the feedback on `outcome`. `progress` saves a read where the caller has it already."""
+    if progress is None:
+        progress = course_progress(learner=learner, course=module.course)
+    questions = check_questions(module=module) if module.kind != Module.Kind.LAB else []
+    attempt: CheckAttempt | None
+    if outcome is not None:
+        attempt = outcome.attempt
+    else:
+        attempt = check_attempt_latest(learner=learner, module=module) if questions else None
+    return {
+        **_place_in_course(module, progress),
+        "enrollment": enrollment_get(learner=learner, course=module.course),
+        "has_check": bool(questions),
+        "check_rows": check_feedback(questions=questions, outcome=outcome),
+        "check_attempt": attempt,
+        "check_submitted": outcome is not None,
+    }
+
+
+# --------------------------------------------------------------------------
+# Labs and their runs
+
+
+def lab_of(*, module: Module) -> Lab | None:
+    """The module's lab; None for a lesson, or a lab module whose lab is not written yet."""
+    if module.kind != Module.Kind.LAB:
+        return None
+    try:
+        return module.lab
+    except Lab.DoesNotExist:
+        return None
+
+
+def lab_get_visible(
+    *, user: AbstractBaseUser | AnonymousUser, course_slug: str, slug: str
+) -> tuple[Module, Lab]:
+    """The module and its lab if this user may see the module, else 404."""
+    module = module_get_visible(user=user, course_slug=course_slug, slug=slug)
+    try:
+        return module, module.lab
+    except Lab.DoesNotExist:
+        raise Http404("This module has no lab.") from None
+
+
+def run_history(*, learner: AbstractBaseUser, lab: Lab) -> list[Submission]:
+    return list(submission_list_for_lab(learner=learner, lab=lab)[:HISTORY_ROWS])
+
+
+def run_context(*, submission: Submission | None) -> dict[str, Any]:
+    """Everything the run panel shows about one submission."""
+    if submission is None:
+        return {"submission": None}
+    elapsed = None
+    eta = None
+    if submission.started_at:
+        end = submission.finished_at or timezone.now()
+        elapsed = (end - submission.started_at).total_seconds()
+        if submission.is_active and submission.step and submission.total_steps:
+            per_step = elapsed / submission.step
+            eta = datetime.timedelta(
+                seconds=round(per_step * (submission.total_steps - submission.step))
+            )
+    loss = [(float(s), float(v)) for s, v in submission.loss_curve]
+    dev = [
+        (float(e["epoch"]), float(e["dev_loss"]))
+        for e in submission.dev_curve
+        if e.get("dev_loss") is not None
+    ]
+    # Dev loss is measured once an epoch; drawn on the step axis at each epoch's end.
+    steps_per_epoch = submission.total_steps / max(
+        1, (submission.run_info or {}).get("epochs") or 1
+    )
+    return {
+        "submission": submission,
+        "feedback": grade_feedback(submission=submission)
+        if submission.status == Submission.Status.GRADED
+        else None,
+        "queue_position": queue_position(submission=submission),
+        "elapsed": elapsed,
+        "eta": eta,
+        "loss_chart": charts.line_chart(
+            [
+                ("training loss", loss, "train"),
+                ("dev loss (end of epoch)", [(e * steps_per_epoch, v) for e, v in dev], "dev"),
+            ],
+            title="Training loss by step",
+            x_label="step",
+            y_label="loss",
+            x_max=submission.total_steps or None,
+        ),
+    }
+
+
+def lab_page_context(
+    *,
+    learner: AbstractBaseUser,
+    module: Module,
+    lab: Lab,
+    progress: CourseProgress | None = None,
+) -> dict[str, Any]:
+    """A lab's page: editor, run panel (the active run, else the latest), history and quota.
+    `progress` saves a read where the caller has it already."""
+    if progress is None:
+        progress = course_progress(learner=learner, course=module.course)
+    history = run_history(learner=learner, lab=lab)
+    current = submission_active(learner=learner, lab=lab) or (history[0] if history else None)
+    used = attempts_used_today(learner=learner, lab=lab)
+    return {
+        **_place_in_course(module, progress),
+        "lab": lab,
+        "history": history,
+        "attempts_left": max(0, lab.attempts_per_day - used),
+        "attempts_reset_at": attempts_reset_at(),
+        "initial_code": history[0].code if history else lab.starter_code,
+        "dataset": lab.dataset,
+        **run_context(submission=current),
+    }
+
+
+def finished_run_context(*, learner: AbstractBaseUser, submission: Submission) -> dict[str, Any]:
+    """The run panel of a run that has just ended, with the history beside it refreshed."""
+    return {
+        **run_context(submission=submission),
+        "history": run_history(learner=learner, lab=submission.lab),
+        "lab": submission.lab,
+        "oob_history": True,
+    }
+
+
+def submission_page_context(*, submission: Submission) -> dict[str, Any]:
+    """One run's own page: its code, highlighted, and its run panel."""
+    code_html = highlight(
+        submission.code, PythonLexer(), HtmlFormatter(cssclass=PYGMENTS_CSS_CLASS, linenos="table")
+    )
+    return {
+        "code_html": code_html,
+        "module": submission.lab.module,
+        **run_context(submission=submission),
+    }
+
+
+def dataset_page_context(*, dataset: Dataset) -> dict[str, Any]:
+    card = dataset_card(dataset=dataset)
+    chart = charts.bar_chart(
+        card["label_counts"], title=f"Training examples per label ({dataset.title})"
+    )
+    return {"dataset": dataset, "card": card, "chart": chart}

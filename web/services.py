@@ -1,0 +1,45 @@
+"""What the learner pages do, composed from the domain apps' services.
+
+The rules themselves live below (grading decides what is open, labs what a submission
+may be); these functions put together the steps one page action takes, so a view calls
+one of them and renders.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from academy.ratelimit import RateLimit, wait_phrase
+from academy.refusals import Refusal
+from courses.models import Module
+from grading.selectors import CourseProgress, course_progress, module_is_open
+from grading.services import module_start
+from labs.models import Lab, Submission
+from labs.services.submissions import submission_create
+
+# Attempts per day are the lab's quota; this only stops bursts of posts (scripts, double clicks).
+SUBMIT_BURST = RateLimit("lab-submit", limit=6, window_seconds=60)
+
+
+def module_open(*, learner: AbstractBaseUser, module: Module) -> CourseProgress:
+    """The learner's progress in the module's course, after recording their first visit to
+    the module if it is open to them. Read once on later visits; twice on the first, whose
+    start changes it."""
+    progress = course_progress(learner=learner, course=module.course)
+    state = progress.state_of(module)
+    if state.is_open and state.status == "not_started":
+        module_start(learner=learner, module=module)
+        progress = course_progress(learner=learner, course=module.course)
+    return progress
+
+
+def lab_submit(*, learner: AbstractBaseUser, module: Module, lab: Lab, code: str) -> Submission:
+    """Queue the learner's code for a run of `lab`, or raise a Refusal saying why not."""
+    if wait := SUBMIT_BURST.hit(str(learner.pk)):
+        # Refused posts count too: a script resubmitting broken code is stopped as well.
+        raise Refusal(
+            f"You are submitting too fast: wait {wait_phrase(wait)} and try again.", status=429
+        )
+    if not module_is_open(learner=learner, module=module):
+        raise Refusal("This lab is locked: complete the earlier stages first.", status=422)
+    return submission_create(learner=learner, lab=lab, code=code)

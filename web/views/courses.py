@@ -1,0 +1,151 @@
+"""Learner pages: catalog, my learning, course stage map, module pages (a lab's included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from academy.http import SignedInRequest
+from academy.refusals import Refusal
+from courses.models import Module
+from courses.selectors import course_get_visible, module_get_visible
+from courses.services import CheckAnswerError, CheckOutcome, enrollment_create
+from grading.services import check_attempt_submit, module_mark_complete
+from web.pagecache import cacheable_for_learner, cached_learner_page
+from web.selectors import (
+    catalog_rows,
+    course_page_context,
+    lab_of,
+    lab_page_context,
+    module_page_context,
+    my_learning_rows,
+)
+from web.services import module_open
+
+
+@login_required
+def catalog(request: SignedInRequest) -> HttpResponse:
+    return render(request, "courses/catalog.html", {"rows": catalog_rows(user=request.user)})
+
+
+@login_required
+def my_learning(request: SignedInRequest) -> HttpResponse:
+    context = {"rows": my_learning_rows(learner=request.user), "today": timezone.localdate()}
+    return render(request, "courses/my_learning.html", context)
+
+
+@login_required
+@cached_learner_page
+def course_detail(request: SignedInRequest, slug: str) -> HttpResponse:
+    course = course_get_visible(user=request.user, slug=slug)
+    context = course_page_context(learner=request.user, course=course)
+    return cacheable_for_learner(render(request, "courses/course_detail.html", context))
+
+
+@login_required
+@require_POST
+def course_enroll(request: SignedInRequest, slug: str) -> HttpResponse:
+    course = course_get_visible(user=request.user, slug=slug)
+    enrollment_create(learner=request.user, course=course)
+    messages.success(request, f"You are enrolled in “{course.title}”.")
+    return redirect("courses:course", slug=course.slug)
+
+
+@login_required
+@vary_on_headers("HX-Request")
+@cached_learner_page
+def module_detail(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
+    """A module's page: the lesson or case study, or the lab (editor, runs); for htmx, only
+    the progress panel. Opening an open module records the learner's start."""
+    module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    progress = module_open(learner=request.user, module=module)
+    lab = lab_of(module=module)
+    if lab is not None and not request.htmx:
+        context = lab_page_context(learner=request.user, module=module, lab=lab, progress=progress)
+        # A lab's page follows its runs and is never cached.
+        return render(request, "labs/lab_detail.html", context)
+    context = module_page_context(learner=request.user, module=module, progress=progress)
+    if request.htmx:
+        return render(request, "courses/module_detail.html#progress-panel", context)
+    response = render(request, "courses/module_detail.html", context)
+    return response if module.kind == Module.Kind.LAB else cacheable_for_learner(response)
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def module_complete(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
+    module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    refusal = None
+    try:
+        module_mark_complete(learner=request.user, module=module)
+    except Refusal as exc:
+        refusal = exc
+    if request.htmx:
+        context = {
+            **module_page_context(learner=request.user, module=module),
+            "error": refusal.message if refusal else None,
+            "just_completed": refusal is None,
+        }
+        return render(
+            request, "courses/module_detail.html#progress-panel", context,
+            status=refusal.status if refusal else 200,
+        )  # fmt: skip
+    if refusal:
+        messages.error(request, refusal.message)
+    else:
+        messages.success(request, f"“{module.title}” marked complete.")
+    return redirect("courses:module", course_slug=course_slug, slug=slug)
+
+
+def _is_id(text: str) -> bool:
+    # ASCII digits only, and short enough for a database integer (no overflow, no "²").
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+def _answers_from_post(data: QueryDict) -> dict[int, list[int]]:
+    """`question-<id>` fields, each with one (radio) or more (checkbox) option ids."""
+    answers: dict[int, list[int]] = {}
+    for key in data:
+        if not key.startswith("question-"):
+            continue
+        question_id, values = key.removeprefix("question-"), data.getlist(key)
+        if not _is_id(question_id) or not all(_is_id(v) for v in values):
+            raise CheckAnswerError("Answers must name a question and its options by number.")
+        answers[int(question_id)] = [int(v) for v in values]
+    return answers
+
+
+@login_required
+@require_POST
+@vary_on_headers("HX-Request")
+def module_check(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
+    """Answer a module's knowledge check; the answer is the check with its feedback."""
+    module = module_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    outcome: CheckOutcome | None = None
+    refusal = None
+    try:
+        answers = _answers_from_post(request.POST)
+        outcome = check_attempt_submit(learner=request.user, module=module, answers=answers)
+    except Refusal as exc:
+        refusal = exc
+    if refusal and not request.htmx:
+        messages.error(request, refusal.message)
+        return redirect("courses:module", course_slug=course_slug, slug=slug)
+    context: dict[str, Any] = {
+        **module_page_context(learner=request.user, module=module, outcome=outcome),
+        "check_error": refusal.message if refusal else None,
+        "just_completed": bool(outcome and outcome.attempt.passed),
+        "oob_progress": bool(request.htmx),
+    }
+    template = "courses/module_detail.html"
+    if request.htmx:
+        template += "#knowledge-check"
+    return render(request, template, context, status=refusal.status if refusal else 200)
