@@ -11,7 +11,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -31,7 +31,7 @@ from labs.services.submissions import lab_validate_enqueue
 REGRADE_TASK = "grading.tasks.regrade_submission"
 
 
-def regrade_enqueue(*, submission_ids: Iterable[int], by: AbstractBaseUser) -> int:
+def regrade_enqueue(*, submission_ids: Iterable[int], by: User) -> int:
     """Queue a re-grade (no retraining) of each run; returns how many were queued."""
     count = 0
     for pk in submission_ids:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404
 from django.utils import timezone
 from pygments import highlight
@@ -50,14 +50,14 @@ HISTORY_ROWS = 20
 # Courses and modules
 
 
-def catalog_rows(*, user: AbstractBaseUser) -> list[tuple[Course, Any]]:
+def catalog_rows(*, user: User) -> list[tuple[Course, Any]]:
     """Every course this user may see, each with their enrollment in it (or None)."""
     courses = course_list_visible(user=user).prefetch_related("stages")
     enrolled = {e.course_id: e for e in enrollment_list_for_learner(learner=user)}
     return [(course, enrolled.get(course.pk)) for course in courses]
 
 
-def my_learning_rows(*, learner: AbstractBaseUser) -> list[dict[str, Any]]:
+def my_learning_rows(*, learner: User) -> list[dict[str, Any]]:
     """The learner's enrollments with their progress: open assignments first, the soonest
     due first; finished courses last."""
     rows: list[dict[str, Any]] = [
@@ -70,7 +70,7 @@ def my_learning_rows(*, learner: AbstractBaseUser) -> list[dict[str, Any]]:
     return rows
 
 
-def course_page_context(*, learner: AbstractBaseUser, course: Course) -> dict[str, Any]:
+def course_page_context(*, learner: User, course: Course) -> dict[str, Any]:
     return {
         "course": course,
         "progress": course_progress(learner=learner, course=course),
@@ -94,7 +94,7 @@ def _place_in_course(module: Module, progress: CourseProgress) -> dict[str, Any]
 
 def module_page_context(
     *,
-    learner: AbstractBaseUser,
+    learner: User,
     module: Module,
     progress: CourseProgress | None = None,
     outcome: CheckOutcome | None = None,
@@ -134,7 +134,7 @@ def lab_of(*, module: Module) -> Lab | None:
 
 
 def lab_get_visible(
-    *, user: AbstractBaseUser | AnonymousUser, course_slug: str, slug: str
+    *, user: User | AnonymousUser, course_slug: str, slug: str
 ) -> tuple[Module, Lab]:
     """The module and its lab if this user may see the module, else 404."""
     module = module_get_visible(user=user, course_slug=course_slug, slug=slug)
@@ -144,7 +144,7 @@ def lab_get_visible(
         raise Http404("This module has no lab.") from None
 
 
-def run_history(*, learner: AbstractBaseUser, lab: Lab) -> list[Submission]:
+def run_history(*, learner: User, lab: Lab) -> list[Submission]:
     return list(submission_list_for_lab(learner=learner, lab=lab)[:HISTORY_ROWS])
 
 
@@ -195,7 +195,7 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
 
 def lab_page_context(
     *,
-    learner: AbstractBaseUser,
+    learner: User,
     module: Module,
     lab: Lab,
     progress: CourseProgress | None = None,
@@ -219,7 +219,7 @@ def lab_page_context(
     }
 
 
-def finished_run_context(*, learner: AbstractBaseUser, submission: Submission) -> dict[str, Any]:
+def finished_run_context(*, learner: User, submission: Submission) -> dict[str, Any]:
     """The run panel of a run that has just ended, with the history beside it refreshed."""
     return {
         **run_context(submission=submission),

@@ -7,7 +7,7 @@ one of them and renders.
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 
 from academy.ratelimit import RateLimit, wait_phrase
 from academy.refusals import Refusal
@@ -21,7 +21,7 @@ from labs.services.submissions import submission_create
 SUBMIT_BURST = RateLimit("lab-submit", limit=6, window_seconds=60)
 
 
-def module_open(*, learner: AbstractBaseUser, module: Module) -> CourseProgress:
+def module_open(*, learner: User, module: Module) -> CourseProgress:
     """The learner's progress in the module's course, after recording their first visit to
     the module if it is open to them. Read once on later visits; twice on the first, whose
     start changes it."""
@@ -33,7 +33,7 @@ def module_open(*, learner: AbstractBaseUser, module: Module) -> CourseProgress:
     return progress
 
 
-def lab_submit(*, learner: AbstractBaseUser, module: Module, lab: Lab, code: str) -> Submission:
+def lab_submit(*, learner: User, module: Module, lab: Lab, code: str) -> Submission:
     """Queue the learner's code for a run of `lab`, or raise a Refusal saying why not."""
     if wait := SUBMIT_BURST.hit(str(learner.pk)):
         # Refused posts count too: a script resubmitting broken code is stopped as well.

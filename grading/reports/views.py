@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import (
@@ -160,7 +160,7 @@ class NotAuthenticated(Refusal):
     status = 401
 
 
-def _export_user(request: HttpRequest) -> AbstractBaseUser:
+def _export_user(request: HttpRequest) -> User:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
