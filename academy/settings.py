@@ -322,6 +322,11 @@ ACADEMY_SANDBOX_MODE = env_str(
 )
 if ACADEMY_SANDBOX_MODE not in {"strict", "basic"}:
     raise ImproperlyConfigured("ACADEMY_SANDBOX_MODE must be 'strict' or 'basic'.")
+# The cgroup folder in which each run gets its own memory cgroup. Unset: the worker's own
+# cgroup (works on cgroup v1 and at a cgroup-namespace root). On cgroup v2 a cgroup that
+# holds processes cannot have limited children: run the worker in a leaf (<unit>/worker)
+# and name <unit> here. `manage.py sandbox_check` says which memory cap is in force.
+ACADEMY_SANDBOX_CGROUP_PARENT = env_str("ACADEMY_SANDBOX_CGROUP_PARENT")
 # Threads the engine may use inside one run; on a 2-core box one run uses both.
 ACADEMY_TRAINING_THREADS = env_int("ACADEMY_TRAINING_THREADS", os.cpu_count() or 1)
 # Held-out grading in bf16 where the CPU or GPU has native bf16 units ("auto"); "fp32"

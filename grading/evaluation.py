@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labs.sandbox import UnsafeJobFile, open_job_file
+from sandbox import UnsafeJobFile, open_job_file
 
 # The held-out metrics are the engine's dev metrics: one implementation, in labs.training,
 # named here too for the grader's callers.

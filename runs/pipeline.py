@@ -34,15 +34,16 @@ from django.db.models import F
 from django.utils import timezone
 
 import labs.training
+import sandbox
 from academy.deadlines import database_calls_bounded
 from grading.services import submission_grade
 from labs.models import Lab, Submission
-from labs.sandbox import Limits, SandboxMode, SandboxResult, SandboxUnavailable, run_sandboxed
 from labs.selectors import submissions_fair_order
 from labs.services.submissions import queue_wake, submission_finish
 from labs.training.base_models import resolve_base_model
 from runs.jobs import JOB_MOUNT, MODEL_MOUNT, job_write
 from runs.reporter import RunReporter
+from sandbox import Limits, SandboxMode, SandboxPolicy, SandboxResult, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -179,23 +180,26 @@ def _train(submission: Submission, job_dir: Path, reporter: RunReporter) -> Sand
     """The engine, sandboxed, on this job folder; its events stream into the row."""
     lab = submission.lab
     threads = settings.ACADEMY_TRAINING_THREADS
-    limits = Limits(
-        wall_seconds=lab.wall_time_seconds,
-        cpu_seconds=lab.wall_time_seconds * max(1, threads) + 60,
-        memory_mb=lab.memory_mb,
-    )
     engine_dir = Path(labs.training.__file__).resolve().parent
-    return run_sandboxed(
-        argv=[sys.executable, "-m", "labs.training", "--spec", f"{JOB_MOUNT}/spec.json"],
+    policy = SandboxPolicy(
+        mode=SandboxMode(settings.ACADEMY_SANDBOX_MODE),
+        limits=Limits(
+            wall_seconds=lab.wall_time_seconds,
+            cpu_seconds=lab.wall_time_seconds * max(1, threads) + 60,
+            memory_mb=lab.memory_mb,
+        ),
         job_dir=str(job_dir),
         ro_binds={
             str(engine_dir): "/code/labs/training",
             resolve_base_model(lab.base_model): MODEL_MOUNT,
         },
-        limits=limits,
-        mode=SandboxMode(settings.ACADEMY_SANDBOX_MODE),
         env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
         cwd_inside="/code",
+        memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+    )
+    return sandbox.run(
+        policy,
+        argv=[sys.executable, "-m", "labs.training", "--spec", f"{JOB_MOUNT}/spec.json"],
         on_stdout_line=reporter.handle_line,
         should_stop=reporter.should_stop,
     )

@@ -61,6 +61,13 @@ def _preload_grading_libraries(**_: object) -> None:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    # Probed once per worker (the pool's children inherit it) and logged, so an operator
+    # reads in the worker's log what it enforces on learner code.
+    from sandbox import capabilities_report
+
+    for line in capabilities_report(settings.ACADEMY_SANDBOX_CGROUP_PARENT).splitlines():
+        logger.info("Sandbox: %s", line)
+
 
 @worker_ready.connect
 def _requeue_on_worker_start(**_: object) -> None:

@@ -1,1 +1,66 @@
-"""Running untrusted code: no Django, split by concern."""
+"""Run untrusted learner code in a sandbox.
+
+Plain Python, no Django: the worker reads the settings and passes them in, so
+this module can be tested (and reasoned about) on its own.
+
+STRICT mode, as root (a Celery worker on a server)::
+
+    sh: join a fresh memory cgroup            (when one is writable)
+    prlimit: cpu, fsize, nofile, nproc, core  (+ address space without a cgroup)
+    bwrap (root, no user namespace)           mounts the sandbox, new pid/net/ipc/uts
+      setpriv -> uid/gid 65534, no groups, no capabilities, no_new_privs
+        bwrap (unprivileged, user namespace)  only to forbid nested user namespaces
+          sh: report "started", stdin -> /dev/null
+            the learner's program
+
+The outer bubblewrap runs as root without a user namespace because the
+interpreter lives under /root (mode 700): only root can bind it, and a
+bubblewrap started as root *with* a user namespace maps the sandbox to host
+uid 0 (SANDBOX.md, pitfall 2). So privileges are dropped inside, after the
+mounts, with setpriv. A second, unprivileged bubblewrap then sets
+``--disable-userns``: without it the learner could create user namespaces,
+the usual door to kernel exploits (nf_tables and friends).
+
+STRICT mode without root (a developer's laptop): one unprivileged bubblewrap
+with its own user namespace does all of the above.
+
+BASIC mode (no bubblewrap): rlimits, an empty environment, the job folder as
+working directory, and a memory cgroup where writable. It isolates neither
+the network nor the file system, and says so loudly.
+"""
+
+from __future__ import annotations
+
+from sandbox.capabilities import Capabilities, capabilities_report, detect_capabilities
+from sandbox.jobfiles import open_job_file
+from sandbox.policy import (
+    MAX_LINE_BYTES,
+    MAX_STDOUT_BYTES,
+    STDERR_TAIL_BYTES,
+    Limits,
+    SandboxError,
+    SandboxMode,
+    SandboxPolicy,
+    SandboxUnavailable,
+    UnsafeJobFile,
+)
+from sandbox.supervisor import SandboxResult, run, run_sandboxed
+
+__all__ = [
+    "MAX_LINE_BYTES",
+    "MAX_STDOUT_BYTES",
+    "STDERR_TAIL_BYTES",
+    "Capabilities",
+    "Limits",
+    "SandboxError",
+    "SandboxMode",
+    "SandboxPolicy",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "UnsafeJobFile",
+    "capabilities_report",
+    "detect_capabilities",
+    "open_job_file",
+    "run",
+    "run_sandboxed",
+]

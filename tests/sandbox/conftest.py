@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.sandbox import (
+from sandbox import (
     Capabilities,
     Limits,
     SandboxMode,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.sandbox import (
+from sandbox import (
     MAX_LINE_BYTES,
     MAX_STDOUT_BYTES,
     STDERR_TAIL_BYTES,
@@ -429,7 +429,7 @@ def test_background_process_does_not_outlive_the_run(
 def test_sandbox_dies_with_the_worker(job_dir: Path, token: str) -> None:
     (job_dir / "main.py").write_text("import time\nprint('up', flush=True)\ntime.sleep(600)\n")
     worker = textwrap.dedent(f"""
-        from labs.sandbox import Limits, run_sandboxed
+        from sandbox import Limits, run_sandboxed
         run_sandboxed(
             argv=[{VENV_PYTHON!r}, "/job/main.py", {token!r}],
             job_dir={str(job_dir)!r},

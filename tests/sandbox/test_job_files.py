@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.sandbox import UnsafeJobFile, open_job_file
+from sandbox import UnsafeJobFile, open_job_file
 
 
 def test_plain_file_is_read(job_dir: Path) -> None:

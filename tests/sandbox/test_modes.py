@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.sandbox import (
+from sandbox import (
     Capabilities,
     Limits,
     SandboxMode,
@@ -71,7 +71,7 @@ def test_basic_mode_runs_with_limits_only_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("ACADEMY_SECRET_KEY", token)
-    caplog.set_level(logging.WARNING, logger="labs.sandbox")
+    caplog.set_level(logging.WARNING, logger="sandbox")
     (job_dir / "input.txt").write_text("data")
     run = run_script(
         """

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from sandbox import SandboxMode, detect_capabilities
+
+
+class Command(BaseCommand):
+    help = (
+        "Print what this machine enforces on learner code: the sandbox (strict or basic), the "
+        "memory cap (cgroup v1/v2, or the address-space fallback), and what is missing. Exits "
+        "non-zero when the configured mode cannot run here."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # A fresh probe, not the worker's cached one: the operator may have just fixed something.
+        caps = detect_capabilities(memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT)
+        mode = SandboxMode(settings.ACADEMY_SANDBOX_MODE)
+        self.stdout.write(f"Configured mode: {mode} (ACADEMY_SANDBOX_MODE).")
+        parent = settings.ACADEMY_SANDBOX_CGROUP_PARENT or "the worker's own cgroup"
+        self.stdout.write(f"Memory cgroup parent: {parent} (ACADEMY_SANDBOX_CGROUP_PARENT).")
+        self.stdout.write(caps.describe())
+        if mode is SandboxMode.STRICT and not caps.full:
+            raise CommandError(
+                "The strict sandbox cannot run on this machine; workers here will refuse lab "
+                "runs: " + "; ".join(caps.missing_for_strict()) + "."
+            )
+        if mode is SandboxMode.BASIC:
+            self.stdout.write(
+                "WARNING: basic mode runs learner code with rlimits only, without isolation."
+            )

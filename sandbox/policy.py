@@ -1,0 +1,109 @@
+"""What a sandboxed run may do: its mode, its limits, and the one policy object a launch takes."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_UID = 65534
+SANDBOX_GID = 65534
+JOB_MOUNT = "/job"
+MAX_LINE_BYTES = 64 * 1024
+MAX_STDOUT_BYTES = 50 * 1024 * 1024
+STDERR_TAIL_BYTES = 20 * 1024
+KILL_GRACE_SECONDS = 5.0
+# After the main process exits, how long to wait for the pipes to close. In
+# STRICT mode the pid namespace dies with it; in BASIC mode an escaped
+# background process may hold the pipes open forever.
+DRAIN_SECONDS = 2.0
+# RLIMIT_CPU soft limit sends SIGXCPU; the hard limit (a little later) SIGKILLs
+# a program that catches SIGXCPU.
+CPU_HARD_MARGIN_SECONDS = 5
+DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
+CGROUP_PREFIX = "llm-academy-sandbox-"
+
+OUTCOMES = ("ok", "exited", "timeout", "memory", "cpu", "cancelled", "output_limit")
+MEMORY_ENFORCEMENTS = ("cgroup", "rlimit_as", "none")
+
+MIB = 1024 * 1024
+# System folders the program may read; never writable, never the host's /etc.
+SYSTEM_TOP_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+# Sandbox paths a caller's ro_binds may not cover or sit under.
+RESERVED_DESTS = (
+    "/usr",
+    "/proc",
+    "/dev",
+    "/tmp",  # noqa: S108 - the sandbox's own tmpfs, not the host's
+    "/etc",
+    JOB_MOUNT,
+    *(f"/{name}" for name in SYSTEM_TOP_DIRS),
+)
+# Inside the sandbox these are private tmpfs mounts, not the host's shared ones.
+SANDBOX_TMP = "/tmp"  # noqa: S108
+SANDBOX_SHM = "/dev/shm"  # noqa: S108
+SETPRIV_ARGS = (
+    f"--reuid={SANDBOX_UID}",
+    f"--regid={SANDBOX_GID}",
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+)
+
+# Stderr markers of an allocation failure under RLIMIT_AS (no OOM killer there).
+ALLOCATION_FAILURES = ("MemoryError", "std::bad_alloc", "can't allocate memory")
+
+
+class SandboxMode(StrEnum):
+    STRICT = "strict"
+    BASIC = "basic"
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: int
+    cpu_seconds: int
+    memory_mb: int
+    file_size_mb: int = 512
+    max_processes: int = 64
+    open_files: int = 256
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            if getattr(self, field.name) <= 0:
+                raise ValueError(f"Limits.{field.name} must be positive")
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    """Everything a run may do, in one object: the caller builds it from its settings and
+    the lab, and the sandbox enforces it. The program and its callbacks are given apart."""
+
+    mode: SandboxMode
+    limits: Limits
+    job_dir: str
+    # host path -> path inside the sandbox, read-only (the engine, the base model).
+    ro_binds: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cwd_inside: str = JOB_MOUNT
+    # Where per-run memory cgroups are made (None: the worker's own cgroup).
+    memory_cgroup_parent: str | None = None
+
+
+class SandboxError(RuntimeError):
+    """The platform could not run the sandbox (not the learner's fault)."""
+
+
+class SandboxUnavailable(SandboxError):
+    """STRICT mode was requested but the full sandbox cannot run here."""
+
+
+class UnsafeJobFile(Exception):
+    """A file in a job folder is not a plain, bounded, non-linked file."""
