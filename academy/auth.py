@@ -33,5 +33,6 @@ class AcademyModelBackend(ModelBackend):
 def _user_sql() -> str:
     meta = get_user_model()._meta
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in meta.concrete_fields)
-    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+    # Concrete fields always have a column; the stubs type it optional.
+    columns = ", ".join(quote(str(field.column)) for field in meta.concrete_fields)
+    return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(str(meta.pk.column))} = %s"  # noqa: S608

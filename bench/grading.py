@@ -33,9 +33,12 @@ def make_checkpoint(base: str, job: Path) -> None:
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)},
+        base,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={k: i for i, k in enumerate(LABELS)},
         local_files_only=True,
-    )  # fmt: skip
+    )
     model.save_pretrained(job / "checkpoint", safe_serialization=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
         shutil.copy(Path(base) / name, job / "checkpoint" / name)
@@ -127,12 +130,16 @@ def main() -> None:
         ("loop", "per-example loop", "fp32"),
         *((precision, grader, precision) for precision in models),
     ]:
-        print(f"| {method} | {precision} | {counts[name]} | {seconds[name]:.1f} | {rate[name]:.0f} | "
-              f"{rate[name] / rate['loop']:.1f}x | "
-              f"{agreement(predictions[name], predictions['fp32']):.2%} |")  # fmt: skip
-    print(f"\nWhole grading of {len(texts)} held-out examples as the worker does it ({auto}): "
-          f"checkpoint checks and load {load_s:.1f} s + inference {seconds[auto]:.1f} s = "
-          f"{load_s + seconds[auto]:.1f} s (target < 60 s).")  # fmt: skip
+        print(
+            f"| {method} | {precision} | {counts[name]} | {seconds[name]:.1f} | {rate[name]:.0f} | "
+            f"{rate[name] / rate['loop']:.1f}x | "
+            f"{agreement(predictions[name], predictions['fp32']):.2%} |"
+        )
+    print(
+        f"\nWhole grading of {len(texts)} held-out examples as the worker does it ({auto}): "
+        f"checkpoint checks and load {load_s:.1f} s + inference {seconds[auto]:.1f} s = "
+        f"{load_s + seconds[auto]:.1f} s (target < 60 s)."
+    )
 
 
 if __name__ == "__main__":

@@ -88,9 +88,12 @@ def main() -> int:
         item.chmod(0o755 if item.is_dir() else 0o644)
     train, heldout = small_dataset_bytes(30)
     dataset, _ = dataset_import(
-        slug="load", title="Load", license_name="CC0", source_markdown="# Load",
+        slug="load",
+        title="Load",
+        license_name="CC0",
+        source_markdown="# Load",
         parsed=parse_dataset(train=train, heldout=heldout),
-    )  # fmt: skip
+    )
     course = CourseFactory(slug="load")
     stage = StageFactory(course=course, slug="s", position=1)
     labs = [
@@ -213,16 +216,24 @@ def main() -> int:
         ("workers", str(args.workers)),
         ("wall time (s)", f"{wall:.0f}"),
         ("throughput (runs/min)", f"{60 * len(runs) / wall:.1f}"),
-        ("queue wait p50 / p95 / p99 (s)",
-         f"{percentile(waits, .5):.0f} / {percentile(waits, .95):.0f} / {percentile(waits, .99):.0f}"),
+        (
+            "queue wait p50 / p95 / p99 (s)",
+            f"{percentile(waits, 0.5):.0f} / {percentile(waits, 0.95):.0f} / {percentile(waits, 0.99):.0f}",
+        ),
         ("lost / duplicated grades", f"{lost} / {duplicated}"),
-        ("every learner's first run claimed among the first",
-         f"{max(claim_rank.values())} claims (of {len(runs)}; {args.learners} learners)"),
-        ("first-run wait: median / max over learners (s)",
-         f"{statistics.median(first_wait.values()):.0f} / {max(first_wait.values()):.0f}"),
-        ("status partial p50 / p99 / max (ms)",
-         f"{percentile(latencies, .5):.1f} / {percentile(latencies, .99):.1f} / {max(latencies):.1f} ({len(latencies)} polls)"),
-    ]  # fmt: skip
+        (
+            "every learner's first run claimed among the first",
+            f"{max(claim_rank.values())} claims (of {len(runs)}; {args.learners} learners)",
+        ),
+        (
+            "first-run wait: median / max over learners (s)",
+            f"{statistics.median(first_wait.values()):.0f} / {max(first_wait.values()):.0f}",
+        ),
+        (
+            "status partial p50 / p99 / max (ms)",
+            f"{percentile(latencies, 0.5):.1f} / {percentile(latencies, 0.99):.1f} / {max(latencies):.1f} ({len(latencies)} polls)",
+        ),
+    ]
     width = max(len(k) for k, _ in rows)
     print(f"| {'measure':<{width}} | value |\n| {'-' * width} | --- |")
     for key, value in rows:

@@ -96,17 +96,27 @@ def generate(n_employees: int, seed: int = 7) -> None:
                 kind = "lab" if m == 3 else "theory"
                 modules[course.pk].append(
                     Module.objects.create(
-                        course=course, stage=stage, slug=f"m{index}", title=f"Module {index}",
-                        kind=kind, required=index not in (1, 5), position=m,
+                        course=course,
+                        stage=stage,
+                        slug=f"m{index}",
+                        title=f"Module {index}",
+                        kind=kind,
+                        required=index not in (1, 5),
+                        position=m,
                     )
-                )  # fmt: skip
+                )
     batch = 5000
     unusable = make_password(None)
     users = [
-        User(username=f"emp{i:06d}", first_name=f"First{i % 997}", last_name=f"Last{i % 1013}",
-             email=f"emp{i}@example.com", password=unusable)
+        User(
+            username=f"emp{i:06d}",
+            first_name=f"First{i % 997}",
+            last_name=f"Last{i % 1013}",
+            email=f"emp{i}@example.com",
+            password=unusable,
+        )
         for i in range(n_employees)
-    ]  # fmt: skip
+    ]
     User.objects.bulk_create(users, batch_size=batch)
     ids = list(
         User.objects.filter(username__startswith="emp").order_by("pk").values_list("pk", flat=True)
@@ -115,9 +125,13 @@ def generate(n_employees: int, seed: int = 7) -> None:
     for i, pk in enumerate(ids):
         manager = ids[i - i % 20] if i % 20 else None  # groups of 20 share a manager
         profiles.append(
-            EmployeeProfile(user_id=pk, employee_id=f"E{i:06d}",
-                            department=departments[(i // 20) % 50], manager_id=manager)
-        )  # fmt: skip
+            EmployeeProfile(
+                user_id=pk,
+                employee_id=f"E{i:06d}",
+                department=departments[(i // 20) % 50],
+                manager_id=manager,
+            )
+        )
     EmployeeProfile.objects.bulk_create(profiles, batch_size=batch)
     today = timezone.localdate()
     now = timezone.now()
@@ -135,16 +149,24 @@ def generate(n_employees: int, seed: int = 7) -> None:
                 else None
             )
             enrollments.append(
-                Enrollment(learner_id=pk, course=course, enrolled_at=started,
-                           due_date=today + datetime.timedelta(days=rng.randint(-30, 60)),
-                           completed_at=min(completed_at, now) if completed_at else None)
-            )  # fmt: skip
+                Enrollment(
+                    learner_id=pk,
+                    course=course,
+                    enrolled_at=started,
+                    due_date=today + datetime.timedelta(days=rng.randint(-30, 60)),
+                    completed_at=min(completed_at, now) if completed_at else None,
+                )
+            )
             for module in required[:done]:
                 progress.append(
-                    ModuleProgress(learner_id=pk, module=module, status="completed",
-                                   completed_at=started + datetime.timedelta(days=1),
-                                   best_score=rng.uniform(55, 99) if module.kind == "lab" else None)
-                )  # fmt: skip
+                    ModuleProgress(
+                        learner_id=pk,
+                        module=module,
+                        status="completed",
+                        completed_at=started + datetime.timedelta(days=1),
+                        best_score=rng.uniform(55, 99) if module.kind == "lab" else None,
+                    )
+                )
         if len(progress) > 50_000:
             Enrollment.objects.bulk_create(enrollments, batch_size=batch)
             ModuleProgress.objects.bulk_create(progress, batch_size=batch)
@@ -214,10 +236,17 @@ def measure(n: int, runs: int) -> dict[str, object]:
     json_s, json_q, json_rows = timed(export("/reports/export.json"), max(1, runs - 1))
     assert csv_rows == json_rows == Enrollment.objects.count(), (csv_rows, json_rows)
     return {
-        "employees": n, "rows": csv_rows, "generate_s": generated,
-        "page_s": page_s, "page_q": page_q, "filtered_s": filtered_s,
-        "csv_s": csv_s, "csv_q": csv_q, "json_s": json_s, "json_q": json_q,
-    }  # fmt: skip
+        "employees": n,
+        "rows": csv_rows,
+        "generate_s": generated,
+        "page_s": page_s,
+        "page_q": page_q,
+        "filtered_s": filtered_s,
+        "csv_s": csv_s,
+        "csv_q": csv_q,
+        "json_s": json_s,
+        "json_q": json_q,
+    }
 
 
 def main() -> None:

@@ -142,8 +142,16 @@ def parse_wrk(output: str) -> tuple[float, float, float]:
 def wrk(
     base: str, path: str, cookie: str, *, connections: int, seconds: int
 ) -> tuple[float, float, float]:
-    command = ["wrk", "--latency", "-t2", f"-c{connections}", f"-d{seconds}s",
-               "-H", f"Cookie: {cookie}", f"{base}{path}"]  # fmt: skip
+    command = [
+        "wrk",
+        "--latency",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "-H",
+        f"Cookie: {cookie}",
+        f"{base}{path}",
+    ]
     return parse_wrk(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
@@ -154,10 +162,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
-        "--cache-url", default="redis://127.0.0.1:6379/13",
+        "--cache-url",
+        default="redis://127.0.0.1:6379/13",
         help="the shared cache production runs with (sessions, cached pages); 'none' for "
         "each process's own memory and sessions in the database",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk (or `make bench-web`).")
@@ -189,14 +198,26 @@ def main() -> None:
     try:
         subprocess.run(
             [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
-            cwd=ROOT, env=env, check=True,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
         cookies, queries = prepare(env)
         server = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "academy.wsgi", "--workers", str(args.workers),
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
+            [
+                str(VENV_BIN / "gunicorn"),
+                "academy.wsgi",
+                "--workers",
+                str(args.workers),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:

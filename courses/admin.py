@@ -145,8 +145,19 @@ class QuestionInline(admin.TabularInline):
 class ModuleForm(forms.ModelForm):
     class Meta:
         model = Module
-        fields = ["course", "stage", "position", "slug", "title", "kind", "required",
-                  "estimated_minutes", "summary", "body_markdown", "check_pass_mark"]  # fmt: skip
+        fields = [
+            "course",
+            "stage",
+            "position",
+            "slug",
+            "title",
+            "kind",
+            "required",
+            "estimated_minutes",
+            "summary",
+            "body_markdown",
+            "check_pass_mark",
+        ]
         widgets = {
             "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
         }
@@ -212,8 +223,11 @@ class ModuleAdmin(CourseContentAdmin):
 class OptionInlineFormSet(forms.BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
-        kept = [f.cleaned_data for f in self.forms
-                if f.cleaned_data and not f.cleaned_data.get("DELETE")]  # fmt: skip
+        kept = [
+            f.cleaned_data
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
         if len(kept) < 2:
             raise forms.ValidationError("A question needs at least two options.")
         if not any(row.get("is_correct") for row in kept):

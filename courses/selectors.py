@@ -81,23 +81,26 @@ def check_feedback(*, questions: list[CheckQuestion], outcome: Any = None) -> li
         options = list(question.options.all())
         chosen = set(selected.get(question.pk, []))
         correct = {o.pk for o in options if o.is_correct}
-        rows.append({
-            "number": number,
-            "question": question,
-            "multiple": len(correct) > 1,
-            "answered": bool(outcome),
-            "is_correct": bool(outcome) and chosen == correct,
-            "options": [
-                {
-                    "option": option,
-                    "selected": option.pk in chosen,
-                    "verdict": (
-                        ("right" if option.is_correct else "wrong") if option.pk in chosen
-                        else ("missed" if passed and option.is_correct else "")
-                    ),
-                    "explain": option.pk in chosen or passed,
-                }
-                for option in options
-            ],
-        })  # fmt: skip
+        rows.append(
+            {
+                "number": number,
+                "question": question,
+                "multiple": len(correct) > 1,
+                "answered": bool(outcome),
+                "is_correct": bool(outcome) and chosen == correct,
+                "options": [
+                    {
+                        "option": option,
+                        "selected": option.pk in chosen,
+                        "verdict": (
+                            ("right" if option.is_correct else "wrong")
+                            if option.pk in chosen
+                            else ("missed" if passed and option.is_correct else "")
+                        ),
+                        "explain": option.pk in chosen or passed,
+                    }
+                    for option in options
+                ],
+            }
+        )
     return rows

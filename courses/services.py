@@ -50,8 +50,10 @@ class ImportReport:
         return bool(self.created or self.updated)
 
     def lines(self) -> list[str]:
-        out = [f"Course '{self.course.slug}': {len(self.created)} created, "
-               f"{len(self.updated)} updated, {len(self.unchanged)} unchanged."]  # fmt: skip
+        out = [
+            f"Course '{self.course.slug}': {len(self.created)} created, "
+            f"{len(self.updated)} updated, {len(self.unchanged)} unchanged."
+        ]
         out += [f"  + {name}" for name in self.created]
         out += [f"  ~ {name}" for name in self.updated]
         out += [
@@ -96,9 +98,13 @@ def course_import_spec(*, spec: CourseSpec) -> ImportReport:
             report.updated.append(f"stage {stage.slug}")
         for module_position, module_spec in enumerate(stage_spec.modules, start=1):
             _import_module(
-                report, course=course, stage=stage, spec=module_spec, position=module_position,
+                report,
+                course=course,
+                stage=stage,
+                spec=module_spec,
+                position=module_position,
                 existing=existing_modules.pop(module_spec.slug, None),
-            )  # fmt: skip
+            )
     report.not_in_folder = sorted(existing_modules)
     # Parts of an import write with update() and bulk_create(), which bump no
     # updated_at: one touch here covers them all.
@@ -153,8 +159,10 @@ def check_sync(*, module: Module, check: CheckSpec | None) -> str:
     what a learner answered, so fixing one is an in-place update.
     """
     wanted = check.questions if check else []
-    live = {q.key: q for q in module.questions.filter(retired_at__isnull=True)
-            .prefetch_related("options")}  # fmt: skip
+    live = {
+        q.key: q
+        for q in module.questions.filter(retired_at__isnull=True).prefetch_related("options")
+    }
     answered = set(
         CheckAnswer.objects.filter(question__in=live.values()).values_list("question_id", flat=True)
     )
@@ -189,9 +197,13 @@ def check_sync(*, module: Module, check: CheckSpec | None) -> str:
 
 def _question_create(*, module: Module, spec: QuestionSpec, position: int) -> CheckQuestion:
     question = CheckQuestion.objects.create(
-        module=module, key=spec.key, position=position, prompt_markdown=spec.prompt_markdown,
-        prompt_html=spec.prompt_html, fingerprint=spec.fingerprint,
-    )  # fmt: skip
+        module=module,
+        key=spec.key,
+        position=position,
+        prompt_markdown=spec.prompt_markdown,
+        prompt_html=spec.prompt_html,
+        fingerprint=spec.fingerprint,
+    )
     CheckOption.objects.bulk_create(
         CheckOption(
             question=question,
@@ -215,10 +227,11 @@ def _question_refresh_texts(question: CheckQuestion, *, spec: QuestionSpec, posi
         changed = True
     for option, option_spec in zip(question.options.all(), spec.options, strict=True):
         if _assign(
-            option, text_html=option_spec.text_html,
+            option,
+            text_html=option_spec.text_html,
             explanation_markdown=option_spec.explanation_markdown,
             explanation_html=option_spec.explanation_html,
-        ):  # fmt: skip
+        ):
             option.save(update_fields=["text_html", "explanation_markdown", "explanation_html"])
             changed = True
     return changed
@@ -238,8 +251,9 @@ def question_render(*, question: CheckQuestion) -> CheckQuestion:
         option.explanation_markdown = canonical_text(option.explanation_markdown)
         option.text_html = unwrap_paragraph(render_markdown(option.text_markdown).html)
         option.explanation_html = render_markdown(option.explanation_markdown).html
-        option.save(update_fields=["text_markdown", "explanation_markdown", "text_html",
-                                   "explanation_html"])  # fmt: skip
+        option.save(
+            update_fields=["text_markdown", "explanation_markdown", "text_html", "explanation_html"]
+        )
     return question
 
 
@@ -309,10 +323,15 @@ def check_attempt_record(
         # which serialises attempts; the unique constraint backs the numbering up.
         number = CheckAttempt.objects.filter(learner=learner, module=module).count() + 1
         attempt = CheckAttempt.objects.create(
-            learner=learner, module=module, number=number, correct_count=correct,
-            question_count=len(questions), score=score, pass_mark=module.check_pass_mark,
+            learner=learner,
+            module=module,
+            number=number,
+            correct_count=correct,
+            question_count=len(questions),
+            score=score,
+            pass_mark=module.check_pass_mark,
             passed=score >= module.check_pass_mark,
-        )  # fmt: skip
+        )
         CheckAnswer.objects.bulk_create(
             CheckAnswer(
                 attempt=attempt,
@@ -471,9 +490,13 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
                 continue
             password = secrets.token_urlsafe(9)
             user = user_model.objects.create_user(
-                username=username, password=password, first_name=first, last_name=last,
-                email=f"{username}@example.com", is_staff=is_staff,
-            )  # fmt: skip
+                username=username,
+                password=password,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@example.com",
+                is_staff=is_staff,
+            )
             if group:
                 user.groups.add(Group.objects.get(name=group))
             EmployeeProfile.objects.create(
@@ -489,7 +512,9 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
         already = set(learner.enrollments.values_list("course_id", flat=True))
         for course in Course.objects.filter(slug__in=course_slugs).exclude(pk__in=already):
             enrollment_create(
-                learner=learner, course=course, assigned_by=hr,
+                learner=learner,
+                course=course,
+                assigned_by=hr,
                 due_date=timezone.localdate() + datetime.timedelta(days=30),
-            )  # fmt: skip
+            )
     return created

@@ -77,9 +77,11 @@ class DepartmentAssignmentAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: DepartmentAssignment, form, change) -> None:
         result = assignment_create(
-            course=obj.course, due_date=obj.due_date, actor=_actor(request),
+            course=obj.course,
+            due_date=obj.due_date,
+            actor=_actor(request),
             departments=[obj.department],
-        )  # fmt: skip
+        )
         obj.pk = DepartmentAssignment.objects.get(course=obj.course, department=obj.department).pk
         messages.info(request, result.message(obj.course))
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox import UnsafeJobFile, open_job_file
-
 # The held-out metrics are the engine's dev metrics: one implementation, in labs.training,
 # named here too for the grader's callers.
 from labs.training.metrics import classification_metrics as classification_metrics
+from sandbox import UnsafeJobFile, open_job_file
 
 CHECKPOINT_DIR = "checkpoint"
 MAX_CONFIG_BYTES = 1024 * 1024

@@ -186,10 +186,15 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
     gap = (last_dev - metrics["accuracy"]) if last_dev is not None else None
     previous_best = (
         Grade.objects.filter(
-            submission__learner_id=submission.learner_id, submission__lab_id=submission.lab_id,
-            submission__validation_of="", graded_at__lt=grade.graded_at,
-        ).order_by("-score").values_list("score", flat=True).first()
-    )  # fmt: skip
+            submission__learner_id=submission.learner_id,
+            submission__lab_id=submission.lab_id,
+            submission__validation_of="",
+            graded_at__lt=grade.graded_at,
+        )
+        .order_by("-score")
+        .values_list("score", flat=True)
+        .first()
+    )
     return {
         "grade": grade,
         "metrics": metrics,
@@ -217,8 +222,11 @@ def trainable_parameters(*, submission: Any) -> dict[str, Any] | None:
     cap = submission.lab.max_trainable_share
     share = trainable / total
     return {
-        "trainable": trainable, "total": total, "share": share, "cap": cap,
+        "trainable": trainable,
+        "total": total,
+        "share": share,
+        "cap": cap,
         "text": f"{trainable:,} of {total:,} ({share:.2%})",
         "cap_text": f"{cap:.0%}" if cap else "",
         "over_cap": cap is not None and share > cap,
-    }  # fmt: skip
+    }

@@ -295,11 +295,18 @@ def submission_regrade(
         grade.regraded_at = timezone.now()
         grade.save()
         AuditEvent.objects.create(
-            actor=actor, action=AuditEvent.Action.REGRADED, learner_id=submission.learner_id,
-            course_id=submission.lab.module.course_id, submission=submission,
-            detail={"from_score": round(before["score"], 2), "to_score": round(grade.score, 2),
-                    "from_passed": before["passed"], "to_passed": grade.passed},
-        )  # fmt: skip
+            actor=actor,
+            action=AuditEvent.Action.REGRADED,
+            learner_id=submission.learner_id,
+            course_id=submission.lab.module.course_id,
+            submission=submission,
+            detail={
+                "from_score": round(before["score"], 2),
+                "to_score": round(grade.score, 2),
+                "from_passed": before["passed"],
+                "to_passed": grade.passed,
+            },
+        )
         if not submission.validation_of:
             progress_recompute_best(learner=submission.learner, module=submission.lab.module)
         else:
@@ -310,10 +317,15 @@ def submission_regrade(
 def progress_recompute_best(*, learner: User, module: Module) -> None:
     """After a re-grade: the best score is the best current grade. A completion is never revoked."""
     best = (
-        Grade.objects.filter(submission__learner=learner, submission__lab__module=module,
-                             submission__validation_of="")
-        .order_by("-score", "graded_at").select_related("submission").first()
-    )  # fmt: skip
+        Grade.objects.filter(
+            submission__learner=learner,
+            submission__lab__module=module,
+            submission__validation_of="",
+        )
+        .order_by("-score", "graded_at")
+        .select_related("submission")
+        .first()
+    )
     if best is None:
         return
     progress, _ = ModuleProgress.objects.select_for_update().get_or_create(

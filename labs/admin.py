@@ -94,17 +94,33 @@ class DatasetAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         dataset, outcome = dataset_import(
-            slug=obj.slug, title=obj.title, description=obj.description, license_name=obj.license_name,
-            source_markdown=obj.source_markdown, parsed=parsed,
-        )  # fmt: skip
+            slug=obj.slug,
+            title=obj.title,
+            description=obj.description,
+            license_name=obj.license_name,
+            source_markdown=obj.source_markdown,
+            parsed=parsed,
+        )
         obj.pk = dataset.pk
-        messages.info(request, f"Dataset {dataset.slug} {outcome}: {len(parsed.train)} train, "
-                      f"{len(parsed.heldout)} held-out rows, {len(parsed.labels)} labels.")  # fmt: skip
+        messages.info(
+            request,
+            f"Dataset {dataset.slug} {outcome}: {len(parsed.train)} train, "
+            f"{len(parsed.heldout)} held-out rows, {len(parsed.labels)} labels.",
+        )
 
 
 class LabAdmin(admin.ModelAdmin):
-    list_display = ["module", "dataset", "metric", "baseline", "target", "pass_mark",
-                    "reference_score", "starter_score", "validated_at"]  # fmt: skip
+    list_display = [
+        "module",
+        "dataset",
+        "metric",
+        "baseline",
+        "target",
+        "pass_mark",
+        "reference_score",
+        "starter_score",
+        "validated_at",
+    ]
     readonly_fields = ["reference_score", "starter_score", "validated_at"]
     list_filter = ["module__course", "dataset"]
     actions = ["validate", "regrade_all"]
@@ -178,8 +194,12 @@ class CourseAdmin(courses_admin.CourseAdmin):
                 for line in report.lines():
                     messages.info(request, line)
                 return redirect("admin:courses_course_change", report.course.pk)
-        context = {**self.admin_site.each_context(request), "form": form,
-                   "title": "Import a course folder", "opts": self.model._meta}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": "Import a course folder",
+            "opts": self.model._meta,
+        }
         return render(request, "admin/courses/course/upload.html", context)
 
 

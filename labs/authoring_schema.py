@@ -34,10 +34,11 @@ Whole = Annotated[int, whole_number(low=0, problem="must be a whole number (0 or
 WallSeconds = Annotated[
     int,
     whole_number(
-        low=1, high=MAX_LAB_WALL_SECONDS,
+        low=1,
+        high=MAX_LAB_WALL_SECONDS,
         problem=f"must be a whole number of seconds from 1 to {MAX_LAB_WALL_SECONDS}",
     ),
-]  # fmt: skip
+]
 
 
 def _hooks(value: list[str]) -> list[str]:

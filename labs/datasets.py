@@ -45,8 +45,9 @@ def parse_csv(data: bytes, *, name: str) -> list[tuple[str, str]]:
         raise DatasetError(str(exc)) from None
 
 
-def parse_dataset(*, train: bytes, heldout: bytes, train_name: str = "train.csv",
-                  heldout_name: str = "test.csv") -> ParsedDataset:  # fmt: skip
+def parse_dataset(
+    *, train: bytes, heldout: bytes, train_name: str = "train.csv", heldout_name: str = "test.csv"
+) -> ParsedDataset:
     train_rows = parse_csv(train, name=train_name)
     heldout_rows = parse_csv(heldout, name=heldout_name)
     train_labels = Counter(label for _, label in train_rows)

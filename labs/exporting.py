@@ -47,9 +47,11 @@ def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
 def dataset_export(dataset: Dataset, folder: Path) -> None:
     folder.mkdir(parents=True)
     meta = DatasetMeta(
-        slug=dataset.slug, title=dataset.title, license=dataset.license_name,
+        slug=dataset.slug,
+        title=dataset.title,
+        license=dataset.license_name,
         description=dataset.description,
-    ).model_dump(exclude_defaults=True)  # fmt: skip
+    ).model_dump(exclude_defaults=True)
     (folder / "dataset.yaml").write_text(
         yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )

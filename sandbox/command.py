@@ -129,8 +129,8 @@ def bind_args(binds: list[tuple[str, str, bool]]) -> list[str]:
             if name != "/" and name not in parents and not any(is_under(name, d) for d in dests):
                 parents.append(name)
     args: list[str] = []
-    for parent in parents:
-        args += ["--perms", "0755", "--dir", parent]
+    for folder in parents:
+        args += ["--perms", "0755", "--dir", folder]
     for host, dest, writable in binds:
         args += ["--bind" if writable else "--ro-bind", host, dest]
     return args

@@ -107,11 +107,19 @@ def course(db):
 def checked(course):
     """'loss' (the last required module of stage 1) gets a two-question check, pass mark 100."""
     module = course.modules.get(slug="loss")
-    make_check(module, [
-        ("What does cross-entropy punish most?", [("Confident wrong answers", True),
-                                                  ("Slow training", False)]),
-        ("Which are learned?", [("Weights", True), ("Biases", True), ("The learning rate", False)]),
-    ])  # fmt: skip
+    make_check(
+        module,
+        [
+            (
+                "What does cross-entropy punish most?",
+                [("Confident wrong answers", True), ("Slow training", False)],
+            ),
+            (
+                "Which are learned?",
+                [("Weights", True), ("Biases", True), ("The learning rate", False)],
+            ),
+        ],
+    )
     return module
 
 
@@ -168,9 +176,12 @@ def small_dataset_bytes(n_per_label: int = 40) -> tuple[bytes, bytes]:
 def dataset(db):
     train, heldout = small_dataset_bytes()
     ds, _ = dataset_import(
-        slug="tiny-sentiment", title="Tiny sentiment", license_name="CC0 (made up for tests)",
-        source_markdown="# Tiny\n\nMade up for tests.", parsed=parse_dataset(train=train, heldout=heldout),
-    )  # fmt: skip
+        slug="tiny-sentiment",
+        title="Tiny sentiment",
+        license_name="CC0 (made up for tests)",
+        source_markdown="# Tiny\n\nMade up for tests.",
+        parsed=parse_dataset(train=train, heldout=heldout),
+    )
     return ds
 
 
@@ -181,10 +192,20 @@ def lab(db, course, dataset, tiny_model) -> Lab:
         course=course, stage=stage, slug="tiny-lab", title="Tiny lab", kind="lab", position=9
     )
     return Lab.objects.create(
-        module=module, dataset=dataset, base_model=tiny_model, starter_code="HYPERPARAMETERS = {}\n",
-        reference_solution=TINY_SOLUTION, required_hooks=["preprocess"], wall_time_seconds=120,
-        memory_mb=3072, max_epochs=3, attempts_per_day=5, baseline=0.34, target=0.9, pass_mark=60,
-    )  # fmt: skip
+        module=module,
+        dataset=dataset,
+        base_model=tiny_model,
+        starter_code="HYPERPARAMETERS = {}\n",
+        reference_solution=TINY_SOLUTION,
+        required_hooks=["preprocess"],
+        wall_time_seconds=120,
+        memory_mb=3072,
+        max_epochs=3,
+        attempts_per_day=5,
+        baseline=0.34,
+        target=0.9,
+        pass_mark=60,
+    )
 
 
 def _worker_database_url() -> str:
@@ -227,11 +248,31 @@ class Worker:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "academy", "worker", "-Q", "cpu,gpu",
-             "--concurrency", "1", "--beat", "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-             "--hostname", f"{self.name}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "academy",
+                "worker",
+                "-Q",
+                "cpu,gpu",
+                "--concurrency",
+                "1",
+                "--beat",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{self.name}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._wait_ready(offset)
 
     def _wait_ready(self, offset: int, timeout: float = 60) -> None:

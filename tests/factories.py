@@ -69,8 +69,9 @@ class EnrollmentFactory(factory.django.DjangoModelFactory):
     course = factory.SubFactory(CourseFactory)
 
 
-def make_check(module: Module, questions: list[tuple[str, list[tuple[str, bool]]]], *,
-               pass_mark: int = 100) -> list:  # fmt: skip
+def make_check(
+    module: Module, questions: list[tuple[str, list[tuple[str, bool]]]], *, pass_mark: int = 100
+) -> list:
     """A knowledge check on `module`: [(prompt, [(option text, correct), ...]), ...]."""
     from courses.models import CheckOption, CheckQuestion
     from courses.services import question_render
@@ -84,9 +85,12 @@ def make_check(module: Module, questions: list[tuple[str, list[tuple[str, bool]]
         )
         for index, (text, correct) in enumerate(options, start=1):
             CheckOption.objects.create(
-                question=question, position=index, text_markdown=text, is_correct=correct,
+                question=question,
+                position=index,
+                text_markdown=text,
+                is_correct=correct,
                 explanation_markdown=f"Because {text.lower()} is {'right' if correct else 'wrong'}.",
-            )  # fmt: skip
+            )
         made.append(question_render(question=question))
     return made
 

@@ -63,7 +63,9 @@ def test_a_burst_of_submissions_is_refused_after_six_a_minute(
         assert client.post(submit_url(lab), {"code": "def (:\n"}, **HTMX).status_code == 422
 
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(submit_url(lab), {"code": "def preprocess(text):\n    return text\n"}, **HTMX)
+        response = client.post(
+            submit_url(lab), {"code": "def preprocess(text):\n    return text\n"}, **HTMX
+        )
 
     assert response.status_code == 429
     assert "You are submitting too fast: wait" in response.content.decode()
@@ -88,6 +90,8 @@ def test_one_learners_burst_does_not_limit_another(
         client.post(submit_url(lab), {"code": "def (:\n"}, **HTMX)
     client.force_login(outsider)
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(submit_url(lab), {"code": "def preprocess(text):\n    return text\n"}, **HTMX)
+        response = client.post(
+            submit_url(lab), {"code": "def preprocess(text):\n    return text\n"}, **HTMX
+        )
     assert response.status_code == 200
     assert Submission.objects.filter(learner=outsider).count() == 1

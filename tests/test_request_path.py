@@ -110,9 +110,14 @@ def test_the_redis_cache_reuses_one_client_safely_across_threads(redis_cache):
 
 
 def test_sessions_in_the_redis_cache_end_with_sign_out(redis_cache, settings, client, learner):
-    settings.CACHES = {**settings.CACHES, "default": {
-        "BACKEND": "academy.cache.RedisCache", "LOCATION": redis_cache._servers[0],
-        "KEY_PREFIX": "test-request-path"}}  # fmt: skip
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            "BACKEND": "academy.cache.RedisCache",
+            "LOCATION": redis_cache._servers[0],
+            "KEY_PREFIX": "test-request-path",
+        },
+    }
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
     client.force_login(learner)
     key = client.cookies[settings.SESSION_COOKIE_NAME].value

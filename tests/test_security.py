@@ -49,12 +49,21 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "ACADEMY_VAR_DIR": str(tmp_path),
     }
     # Production as the README sets it up: none of the switches a developer or the tests use.
-    for name in ("DJANGO_DEBUG", "DJANGO_SECURE_COOKIES", "DJANGO_SECURE_SSL_REDIRECT",
-                 "DJANGO_HSTS_SECONDS", "DJANGO_ALLOW_ASYNC_UNSAFE"):  # fmt: skip
+    for name in (
+        "DJANGO_DEBUG",
+        "DJANGO_SECURE_COOKIES",
+        "DJANGO_SECURE_SSL_REDIRECT",
+        "DJANGO_HSTS_SECONDS",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    ):
         env.pop(name, None)
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout

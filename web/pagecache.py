@@ -70,9 +70,15 @@ def page_key(request: HtmxRequest, course_slug: str) -> str | None:
     # The path without its query string: these views read none, and a learner making up
     # query strings must not be able to fill the cache.
     parts = (
-        request.path, user.pk, user.get_username(), user.get_full_name(),
-        user.is_staff, user.is_superuser, csrf_secret, *versions,
-    )  # fmt: skip
+        request.path,
+        user.pk,
+        user.get_username(),
+        user.get_full_name(),
+        user.is_staff,
+        user.is_superuser,
+        csrf_secret,
+        *versions,
+    )
     return "learner-page:" + hashlib.sha256(repr(parts).encode()).hexdigest()
 
 

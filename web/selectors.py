@@ -64,9 +64,13 @@ def my_learning_rows(*, learner: User) -> list[dict[str, Any]]:
         {"enrollment": e, "progress": course_progress(learner=learner, course=e.course)}
         for e in enrollment_list_for_learner(learner=learner)
     ]
-    rows.sort(key=lambda r: (r["enrollment"].completed_at is not None,
-                             r["enrollment"].due_date is None,
-                             r["enrollment"].due_date or r["enrollment"].enrolled_at.date()))  # fmt: skip
+    rows.sort(
+        key=lambda r: (
+            r["enrollment"].completed_at is not None,
+            r["enrollment"].due_date is None,
+            r["enrollment"].due_date or r["enrollment"].enrolled_at.date(),
+        )
+    )
     return rows
 
 

@@ -91,16 +91,20 @@ def course_export(
         encoding="utf-8",
     )
     modules = list(
-        course.modules.select_related("stage").prefetch_related("questions__options")
+        course.modules.select_related("stage")
+        .prefetch_related("questions__options")
         .order_by("stage__position", "position")
-    )  # fmt: skip
+    )
     fronts: dict[int, dict[str, Any]] = {}
     for module in modules:
         front: dict[str, Any] = {
-            "slug": module.slug, "title": module.title, "kind": module.kind,
-            "required": module.required, "minutes": module.estimated_minutes,
+            "slug": module.slug,
+            "title": module.title,
+            "kind": module.kind,
+            "required": module.required,
+            "minutes": module.estimated_minutes,
             "summary": module.summary,
-        }  # fmt: skip
+        }
         if check := _check_section(module):
             front["check"] = check
         if module.pk in lab_sections:

@@ -123,9 +123,12 @@ def parse_course_folder(root: Path | str) -> CourseSpec:
     source = YamlSource.load(meta_path)
     meta = source.validate(CourseMeta)
     course = CourseSpec(
-        slug=meta.slug, title=meta.title, summary=meta.summary, published=meta.published,
+        slug=meta.slug,
+        title=meta.title,
+        summary=meta.summary,
+        published=meta.published,
         root=root,
-    )  # fmt: skip
+    )
     seen_modules: dict[str, Path] = {}
     for number, entry in enumerate(meta.stages):
         if any(stage.slug == entry.slug for stage in course.stages):
@@ -178,13 +181,19 @@ def parse_module_file(path: Path, *, relative_to: Path) -> ModuleSpec:
     except MarkdownError as exc:
         raise CourseFolderError(path, exc.message, line=end + 1 + (exc.line or 1)) from None
     return ModuleSpec(
-        slug=front.slug, title=front.title, kind=front.kind, required=front.required,
-        minutes=front.minutes, summary=front.summary, body_markdown=canonical_body(body),
-        body_html=rendered.html, source_path=str(path.relative_to(relative_to)),
+        slug=front.slug,
+        title=front.title,
+        kind=front.kind,
+        required=front.required,
+        minutes=front.minutes,
+        summary=front.summary,
+        body_markdown=canonical_body(body),
+        body_html=rendered.html,
+        source_path=str(path.relative_to(relative_to)),
         check=_check_spec(front.check, source.child("check")) if front.check else None,
         lab=source.child("lab") if front.lab is not None else None,
         slug_line=source.line_of(("slug",)),
-    )  # fmt: skip
+    )
 
 
 def _check_spec(check: CheckSection, source: YamlSource) -> CheckSpec:
@@ -196,20 +205,24 @@ def _check_spec(check: CheckSection, source: YamlSource) -> CheckSpec:
         key = question.id or f"q{number}"
         if any(q.key == key for q in questions):
             raise source.error((*at, "id"), f"{what}: duplicate question id '{key}'")
-        prompt_md, prompt_html = _markdown(source, (*at, "prompt"), question.prompt,
-                                           what=f"{what} prompt")  # fmt: skip
+        prompt_md, prompt_html = _markdown(
+            source, (*at, "prompt"), question.prompt, what=f"{what} prompt"
+        )
         options: list[OptionSpec] = []
         for index, option in enumerate(question.options):
             where = (*at, "options", index)
             label = f"{what}, option {'abcdefgh'[index]}"
-            text_md, text_html = _markdown(source, (*where, "text"), option.text,
-                                           what=f"{label} text")  # fmt: skip
+            text_md, text_html = _markdown(
+                source, (*where, "text"), option.text, what=f"{label} text"
+            )
             if any(o.text_markdown == text_md for o in options):
                 raise source.error((*where, "text"), f"{label} repeats an earlier option's text")
-            expl_md, expl_html = _markdown(source, (*where, "explanation"), option.explanation,
-                                           what=f"{label} explanation")  # fmt: skip
-            options.append(OptionSpec(text_md, unwrap_paragraph(text_html), option.correct,
-                                      expl_md, expl_html))  # fmt: skip
+            expl_md, expl_html = _markdown(
+                source, (*where, "explanation"), option.explanation, what=f"{label} explanation"
+            )
+            options.append(
+                OptionSpec(text_md, unwrap_paragraph(text_html), option.correct, expl_md, expl_html)
+            )
         if not any(o.correct for o in options):
             raise source.error((*at, "options"), f"{what} has no correct option")
         if all(o.correct for o in options):

@@ -157,8 +157,12 @@ def _problem(kind: str, ctx: dict[str, Any], msg: str) -> str:
         return f"needs at least {ctx.get('min_length')} item(s)"
     if kind == "too_long":
         return f"takes at most {ctx.get('max_length')} item(s)"
-    bounds = {"greater_than": "above", "greater_than_equal": "at least",
-              "less_than": "below", "less_than_equal": "at most"}  # fmt: skip
+    bounds = {
+        "greater_than": "above",
+        "greater_than_equal": "at least",
+        "less_than": "below",
+        "less_than_equal": "at most",
+    }
     if kind in bounds:
         return f"must be {bounds[kind]} {next(iter(ctx.values()), '')}"
     return msg[:1].lower() + msg[1:]

@@ -64,13 +64,18 @@ def demo_organisation_create(*, course_slugs: list[str]) -> int:
             first, last = rng.choice(FIRST), rng.choice(LAST)
             username = f"demo{number}"
             user = user_model.objects.create_user(
-                username=username, first_name=first, last_name=last,
-                email=f"{username}@example.com", password=None,
-            )  # fmt: skip
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@example.com",
+                password=None,
+            )
             EmployeeProfile.objects.create(
-                user=user, employee_id=f"E-{number}", department=department,
+                user=user,
+                employee_id=f"E-{number}",
+                department=department,
                 manager=manager if i else None,
-            )  # fmt: skip
+            )
             manager = manager or user  # the first of each department manages the others
             number += 1
             created += 1
@@ -79,9 +84,11 @@ def demo_organisation_create(*, course_slugs: list[str]) -> int:
     for course in courses:
         for slug, days in due.items():
             assignment_create(
-                course=course, due_date=today + datetime.timedelta(days=days), actor=hr,
+                course=course,
+                due_date=today + datetime.timedelta(days=days),
+                actor=hr,
                 departments=[departments[slug]],
-            )  # fmt: skip
+            )
         finance = user_model.objects.filter(profile__department=departments["finance"])[:3]
         assignment_create(
             course=course, due_date=today + datetime.timedelta(days=2), actor=hr, learners=finance
@@ -110,11 +117,15 @@ def _demo_progress(course: Course, rng: random.Random, today: datetime.date) -> 
             done_at = started + datetime.timedelta(days=n * rng.uniform(0.3, 1.5))
             rows.append(
                 ModuleProgress(
-                    learner_id=enrollment.learner_id, module=module,
-                    status=ModuleProgress.Status.COMPLETED, completed_at=min(done_at, now),
-                    best_score=round(rng.uniform(62, 98), 1) if module.kind == Module.Kind.LAB else None,
+                    learner_id=enrollment.learner_id,
+                    module=module,
+                    status=ModuleProgress.Status.COMPLETED,
+                    completed_at=min(done_at, now),
+                    best_score=round(rng.uniform(62, 98), 1)
+                    if module.kind == Module.Kind.LAB
+                    else None,
                 )
-            )  # fmt: skip
+            )
         Enrollment.objects.filter(pk=enrollment.pk).update(enrolled_at=started)
         if finished:
             finished_at = min(started + datetime.timedelta(days=count * 0.9), now)

@@ -52,8 +52,16 @@ def header(labs: list[LabColumn]) -> list[str]:
 
 
 def csv_cells(row: Row) -> list[str]:
-    text = [row.employee_id, row.username, row.name, row.email, row.department, row.manager,
-            row.course_slug, row.course_title]  # fmt: skip
+    text = [
+        row.employee_id,
+        row.username,
+        row.name,
+        row.email,
+        row.department,
+        row.manager,
+        row.course_slug,
+        row.course_title,
+    ]
     return [
         *(neutralise(cell) for cell in text),
         row.assigned.isoformat() if row.assigned else "",

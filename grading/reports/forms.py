@@ -52,8 +52,10 @@ class ReportFilterForm(forms.Form):
         super().__init__(data)
         # Declared as ChoiceFields above; `fields` is typed as holding any field.
         for name, everything in (
-            ("course", "All courses"), ("department", "All departments"), ("manager", "Any manager")
-        ):  # fmt: skip
+            ("course", "All courses"),
+            ("department", "All departments"),
+            ("manager", "Any manager"),
+        ):
             field = cast(forms.ChoiceField, self.fields[name])
             field.choices = [("", everything), *choices[name]]
         self.fields["course"].error_messages["invalid_choice"] = (

@@ -255,9 +255,14 @@ def report_columns(*, scope: ReportScope, filters: ReportFilters) -> Columns:
             required[m["course_id"]].append(m["id"])
         if m["kind"] == Module.Kind.LAB:
             labs.append(
-                LabColumn(module_id=m["id"], course_id=m["course_id"],
-                          course_slug=m["course__slug"], slug=m["slug"], title=m["title"])
-            )  # fmt: skip
+                LabColumn(
+                    module_id=m["id"],
+                    course_id=m["course_id"],
+                    course_slug=m["course__slug"],
+                    slug=m["slug"],
+                    title=m["title"],
+                )
+            )
     return Columns(labs=labs, modules=all_ids, required_modules=required)
 
 
@@ -274,33 +279,48 @@ def report_rows(
     # COUNT(*) as a plain scalar subquery (no GROUP BY), one per course with its module ids.
     done = Case(
         *(
-            When(course_id=course_id, then=Subquery(
-                ModuleProgress.objects.filter(
-                    learner_id=OuterRef("learner_id"), module_id__in=ids,
-                    status=ModuleProgress.Status.COMPLETED,
-                ).order_by().annotate(n=Func(Value(1), function="COUNT")).values("n")[:1],
-                output_field=IntegerField(),
-            ))
-            for course_id, ids in columns.required_modules.items() if ids
+            When(
+                course_id=course_id,
+                then=Subquery(
+                    ModuleProgress.objects.filter(
+                        learner_id=OuterRef("learner_id"),
+                        module_id__in=ids,
+                        status=ModuleProgress.Status.COMPLETED,
+                    )
+                    .order_by()
+                    .annotate(n=Func(Value(1), function="COUNT"))
+                    .values("n")[:1],
+                    output_field=IntegerField(),
+                ),
+            )
+            for course_id, ids in columns.required_modules.items()
+            if ids
         ),
-        default=Value(0), output_field=IntegerField(),
-    )  # fmt: skip
+        default=Value(0),
+        output_field=IntegerField(),
+    )
     labs = columns.labs
     # Constant per course: a CASE on the course id instead of a subquery per row.
     required = Case(
         *(When(course_id=pk, then=Value(n)) for pk, n in columns.required.items()),
-        default=Value(0), output_field=IntegerField(),
-    )  # fmt: skip
+        default=Value(0),
+        output_field=IntegerField(),
+    )
     lab_scores = {
         lab.key: Case(
-            When(course_id=lab.course_id, then=Subquery(
-                ModuleProgress.objects.filter(learner_id=OuterRef("learner_id"), module_id=lab.module_id)
-                .values("best_score")[:1]
-            )),
-            default=Value(None), output_field=FloatField(),
+            When(
+                course_id=lab.course_id,
+                then=Subquery(
+                    ModuleProgress.objects.filter(
+                        learner_id=OuterRef("learner_id"), module_id=lab.module_id
+                    ).values("best_score")[:1]
+                ),
+            ),
+            default=Value(None),
+            output_field=FloatField(),
         )
         for lab in labs
-    }  # fmt: skip
+    }
     qs = base.annotate(
         # Dates computed by the database in the current time zone: parsing 100,000
         # timestamps in Python costs more than the rest of the row.
@@ -325,14 +345,28 @@ def report_rows(
         F(f).desc(nulls_last=True) if descending else F(f).asc(nulls_last=True) for f in fields
     ]
     return qs.order_by(*order, "-pk" if descending else "pk").values(
-        "pk", "learner_id", "course_id", "assigned_on", "due_date", "completed_on", "status",
-        "modules_done", "modules_required", "learner__username",
-        "learner__first_name", "learner__last_name", "learner__email",
-        "learner__profile__employee_id", "learner__profile__department__name",
-        "learner__profile__manager__username", "learner__profile__manager__first_name",
-        "learner__profile__manager__last_name", "course__slug", "course__title",
+        "pk",
+        "learner_id",
+        "course_id",
+        "assigned_on",
+        "due_date",
+        "completed_on",
+        "status",
+        "modules_done",
+        "modules_required",
+        "learner__username",
+        "learner__first_name",
+        "learner__last_name",
+        "learner__email",
+        "learner__profile__employee_id",
+        "learner__profile__department__name",
+        "learner__profile__manager__username",
+        "learner__profile__manager__first_name",
+        "learner__profile__manager__last_name",
+        "course__slug",
+        "course__title",
         *lab_scores,
-    )  # fmt: skip
+    )
 
 
 def report_page(
@@ -471,9 +505,14 @@ def report_summary(
         n = counts["completed"]
         durations = list(
             base.filter(completed_at__isnull=False)
-            .annotate(took=ExpressionWrapper(F("completed_at") - F("enrolled_at"), output_field=DurationField()))
-            .order_by("took").values_list("took", flat=True)[(n - 1) // 2 : n // 2 + 1]
-        )  # fmt: skip
+            .annotate(
+                took=ExpressionWrapper(
+                    F("completed_at") - F("enrolled_at"), output_field=DurationField()
+                )
+            )
+            .order_by("took")
+            .values_list("took", flat=True)[(n - 1) // 2 : n // 2 + 1]
+        )
         if durations:
             median = sum(d.total_seconds() for d in durations) / len(durations) / 86400
     lab_average = _lab_average(base, columns)
@@ -541,10 +580,14 @@ def department_completion(
         .order_by("learner__profile__department__name")
     )
     return [
-        DepartmentBar(name=r["learner__profile__department__name"] or "No department",
-                      assigned=r["assigned"], completed=r["completed"], overdue=r["overdue"])
+        DepartmentBar(
+            name=r["learner__profile__department__name"] or "No department",
+            assigned=r["assigned"],
+            completed=r["completed"],
+            overdue=r["overdue"],
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 @dataclass
@@ -559,8 +602,10 @@ def completions_over_time(*, base: QuerySet[Enrollment]) -> list[Bucket]:
     per_day = (
         base.filter(completed_at__isnull=False)
         .annotate(day=TruncDate("completed_at"))
-        .values("day").annotate(n=Count("pk")).order_by("day")
-    )  # fmt: skip
+        .values("day")
+        .annotate(n=Count("pk"))
+        .order_by("day")
+    )
     days = {r["day"]: r["n"] for r in per_day}
     if not days:
         return []
@@ -603,8 +648,9 @@ def filter_choices(*, scope: ReportScope) -> dict[str, list[tuple[str, str]]]:
     managers = (
         EmployeeProfile.objects.filter(manager__isnull=False)
         .values("manager_id", "manager__username", "manager__first_name", "manager__last_name")
-        .distinct().order_by("manager__last_name", "manager__first_name", "manager_id")
-    )  # fmt: skip
+        .distinct()
+        .order_by("manager__last_name", "manager__first_name", "manager_id")
+    )
     return {
         "course": courses,
         "department": departments,

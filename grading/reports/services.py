@@ -73,10 +73,16 @@ def _enroll_many(
     ]
     Enrollment.objects.bulk_create(new, ignore_conflicts=True)
     events = [
-        AuditEvent(actor=actor, action=AuditEvent.Action.ASSIGNED, learner_id=e.learner_id,
-                   course=course, department=department, detail={"due_date": _iso(due_date), **via})
+        AuditEvent(
+            actor=actor,
+            action=AuditEvent.Action.ASSIGNED,
+            learner_id=e.learner_id,
+            course=course,
+            department=department,
+            detail={"due_date": _iso(due_date), **via},
+        )
         for e in new
-    ]  # fmt: skip
+    ]
     report.enrolled += len(new)
     changed = []
     for enrollment in existing.values():
@@ -88,18 +94,28 @@ def _enroll_many(
             continue
         if enrollment.due_date != due_date:
             events.append(
-                AuditEvent(actor=actor, action=AuditEvent.Action.DUE_DATE_CHANGED,
-                           learner_id=enrollment.learner_id, course=course, department=department,
-                           detail={"from": _iso(enrollment.due_date), "to": _iso(due_date), **via})
-            )  # fmt: skip
+                AuditEvent(
+                    actor=actor,
+                    action=AuditEvent.Action.DUE_DATE_CHANGED,
+                    learner_id=enrollment.learner_id,
+                    course=course,
+                    department=department,
+                    detail={"from": _iso(enrollment.due_date), "to": _iso(due_date), **via},
+                )
+            )
             report.due_dates_changed += 1
         if enrollment.assigned_by_id is None:
             # Self-enrolled before: it is an assignment from now on.
             events.append(
-                AuditEvent(actor=actor, action=AuditEvent.Action.ASSIGNED,
-                           learner_id=enrollment.learner_id, course=course, department=department,
-                           detail={"due_date": _iso(due_date), "was_self_enrolled": True, **via})
-            )  # fmt: skip
+                AuditEvent(
+                    actor=actor,
+                    action=AuditEvent.Action.ASSIGNED,
+                    learner_id=enrollment.learner_id,
+                    course=course,
+                    department=department,
+                    detail={"due_date": _iso(due_date), "was_self_enrolled": True, **via},
+                )
+            )
             if enrollment.due_date == due_date:
                 report.enrolled += 1
         enrollment.due_date = due_date
@@ -129,24 +145,34 @@ def assignment_create(
         _enroll_many(report, course=course, learner_ids=learner_ids, due_date=due_date, actor=actor)
     for department in departments:
         row, created = DepartmentAssignment.objects.select_for_update().get_or_create(
-            department=department, course=course,
+            department=department,
+            course=course,
             defaults={"due_date": due_date, "assigned_by": actor},
-        )  # fmt: skip
+        )
         if created or row.due_date != due_date:
             AuditEvent.objects.create(
-                actor=actor, action=AuditEvent.Action.DEPARTMENT_ASSIGNED, course=course,
+                actor=actor,
+                action=AuditEvent.Action.DEPARTMENT_ASSIGNED,
+                course=course,
                 department=department,
-                detail={"due_date": _iso(due_date), **({} if created else {"from": _iso(row.due_date)})},
-            )  # fmt: skip
+                detail={
+                    "due_date": _iso(due_date),
+                    **({} if created else {"from": _iso(row.due_date)}),
+                },
+            )
             row.due_date = due_date
             row.save(update_fields=["due_date"])
         members = EmployeeProfile.objects.filter(department=department).values_list(
             "user_id", flat=True
         )
         _enroll_many(
-            report, course=course, learner_ids=members, due_date=due_date, actor=actor,
+            report,
+            course=course,
+            learner_ids=members,
+            due_date=due_date,
+            actor=actor,
             department=department,
-        )  # fmt: skip
+        )
         report.departments.append(department.name)
     return report
 
@@ -159,9 +185,12 @@ def enrollment_set_due_date(
     locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     if locked.due_date != due_date:
         AuditEvent.objects.create(
-            actor=actor, action=AuditEvent.Action.DUE_DATE_CHANGED, learner_id=locked.learner_id,
-            course_id=locked.course_id, detail={"from": _iso(locked.due_date), "to": _iso(due_date)},
-        )  # fmt: skip
+            actor=actor,
+            action=AuditEvent.Action.DUE_DATE_CHANGED,
+            learner_id=locked.learner_id,
+            course_id=locked.course_id,
+            detail={"from": _iso(locked.due_date), "to": _iso(due_date)},
+        )
         locked.due_date = due_date
         locked.save(update_fields=["due_date"])
     enrollment.due_date = due_date
@@ -192,9 +221,13 @@ def department_assignments_sync(*, user: User | None = None) -> int:
             continue
         report = AssignmentReport()
         _enroll_many(
-            report, course=assignment.course, learner_ids=missing, due_date=assignment.due_date,
-            actor=assignment.assigned_by, department=assignment.department,
-        )  # fmt: skip
+            report,
+            course=assignment.course,
+            learner_ids=missing,
+            due_date=assignment.due_date,
+            actor=assignment.assigned_by,
+            department=assignment.department,
+        )
         total += report.enrolled
     return total
 
@@ -297,7 +330,7 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
         .exclude(learner__email="")
         .select_related("learner", "course", "learner__profile__manager")
         .order_by("due_date", "pk")
-    )  # fmt: skip
+    )
     due_soon = list(reachable.filter(due_soon_q(today, days=days)))
     overdue = list(reachable.filter(overdue_q(today)))
 
@@ -313,22 +346,34 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
         left = (_due(e) - today).days
         when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
         counts.due_soon += _send_once(
-            counts, key=key("due_soon", e), reason=ReminderSent.Reason.DUE_SOON, recipient=e.learner,
-            enrollment=e, subject=f"Reminder: “{e.course.title}” is due {when}",
-            body=(f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
-                  f"“{e.course.title}” is due on {e.due_date:%d %B %Y} ({when}).\n"
-                  f"Continue here: {_course_url(e.course)}\n"),
-        )  # fmt: skip
+            counts,
+            key=key("due_soon", e),
+            reason=ReminderSent.Reason.DUE_SOON,
+            recipient=e.learner,
+            enrollment=e,
+            subject=f"Reminder: “{e.course.title}” is due {when}",
+            body=(
+                f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
+                f"“{e.course.title}” is due on {e.due_date:%d %B %Y} ({when}).\n"
+                f"Continue here: {_course_url(e.course)}\n"
+            ),
+        )
     for e in overdue:
         if key("overdue", e) in sent:
             continue
         counts.overdue += _send_once(
-            counts, key=key("overdue", e), reason=ReminderSent.Reason.OVERDUE, recipient=e.learner,
-            enrollment=e, subject=f"Overdue: “{e.course.title}” was due on {e.due_date:%d %B %Y}",
-            body=(f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
-                  f"“{e.course.title}” was due on {e.due_date:%d %B %Y} and is not complete yet.\n"
-                  f"Continue here: {_course_url(e.course)}\n"),
-        )  # fmt: skip
+            counts,
+            key=key("overdue", e),
+            reason=ReminderSent.Reason.OVERDUE,
+            recipient=e.learner,
+            enrollment=e,
+            subject=f"Overdue: “{e.course.title}” was due on {e.due_date:%d %B %Y}",
+            body=(
+                f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
+                f"“{e.course.title}” was due on {e.due_date:%d %B %Y} and is not complete yet.\n"
+                f"Continue here: {_course_url(e.course)}\n"
+            ),
+        )
 
     # Managers: one summary per ISO week, listing every overdue item of their direct reports.
     year, week, _ = today.isocalendar()
@@ -351,9 +396,12 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
             for e in items
         ]
         counts.manager_weekly += _send_once(
-            counts, key=week_keys[pk], reason=ReminderSent.Reason.MANAGER_WEEKLY, recipient=managers[pk],
+            counts,
+            key=week_keys[pk],
+            reason=ReminderSent.Reason.MANAGER_WEEKLY,
+            recipient=managers[pk],
             subject=f"Your team: {len(items)} overdue course{'s' if len(items) != 1 else ''}",
             body="Overdue courses in your team this week:\n\n" + "\n".join(lines) + "\n",
-        )  # fmt: skip
+        )
     logger.info("Reminders sent: %s", counts)
     return counts

@@ -88,15 +88,25 @@ def _report_context(
     page = min(filters.page, pages)
     labs = columns.labs
     rows = report_page(
-        base=base, columns=columns, sort=filters.sort, offset=(page - 1) * PAGE_SIZE,
-        limit=PAGE_SIZE, today=today,
-    )  # fmt: skip
+        base=base,
+        columns=columns,
+        sort=filters.sort,
+        offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+        today=today,
+    )
     per_course_labs = bool(filters.course) or len({lab.course_id for lab in labs}) <= 1
     table = [
-        (row, [(lab, score) for lab, score in zip(labs, row.lab_scores, strict=True)
-               if per_course_labs or lab.course_slug == row.course_slug])
+        (
+            row,
+            [
+                (lab, score)
+                for lab, score in zip(labs, row.lab_scores, strict=True)
+                if per_course_labs or lab.course_slug == row.course_slug
+            ],
+        )
         for row in rows
-    ]  # fmt: skip
+    ]
     departments = department_completion(base=base, today=today)
     timeline = completions_over_time(base=base)
     current = filters.sort.lstrip("-")
@@ -104,12 +114,15 @@ def _report_context(
         {
             "key": key,
             "label": label,
-            "sorted": "descending" if filters.sort == f"-{key}" else "ascending"
-            if current == key else "none",
+            "sorted": "descending"
+            if filters.sort == f"-{key}"
+            else "ascending"
+            if current == key
+            else "none",
             "href": _query(request, sort=f"-{key}" if filters.sort == key else key, page=None),
         }
         for key, label in TABLE_COLUMNS
-    ]  # fmt: skip
+    ]
     export_query = _query(request, page=None)
     return {
         "summary": summary,
@@ -258,18 +271,24 @@ def transcript(request: SignedInRequest, learner_id: int) -> HttpResponse:
 @login_required
 def assign(request: SignedInRequest) -> HttpResponse:
     hr_scope(user=request.user)
-    form = AssignmentForm(request.POST or None, initial={
-        "due_date": timezone.localdate() + datetime.timedelta(days=30),
-        "course": request.GET.get("course"),
-        "departments": request.GET.getlist("departments"),
-        "people": request.GET.get("people", ""),
-    })  # fmt: skip
+    form = AssignmentForm(
+        request.POST or None,
+        initial={
+            "due_date": timezone.localdate() + datetime.timedelta(days=30),
+            "course": request.GET.get("course"),
+            "departments": request.GET.getlist("departments"),
+            "people": request.GET.get("people", ""),
+        },
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         result = assignment_create(
-            course=data["course"], due_date=data["due_date"], actor=request.user,
-            learners=data["people"], departments=data["departments"],
-        )  # fmt: skip
+            course=data["course"],
+            due_date=data["due_date"],
+            actor=request.user,
+            learners=data["people"],
+            departments=data["departments"],
+        )
         messages.success(request, result.message(data["course"]))
         return redirect(reverse("reports:report") + f"?course={data['course'].slug}")
     return render(

@@ -78,9 +78,12 @@ def lab_read(*, module: ModuleSpec, root: Path) -> LabDraft:
                 code_path, f"syntax error: {exc.msg}", line=exc.lineno
             ) from None
     return LabDraft(
-        module_slug=module.slug, source=source, section=section,
-        starter_code=code["starter"], reference_solution=code["solution"],
-    )  # fmt: skip
+        module_slug=module.slug,
+        source=source,
+        section=section,
+        starter_code=code["starter"],
+        reference_solution=code["solution"],
+    )
 
 
 def course_folder_import(*, path: Path | str) -> ImportReport:

@@ -19,15 +19,23 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def dataset_import(
-    *, slug: str, title: str, license_name: str, source_markdown: str, parsed: ParsedDataset,
+    *,
+    slug: str,
+    title: str,
+    license_name: str,
+    source_markdown: str,
+    parsed: ParsedDataset,
     description: str = "",
-) -> tuple[Dataset, str]:  # fmt: skip
+) -> tuple[Dataset, str]:
     """Create or replace a dataset's rows. Returns (dataset, "created" | "updated" | "unchanged")."""
     fields = {
-        "title": title, "description": description, "license_name": license_name,
-        "source_markdown": source_markdown, "source_html": render_markdown(source_markdown).html,
+        "title": title,
+        "description": description,
+        "license_name": license_name,
+        "source_markdown": source_markdown,
+        "source_html": render_markdown(source_markdown).html,
         "labels": parsed.labels,
-    }  # fmt: skip
+    }
     dataset, created = Dataset.objects.get_or_create(slug=slug, defaults=fields)
     if not created and dataset.content_hash == parsed.content_hash:
         changed = any(getattr(dataset, k) != v for k, v in fields.items())
@@ -83,14 +91,19 @@ def dataset_folder_import(*, folder: DatasetFolder) -> tuple[Dataset, str]:
     path = folder.path
     try:
         parsed = parse_dataset(
-            train=(path / "train.csv").read_bytes(), heldout=(path / "test.csv").read_bytes(),
-            train_name=str(path / "train.csv"), heldout_name=str(path / "test.csv"),
-        )  # fmt: skip
+            train=(path / "train.csv").read_bytes(),
+            heldout=(path / "test.csv").read_bytes(),
+            train_name=str(path / "train.csv"),
+            heldout_name=str(path / "test.csv"),
+        )
     except DatasetError as exc:
         # The message already starts with the file's name.
         raise CourseFolderError(path, str(exc)) from None
     return dataset_import(
-        slug=folder.meta.slug, title=folder.meta.title, license_name=folder.meta.license,
-        description=folder.meta.description, parsed=parsed,
+        slug=folder.meta.slug,
+        title=folder.meta.title,
+        license_name=folder.meta.license,
+        description=folder.meta.description,
+        parsed=parsed,
         source_markdown=(path / "SOURCE.md").read_text(encoding="utf-8"),
-    )  # fmt: skip
+    )

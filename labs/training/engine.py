@@ -487,9 +487,14 @@ class _Run:
             best = self.early_stopping
             if self.stopped_early:
                 self.on_event(
-                    {"event": "early_stop", "epoch": epoch, "best_epoch": best.best_epoch,
-                     "metric": best.metric, "best_value": best.best_value}
-                )  # fmt: skip
+                    {
+                        "event": "early_stop",
+                        "epoch": epoch,
+                        "best_epoch": best.best_epoch,
+                        "metric": best.metric,
+                        "best_value": best.best_value,
+                    }
+                )
             self.last_dev_accuracy = best.best_dev_accuracy
         return True
 

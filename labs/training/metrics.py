@@ -49,8 +49,16 @@ def class_scores(matrix: Matrix, labels: Sequence[str]) -> list[dict[str, Any]]:
         precision = tp / predicted_k if predicted_k else 0.0
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        scores.append({"label": label, "precision": precision, "recall": recall, "f1": f1,
-                       "support": support, "predicted": predicted_k})  # fmt: skip
+        scores.append(
+            {
+                "label": label,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "support": support,
+                "predicted": predicted_k,
+            }
+        )
     return scores
 
 
@@ -77,6 +85,11 @@ def classification_metrics(
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix."""
     matrix = confusion_matrix(gold, predicted, len(labels))
     per_class = class_scores(matrix, labels)
-    return {"accuracy": accuracy(matrix), "macro_f1": macro_f1_of(per_class),
-            "per_class": per_class, "confusion_matrix": matrix, "labels": list(labels),
-            "support": len(gold)}  # fmt: skip
+    return {
+        "accuracy": accuracy(matrix),
+        "macro_f1": macro_f1_of(per_class),
+        "per_class": per_class,
+        "confusion_matrix": matrix,
+        "labels": list(labels),
+        "support": len(gold),
+    }

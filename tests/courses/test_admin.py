@@ -9,8 +9,12 @@ from courses.models import Course, Module
 from courses.rendering import pygments_css
 
 # The module page's knowledge-check inline, empty.
-NO_QUESTIONS = {"questions-TOTAL_FORMS": 0, "questions-INITIAL_FORMS": 0,
-                "questions-MIN_NUM_FORMS": 0, "questions-MAX_NUM_FORMS": 1000}  # fmt: skip
+NO_QUESTIONS = {
+    "questions-TOTAL_FORMS": 0,
+    "questions-INITIAL_FORMS": 0,
+    "questions-MIN_NUM_FORMS": 0,
+    "questions-MAX_NUM_FORMS": 1000,
+}
 
 
 def test_instructor_sees_rendered_preview_of_a_module(client, instructor, course):
@@ -28,11 +32,19 @@ def test_saving_a_module_renders_it_once_and_broken_math_is_a_form_error(
     module = Module.objects.get(slug="intro")
     url = reverse("admin:courses_module_change", args=[module.pk])
     data = {
-        "course": course.pk, "stage": module.stage_id, "position": 1, "slug": "intro", "title": "Intro",
-        "kind": "theory", "required": "on", "estimated_minutes": 10, "summary": "",
-        "body_markdown": "Fine\n\n$\\frac{a}{b$", "check_pass_mark": 100,
+        "course": course.pk,
+        "stage": module.stage_id,
+        "position": 1,
+        "slug": "intro",
+        "title": "Intro",
+        "kind": "theory",
+        "required": "on",
+        "estimated_minutes": 10,
+        "summary": "",
+        "body_markdown": "Fine\n\n$\\frac{a}{b$",
+        "check_pass_mark": 100,
         **NO_QUESTIONS,
-    }  # fmt: skip
+    }
     response = client.post(url, data)
     assert response.status_code == 200
     assert "Line 3: Unbalanced braces" in response.content.decode()

@@ -55,10 +55,11 @@ def edges(db) -> dict[str, Enrollment]:
     rows = {}
     for name, due, completed, _, _ in EDGES:
         rows[name] = Enrollment.objects.create(
-            learner=UserFactory.create(username=name), course=course,
+            learner=UserFactory.create(username=name),
+            course=course,
             due_date=None if due is None else at(due),
             completed_at=None if completed is None else moment(completed),
-        )  # fmt: skip
+        )
     return rows
 
 
@@ -142,9 +143,10 @@ def test_my_learning_and_the_transcript_mark_due_yesterday_late_but_not_due_toda
     learner = UserFactory.create(username="pat")
     today = timezone.localdate()
     late = Enrollment.objects.create(
-        learner=learner, course=CourseFactory.create(title="Late course"),
+        learner=learner,
+        course=CourseFactory.create(title="Late course"),
         due_date=today - datetime.timedelta(days=1),
-    )  # fmt: skip
+    )
     Enrollment.objects.create(
         learner=learner, course=CourseFactory.create(title="Due today course"), due_date=today
     )

@@ -31,15 +31,19 @@ def comparable(spec) -> list[dict]:
 
 def snapshot(course) -> dict:
     labs = {
-        lab.module.slug: {f.name: getattr(lab, f.attname) for f in Lab._meta.concrete_fields
-                          if f.name not in {"id", "module", "validated_at"}}
+        lab.module.slug: {
+            f.name: getattr(lab, f.attname)
+            for f in Lab._meta.concrete_fields
+            if f.name not in {"id", "module", "validated_at"}
+        }
         for lab in Lab.objects.filter(module__course=course).select_related("module")
-    }  # fmt: skip
+    }
     examples = list(
         Example.objects.filter(dataset__labs__module__course=course)
-        .order_by("dataset__slug", "split", "position").values_list("dataset__slug", "split", "text", "label")
+        .order_by("dataset__slug", "split", "position")
+        .values_list("dataset__slug", "split", "text", "label")
         .distinct()
-    )  # fmt: skip
+    )
     return {"labs": labs, "examples": examples}
 
 

@@ -10,11 +10,18 @@ from tests.factories import make_check
 
 
 def option_forms(rows: list[tuple[str, bool, str]]) -> dict[str, object]:
-    data: dict[str, object] = {"options-TOTAL_FORMS": len(rows), "options-INITIAL_FORMS": 0,
-                               "options-MIN_NUM_FORMS": 0, "options-MAX_NUM_FORMS": 1000}  # fmt: skip
+    data: dict[str, object] = {
+        "options-TOTAL_FORMS": len(rows),
+        "options-INITIAL_FORMS": 0,
+        "options-MIN_NUM_FORMS": 0,
+        "options-MAX_NUM_FORMS": 1000,
+    }
     for i, (text, correct, explanation) in enumerate(rows):
-        data |= {f"options-{i}-position": i + 1, f"options-{i}-text_markdown": text,
-                 f"options-{i}-explanation_markdown": explanation}  # fmt: skip
+        data |= {
+            f"options-{i}-position": i + 1,
+            f"options-{i}-text_markdown": text,
+            f"options-{i}-explanation_markdown": explanation,
+        }
         if correct:
             data[f"options-{i}-is_correct"] = "on"
     return data
@@ -25,8 +32,13 @@ def test_instructor_adds_a_question_with_options_and_it_is_rendered_once(
 ):
     client.force_login(instructor)
     module = Module.objects.get(slug="intro")
-    data = {"module": module.pk, "position": 1, "key": "why", "prompt_markdown": "Why **$x$**?",
-            **option_forms([("Because `x`", True, "Right: *x*."), ("No reason", False, "Wrong.")])}  # fmt: skip
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "why",
+        "prompt_markdown": "Why **$x$**?",
+        **option_forms([("Because `x`", True, "Right: *x*."), ("No reason", False, "Wrong.")]),
+    }
     response = client.post(reverse("admin:courses_checkquestion_add"), data)
     assert response.status_code == 302, response.content.decode()[:2000]
     question = CheckQuestion.objects.get(module=module, key="why")
@@ -47,8 +59,13 @@ def test_a_question_without_a_correct_option_or_with_broken_math_is_a_form_error
 ):
     client.force_login(instructor)
     module = Module.objects.get(slug="intro")
-    data = {"module": module.pk, "position": 1, "key": "why", "prompt_markdown": "Why?",
-            **option_forms([("A", False, "No."), ("B", False, "$\\frac{a}{b$")])}  # fmt: skip
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "why",
+        "prompt_markdown": "Why?",
+        **option_forms([("A", False, "No."), ("B", False, "$\\frac{a}{b$")]),
+    }
     page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
     assert "Mark at least one option as correct." in page
     assert "Line 1: Unbalanced braces in math" in page
@@ -75,8 +92,13 @@ def test_hr_reads_attempts_with_answers_but_cannot_change_them(client, hr, learn
 def test_a_question_cannot_be_added_to_a_lab(client, instructor, course):
     client.force_login(instructor)
     lab = Module.objects.get(slug="lab")
-    data = {"module": lab.pk, "position": 1, "key": "why", "prompt_markdown": "Why?",
-            **option_forms([("A", True, "Yes."), ("B", False, "No.")])}  # fmt: skip
+    data = {
+        "module": lab.pk,
+        "position": 1,
+        "key": "why",
+        "prompt_markdown": "Why?",
+        **option_forms([("A", True, "Yes."), ("B", False, "No.")]),
+    }
     page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
     assert "A lab has no knowledge check" in page
     assert not CheckQuestion.objects.exists()

@@ -150,20 +150,45 @@ def test_questions_without_ids_are_numbered_by_position(db, folder):
 BAD_CHECKS = [
     # (replace this, with this, message, line in the file)
     ("  pass_mark: 50\n", "  pass_mark: 150\n", "'check.pass_mark' must be a whole percentage", 7),
-    ("  pass_mark: 50\n", "  pass_mark: 50\n  shuffle: true\n", "unknown key(s) in 'check': shuffle", 8),
+    (
+        "  pass_mark: 50\n",
+        "  pass_mark: 50\n  shuffle: true\n",
+        "unknown key(s) in 'check': shuffle",
+        8,
+    ),
     ("      prompt: Why", "      promt: Why", "unknown key(s) in question 1: promt", 10),
-    ("          correct: true\n          explanation: A random",
-     "          correct: yes please\n          explanation: A random",
-     "question 1, option a: 'correct' must be true or false", 13),
-    ("          explanation: Warm-up changes step sizes, not the time a step takes.\n", "",
-     "question 1, option b has no 'explanation'", 15),
+    (
+        "          correct: true\n          explanation: A random",
+        "          correct: yes please\n          explanation: A random",
+        "question 1, option a: 'correct' must be true or false",
+        13,
+    ),
+    (
+        "          explanation: Warm-up changes step sizes, not the time a step takes.\n",
+        "",
+        "question 1, option b has no 'explanation'",
+        15,
+    ),
     ("    - id: pick-two", "    - id: warmup", "question 2: duplicate question id 'warmup'", 17),
-    ("          correct: true\n          explanation: A random", "          explanation: A random",
-     "question 1 has no correct option", 11),
-    ("$\\\\eta$ is the", "$\\\\frac{a}{b$ is the", "question 2 prompt: Unbalanced braces in math", 18),
-    ("        - text: It makes every epoch faster.\n", "        - text: 42\n",
-     "question 1, option b text must be non-empty text", 15),
-]  # fmt: skip
+    (
+        "          correct: true\n          explanation: A random",
+        "          explanation: A random",
+        "question 1 has no correct option",
+        11,
+    ),
+    (
+        "$\\\\eta$ is the",
+        "$\\\\frac{a}{b$ is the",
+        "question 2 prompt: Unbalanced braces in math",
+        18,
+    ),
+    (
+        "        - text: It makes every epoch faster.\n",
+        "        - text: 42\n",
+        "question 1, option b text must be non-empty text",
+        15,
+    ),
+]
 
 
 @pytest.mark.parametrize(("old", "new", "message", "line"), BAD_CHECKS)

@@ -14,10 +14,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def table_rows(page) -> list[tuple[str, str, str]]:
     return [
-        (row.get_attribute("data-employee"), row.get_attribute("data-course"),
-         row.locator("td").nth(2).inner_text())
+        (
+            row.get_attribute("data-employee"),
+            row.get_attribute("data-course"),
+            row.locator("td").nth(2).inner_text(),
+        )
         for row in page.locator("#learner-table tbody tr[data-employee]").all()
-    ]  # fmt: skip
+    ]
 
 
 def test_demo_hr_filters_by_department_and_downloads_the_matching_csv(

@@ -24,9 +24,12 @@ def test_learner_answers_a_check_wrongly_sees_why_then_passes_and_the_next_stage
         complete_module(learner=learner, module=other)
     for lab_module in stage_one.filter(required=True, kind="lab"):  # graded runs: test_lab_run
         ModuleProgress.objects.create(
-            learner=learner, module=lab_module, status="completed", best_score=90,
+            learner=learner,
+            module=lab_module,
+            status="completed",
+            best_score=90,
             completed_at=timezone.now(),
-        )  # fmt: skip
+        )
     questions = list(module.questions.filter(retired_at__isnull=True).order_by("position"))
 
     sign_in(page, live_server, "learner", password)

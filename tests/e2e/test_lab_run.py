@@ -40,9 +40,12 @@ def test_learner_submits_the_reference_solution_watches_it_train_and_sees_the_re
         pk=lab.module.pk
     ):
         ModuleProgress.objects.create(
-            learner=learner, module=other, status=ModuleProgress.Status.COMPLETED,
-            best_score=100, completed_at=timezone.now(),
-        )  # fmt: skip
+            learner=learner,
+            module=other,
+            status=ModuleProgress.Status.COMPLETED,
+            best_score=100,
+            completed_at=timezone.now(),
+        )
 
     sign_in(page, live_server, "learner", password)
     page.goto(f"{live_server.url}/courses/{shipped_course.slug}/{lab.module.slug}/")

@@ -24,9 +24,12 @@ def test_demo_learner_completes_a_theory_module_and_sees_the_next_stage_unlock(
         kind="lab"
     ):  # passed earlier: graded runs are in test_lab_run
         ModuleProgress.objects.create(
-            learner=learner, module=lab_module, status="completed", best_score=90,
+            learner=learner,
+            module=lab_module,
+            status="completed",
+            best_score=90,
             completed_at=timezone.now(),
-        )  # fmt: skip
+        )
 
     sign_in(page, live_server, "learner", password)
     page.click(f"text={shipped_course.title}")

@@ -96,17 +96,30 @@ def _dataset_bytes(train_per_label: int, heldout_per_label: int) -> tuple[bytes,
 def fault_lab(db, course, tiny_model) -> Lab:
     train, heldout = _dataset_bytes(40, 1200)
     dataset, _ = dataset_import(
-        slug="fault-sentiment", title="Fault sentiment", license_name="CC0 (made up for tests)",
-        source_markdown="# Faults\n\nMade up for tests.", parsed=parse_dataset(train=train, heldout=heldout),
-    )  # fmt: skip
+        slug="fault-sentiment",
+        title="Fault sentiment",
+        license_name="CC0 (made up for tests)",
+        source_markdown="# Faults\n\nMade up for tests.",
+        parsed=parse_dataset(train=train, heldout=heldout),
+    )
     module = ModuleFactory(
         course=course, stage=course.stages.get(slug="basics"), slug="fault-lab", kind="lab"
     )
     return Lab.objects.create(
-        module=module, dataset=dataset, base_model=tiny_model, starter_code="HYPERPARAMETERS = {}\n",
-        reference_solution=TINY_SOLUTION, required_hooks=["preprocess"], wall_time_seconds=120,
-        memory_mb=3072, max_epochs=3, attempts_per_day=500, baseline=0.34, target=0.9, pass_mark=60,
-    )  # fmt: skip
+        module=module,
+        dataset=dataset,
+        base_model=tiny_model,
+        starter_code="HYPERPARAMETERS = {}\n",
+        reference_solution=TINY_SOLUTION,
+        required_hooks=["preprocess"],
+        wall_time_seconds=120,
+        memory_mb=3072,
+        max_epochs=3,
+        attempts_per_day=500,
+        baseline=0.34,
+        target=0.9,
+        pass_mark=60,
+    )
 
 
 # --- workers --------------------------------------------------------------------------------
@@ -174,10 +187,22 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(self._answers, timeout=10, interval=0.05, message="redis-server up")
 
     def _answers(self) -> bool:

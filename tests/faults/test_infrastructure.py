@@ -49,8 +49,10 @@ def small_job_disk(worker) -> Path:
     jobs = worker.jobs_dir
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(jobs)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs for the job folder: {mounted.stderr.strip()}")
     yield jobs
@@ -75,19 +77,25 @@ def test_a_full_job_disk_is_a_platform_fault_retried_once_space_returns(
     submission = submission_create(learner=learner, lab=fault_lab, code=TINY_SOLUTION)
     wait_for(
         lambda: fresh(submission).platform_retries >= 1 or submission.status in Submission.FINAL,
-        timeout=120, interval=0.1, message=lambda: f"a platform retry\n{worker.log()}",
-    )  # fmt: skip
+        timeout=120,
+        interval=0.1,
+        message=lambda: f"a platform retry\n{worker.log()}",
+    )
     assert submission.status == Submission.Status.QUEUED, submission.error_message
     ballast.unlink()  # an operator frees space before the retry (sent 5 s later) runs
     freed = time.monotonic()
     wait_final(submission, [worker])
     fault_log.add(
         TrialRecord(
-            fault="job disk full (freed)", trial=0, submissions=1,
-            lost=int(one_grade(submission) == 0), duplicated=max(0, one_grade(submission) - 1),
-            recovered_s=time.monotonic() - freed, detail=submission.status,
+            fault="job disk full (freed)",
+            trial=0,
+            submissions=1,
+            lost=int(one_grade(submission) == 0),
+            duplicated=max(0, one_grade(submission) - 1),
+            recovered_s=time.monotonic() - freed,
+            detail=submission.status,
         )
-    )  # fmt: skip
+    )
     assert submission.status == Submission.Status.GRADED, (submission.error_message, worker.log())
     assert one_grade(submission) == 1
     assert attempts_used_today(learner=learner, lab=fault_lab) == 1  # the failed try was free
@@ -101,10 +109,15 @@ def test_a_job_disk_that_stays_full_fails_cleanly_without_costing_an_attempt(
     wait_final(submission, [worker])
     fault_log.add(
         TrialRecord(
-            fault="job disk full (stays full)", trial=0, submissions=1, lost=0, duplicated=0,
-            recovered_s=None, detail=f"{submission.status} after {submission.platform_retries} retries",
+            fault="job disk full (stays full)",
+            trial=0,
+            submissions=1,
+            lost=0,
+            duplicated=0,
+            recovered_s=None,
+            detail=f"{submission.status} after {submission.platform_retries} retries",
         )
-    )  # fmt: skip
+    )
     assert submission.status == Submission.Status.FAILED
     assert submission.platform_retries == 2
     assert not submission.counts_as_attempt
@@ -140,11 +153,15 @@ def _broker_trial(trial, redis, solo, lab, fault_log) -> list[str]:
     grades = [one_grade(first), one_grade(second)]
     fault_log.add(
         TrialRecord(
-            fault="broker (Redis) restart, no persistence", trial=trial, submissions=2,
-            lost=grades.count(0), duplicated=sum(max(0, g - 1) for g in grades),
-            recovered_s=recovered, detail=f"{first.status}/{second.status}",
+            fault="broker (Redis) restart, no persistence",
+            trial=trial,
+            submissions=2,
+            lost=grades.count(0),
+            duplicated=sum(max(0, g - 1) for g in grades),
+            recovered_s=recovered,
+            detail=f"{first.status}/{second.status}",
         )
-    )  # fmt: skip
+    )
     return [
         f"#{run.pk} {run.status} {grade} grades"
         for run, grade in zip((first, second), grades, strict=True)
@@ -185,35 +202,52 @@ def _database_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
     time.sleep(outage)
     proxy.restore()
     return _after_the_database_is_back(
-        submission, solo, fault_log, trial=trial, fault="database cut (proxy) mid-training",
+        submission,
+        solo,
+        fault_log,
+        trial=trial,
+        fault="database cut (proxy) mid-training",
         detail=f"{outage}s outage",
-    )  # fmt: skip
+    )
 
 
 def _after_the_database_is_back(
-    submission: Submission, solo: Worker, fault_log, *, trial: int, fault: str,
+    submission: Submission,
+    solo: Worker,
+    fault_log,
+    *,
+    trial: int,
+    fault: str,
     detail: str,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """Time until the run shows life again (a heartbeat or a new claim), wait for its end,
     record the trial; the problems, if it did not end graded exactly once."""
     back, back_wall = time.monotonic(), timezone.now()
     start_deliveries = submission.deliveries
     wait_for(
-        lambda: (fresh(submission).heartbeat_at or back_wall) > back_wall
-        or submission.deliveries > start_deliveries
-        or submission.status in Submission.FINAL,
-        timeout=60, interval=0.1, message=solo.log,
-    )  # fmt: skip
+        lambda: (
+            (fresh(submission).heartbeat_at or back_wall) > back_wall
+            or submission.deliveries > start_deliveries
+            or submission.status in Submission.FINAL
+        ),
+        timeout=60,
+        interval=0.1,
+        message=solo.log,
+    )
     recovered = time.monotonic() - back
     wait_final(submission, [solo])
     grades = one_grade(submission)
     fault_log.add(
         TrialRecord(
-            fault=fault, trial=trial, submissions=1,
-            lost=int(grades == 0), duplicated=max(0, grades - 1), recovered_s=recovered,
+            fault=fault,
+            trial=trial,
+            submissions=1,
+            lost=int(grades == 0),
+            duplicated=max(0, grades - 1),
+            recovered_s=recovered,
             detail=f"{detail}; {submission.status}; deliveries {submission.deliveries}",
         )
-    )  # fmt: skip
+    )
     if submission.status != Submission.Status.GRADED or grades != 1:
         return [f"#{submission.pk} {submission.status} {submission.error_message}"]
     return []
@@ -286,18 +320,24 @@ def _hang_trial(trial, proxy, solo, lab, learner, fault_log) -> list[str]:
     # Nothing answers and nothing closes; the only way a new connection shows up here is
     # the worker giving up on its hung call and dialling again.
     wait_for(
-        lambda: proxy.accepted > dialled, timeout=hang, interval=0.05,
+        lambda: proxy.accepted > dialled,
+        timeout=hang,
+        interval=0.05,
         message=lambda: f"the worker to give up its hung database call\n{solo.log()}",
-    )  # fmt: skip
+    )
     gave_up = time.monotonic() - frozen
     time.sleep(max(0.0, frozen + hang - time.monotonic()))
     proxy.thaw(cut=cut)
     proxy.restore()
     return _after_the_database_is_back(
-        submission, solo, fault_log, trial=trial, fault="database hang (proxy) mid-training",
+        submission,
+        solo,
+        fault_log,
+        trial=trial,
+        fault="database hang (proxy) mid-training",
         detail=f"{hang}s hang from {landed}, thawed by {'cut' if cut else 'resume'}; "
         f"gave up after {gave_up:.1f}s",
-    )  # fmt: skip
+    )
 
 
 def test_a_database_that_hangs_during_training_ends_graded_never_stuck_running(
@@ -336,10 +376,15 @@ def test_learner_code_that_ignores_sigterm_is_killed_and_the_worker_runs_the_nex
     elapsed = (submission.finished_at - submission.started_at).total_seconds()
     fault_log.add(
         TrialRecord(
-            fault="sandbox child ignores SIGTERM", trial=0, submissions=1, lost=0, duplicated=0,
-            recovered_s=None, detail=f"{submission.status} after {elapsed:.1f}s: {submission.error_message[:60]}",
+            fault="sandbox child ignores SIGTERM",
+            trial=0,
+            submissions=1,
+            lost=0,
+            duplicated=0,
+            recovered_s=None,
+            detail=f"{submission.status} after {elapsed:.1f}s: {submission.error_message[:60]}",
         )
-    )  # fmt: skip
+    )
     assert submission.status == Submission.Status.ERROR
     assert "time limit" in submission.error_message
     # Ended at the wall limit plus the kill grace, not left hanging.

@@ -47,10 +47,14 @@ def _wait_for_moment(moment, submission, workers, rng, jobs_dir) -> None:
         time.sleep(rng.uniform(0, 0.15))
     else:
         wait_for(
-            lambda: fresh(submission).phase == Submission.Phase.GRADING
-            or submission.status in Submission.FINAL,
-            timeout=120, interval=0.02, message=log,
-        )  # fmt: skip
+            lambda: (
+                fresh(submission).phase == Submission.Phase.GRADING
+                or submission.status in Submission.FINAL
+            ),
+            timeout=120,
+            interval=0.02,
+            message=log,
+        )
         time.sleep(rng.uniform(0, 0.3))
 
 
@@ -72,19 +76,24 @@ def _kill_trial(moment, trial, workers, lab, learner) -> tuple[TrialRecord, Subm
         restarting = restart_in_background(victim)  # as a supervisor would
         wait_for(
             lambda: fresh(submission).deliveries >= 2 or submission.status in Submission.FINAL,
-            timeout=90, interval=0.1,
+            timeout=90,
+            interval=0.1,
             message=lambda: "requeue\n" + "\n".join(w.log()[-2000:] for w in workers),
-        )  # fmt: skip
+        )
         recovered = time.monotonic() - killed_at
         wait_final(submission, workers)
         restarting.join(timeout=90)
     wait_final(submission, workers)
     grades = Grade.objects.filter(submission=submission).count()
     record = TrialRecord(
-        fault=fault, trial=trial, submissions=1, lost=int(grades == 0),
-        duplicated=max(0, grades - 1), recovered_s=recovered,
+        fault=fault,
+        trial=trial,
+        submissions=1,
+        lost=int(grades == 0),
+        duplicated=max(0, grades - 1),
+        recovered_s=recovered,
         detail=f"{landed}; {submission.status}; deliveries {submission.deliveries}",
-    )  # fmt: skip
+    )
     return record, submission
 
 

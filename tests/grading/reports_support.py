@@ -46,18 +46,24 @@ def employee(username: str, employee_id: str, department, manager=None, **fields
 
 def complete(user, module: Module, *, score: float | None = None, when=None) -> None:
     ModuleProgress.objects.update_or_create(
-        learner=user, module=module,
-        defaults={"status": "completed", "best_score": score, "completed_at": when or timezone.now()},
-    )  # fmt: skip
+        learner=user,
+        module=module,
+        defaults={
+            "status": "completed",
+            "best_score": score,
+            "completed_at": when or timezone.now(),
+        },
+    )
 
 
 def enroll(
     user, course, *, due: int | None, completed_days_ago: int | None = None, assigned_days_ago=20
 ):
     enrollment = Enrollment.objects.create(
-        learner=user, course=course,
+        learner=user,
+        course=course,
         due_date=TODAY + datetime.timedelta(days=due) if due is not None else None,
-    )  # fmt: skip
+    )
     fields: dict[str, Any] = {
         "enrolled_at": timezone.now() - datetime.timedelta(days=assigned_days_ago)
     }
@@ -91,6 +97,15 @@ def build_org(course) -> Org:
     ModuleFactory(course=other, stage=stage, slug="o1", position=1)
     enroll(fresh, other, due=None)
     users = [manager, done, started, late, fresh]
-    return Org(course=course, other_course=other, engineering=engineering, finance=finance,
-               manager=manager, done=done, started=started, late=late, fresh=fresh,
-               by_username={u.username: u for u in users})  # fmt: skip
+    return Org(
+        course=course,
+        other_course=other,
+        engineering=engineering,
+        finance=finance,
+        manager=manager,
+        done=done,
+        started=started,
+        late=late,
+        fresh=fresh,
+        by_username={u.username: u for u in users},
+    )

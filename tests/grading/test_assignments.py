@@ -93,9 +93,15 @@ def test_the_admin_records_a_due_date_changed_on_an_enrollment(
     later = DUE + datetime.timedelta(days=3)
     response = admin_client.post(
         reverse("admin:courses_enrollment_change", args=[enrollment.pk]),
-        {"learner": learner.pk, "course": course.pk, "assigned_by": "", "due_date": later.isoformat(),
-         "completed_at_0": "", "completed_at_1": ""},
-    )  # fmt: skip
+        {
+            "learner": learner.pk,
+            "course": course.pk,
+            "assigned_by": "",
+            "due_date": later.isoformat(),
+            "completed_at_0": "",
+            "completed_at_1": "",
+        },
+    )
     assert response.status_code == 302, response.content[:3000]
     event = AuditEvent.objects.get(action="due_date_changed")
     assert event.actor == admin_user and event.detail["to"] == later.isoformat()

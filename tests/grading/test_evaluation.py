@@ -29,9 +29,12 @@ def job(tmp_path: Path, tiny_model: str) -> Path:  # noqa: F811
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_model, num_labels=3, id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)},
+        tiny_model,
+        num_labels=3,
+        id2label=dict(enumerate(LABELS)),
+        label2id={k: i for i, k in enumerate(LABELS)},
         local_files_only=True,
-    )  # fmt: skip
+    )
     checkpoint = tmp_path / "job" / "checkpoint"
     model.save_pretrained(checkpoint, safe_serialization=True)
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
@@ -269,13 +272,17 @@ def test_the_grader_on_the_saved_checkpoint_gets_the_engines_dev_numbers(tmp_pat
     events: list[dict] = []
     train(
         RunSpec(
-            base_model=tiny_model, code_file=str(tmp_path / "solution.py"),
-            train_file=str(tmp_path / "train.csv"), dev_file=str(tmp_path / "dev.csv"),
-            labels=KEYWORD_LABELS, output_dir=str(tmp_path / "checkpoint"), threads=1,
+            base_model=tiny_model,
+            code_file=str(tmp_path / "solution.py"),
+            train_file=str(tmp_path / "train.csv"),
+            dev_file=str(tmp_path / "dev.csv"),
+            labels=KEYWORD_LABELS,
+            output_dir=str(tmp_path / "checkpoint"),
+            threads=1,
             device="cpu",  # fp32 on both sides: a GPU's bf16 could move a near tie
         ),
         on_event=events.append,
-    )  # fmt: skip
+    )
     last_epoch = [e for e in events if e["event"] == "epoch"][-1]
 
     model = load_checkpoint(str(tmp_path), base_model=tiny_model, labels=KEYWORD_LABELS)

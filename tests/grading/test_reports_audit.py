@@ -15,9 +15,11 @@ def write_checkpoint(tiny_model: str, job_dir: Path, labels: list[str]) -> None:
     from transformers import BertForSequenceClassification
 
     model = BertForSequenceClassification.from_pretrained(
-        tiny_model, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        tiny_model,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
-    )  # fmt: skip
+    )
     checkpoint = job_dir / "checkpoint"
     model.save_pretrained(checkpoint, safe_serialization=True)
     for item in Path(tiny_model).iterdir():
@@ -34,9 +36,13 @@ def test_a_regrade_records_who_asked_and_the_score_before_and_after(
     submission = Submission.objects.create(learner=learner, lab=lab, code="x", status="graded")
     metrics = {"accuracy": 0.99, "macro_f1": 0.99, "per_class": [], "confusion_matrix": []}
     grade = Grade.objects.create(
-        submission=submission, heldout_size=30, eval_seconds=1.0, eval_samples_per_second=30.0,
-        device="CPU", **grade_values(lab, metrics),
-    )  # fmt: skip
+        submission=submission,
+        heldout_size=30,
+        eval_seconds=1.0,
+        eval_samples_per_second=30.0,
+        device="CPU",
+        **grade_values(lab, metrics),
+    )
     grade_apply(grade=grade)
     write_checkpoint(lab.base_model, job_dir_for(submission), list(lab.dataset.labels))
 

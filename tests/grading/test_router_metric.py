@@ -44,8 +44,14 @@ def test_a_router_lab_is_graded_on_the_harmonic_mean_and_the_panel_shows_both_pa
     lab.baseline, lab.target, lab.pass_mark = 0.3, 0.8, 50
     lab.save()
     router = router_metrics([0, 1, 1, 2], [0, 1, 0, 2], ["good", "bad", "meh"], out_of_scope="bad")
-    metrics = {"accuracy": 0.75, "macro_f1": 0.7, "per_class": [], "labels": ["good", "bad", "meh"],
-               "confusion_matrix": [[1, 0, 0], [1, 1, 0], [0, 0, 1]], "router": router}  # fmt: skip
+    metrics = {
+        "accuracy": 0.75,
+        "macro_f1": 0.7,
+        "per_class": [],
+        "labels": ["good", "bad", "meh"],
+        "confusion_matrix": [[1, 0, 0], [1, 1, 0], [0, 0, 1]],
+        "router": router,
+    }
     values = grade_values(lab, metrics)
     assert values["metric_value"] == pytest.approx(2 / 3)  # accuracy 1, recall 1/2
     assert values["score"] == pytest.approx(100 * (2 / 3 - 0.3) / 0.5)

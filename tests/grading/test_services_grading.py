@@ -18,9 +18,13 @@ METRICS = {
 
 def make_grade(submission, lab, metrics=METRICS):
     return Grade.objects.create(
-        submission=submission, heldout_size=30, eval_seconds=1.0, eval_samples_per_second=30.0,
-        device="CPU", **grade_values(lab, metrics),
-    )  # fmt: skip
+        submission=submission,
+        heldout_size=30,
+        eval_seconds=1.0,
+        eval_samples_per_second=30.0,
+        device="CPU",
+        **grade_values(lab, metrics),
+    )
 
 
 def test_a_rubric_with_target_not_above_baseline_is_refused_at_save(lab):

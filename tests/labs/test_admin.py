@@ -15,22 +15,37 @@ def upload(name: str, data: bytes) -> io.BytesIO:
 
 def test_instructor_uploads_a_dataset_as_csv(client, instructor):
     client.force_login(instructor)
-    response = client.post(reverse("admin:labs_dataset_add"), {
-        "slug": "pets", "title": "Pets", "description": "", "license_name": "CC0", "source_markdown": "Made up.",
-        "train_csv": upload("train.csv", b"text,label\ncat,a\ndog,b\n"),
-        "heldout_csv": upload("test.csv", b"text,label\nkitten,a\n"),
-    }, follow=True)  # fmt: skip
+    response = client.post(
+        reverse("admin:labs_dataset_add"),
+        {
+            "slug": "pets",
+            "title": "Pets",
+            "description": "",
+            "license_name": "CC0",
+            "source_markdown": "Made up.",
+            "train_csv": upload("train.csv", b"text,label\ncat,a\ndog,b\n"),
+            "heldout_csv": upload("test.csv", b"text,label\nkitten,a\n"),
+        },
+        follow=True,
+    )
     assert "Dataset pets created: 2 train, 1 held-out rows, 2 labels." in response.content.decode()
     assert Dataset.objects.get(slug="pets").examples.count() == 3
 
 
 def test_a_bad_csv_upload_says_what_is_wrong_and_saves_nothing(client, instructor):
     client.force_login(instructor)
-    response = client.post(reverse("admin:labs_dataset_add"), {
-        "slug": "pets", "title": "Pets", "description": "", "license_name": "CC0", "source_markdown": "x",
-        "train_csv": upload("train.csv", b"text,label\ncat,a\ndog,b\n"),
-        "heldout_csv": upload("test.csv", b"text,label\nhamster,c\n"),
-    })  # fmt: skip
+    response = client.post(
+        reverse("admin:labs_dataset_add"),
+        {
+            "slug": "pets",
+            "title": "Pets",
+            "description": "",
+            "license_name": "CC0",
+            "source_markdown": "x",
+            "train_csv": upload("train.csv", b"text,label\ncat,a\ndog,b\n"),
+            "heldout_csv": upload("test.csv", b"text,label\nhamster,c\n"),
+        },
+    )
     assert "label(s) never seen in train.csv: c" in response.content.decode()
     assert not Dataset.objects.filter(slug="pets").exists()
 

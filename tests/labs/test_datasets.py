@@ -55,10 +55,13 @@ def test_import_stores_rows_by_split_and_reimport_is_a_no_op(dataset):
     from labs.datasets import ParsedDataset
 
     _, outcome = dataset_import(
-        slug=dataset.slug, title=dataset.title, license_name=dataset.license_name,
-        source_markdown=dataset.source_markdown, description=dataset.description,
+        slug=dataset.slug,
+        title=dataset.title,
+        license_name=dataset.license_name,
+        source_markdown=dataset.source_markdown,
+        description=dataset.description,
         parsed=ParsedDataset(train=train, heldout=heldout, labels=dataset.labels),
-    )  # fmt: skip
+    )
     assert outcome == "unchanged"
 
 

@@ -24,9 +24,11 @@ def stage(tmp_path: Path) -> Path:
 
 def section(**overrides):
     base = {
-        "dataset": "tiny-sentiment", "starter": "starter.py", "solution": "solution.py",
+        "dataset": "tiny-sentiment",
+        "starter": "starter.py",
+        "solution": "solution.py",
         "grading": {"metric": "accuracy", "baseline": 0.3, "target": 0.9},
-    }  # fmt: skip
+    }
     return {**base, **overrides}
 
 
@@ -84,15 +86,31 @@ def test_an_unknown_key_in_a_lab_section_names_the_file_and_its_line(dataset, st
 @pytest.mark.parametrize(
     ("lab", "message", "line"),
     [
-        (section(limits={"max_trainable_share": 1.5}), "max_trainable_share: A share of the parameters", 14),
-        (section(limits={"wall_seconds": 5000}), "'lab.limits.wall_seconds' must be a whole number of seconds from 1 to 2700", 14),
+        (
+            section(limits={"max_trainable_share": 1.5}),
+            "max_trainable_share: A share of the parameters",
+            14,
+        ),
+        (
+            section(limits={"wall_seconds": 5000}),
+            "'lab.limits.wall_seconds' must be a whole number of seconds from 1 to 2700",
+            14,
+        ),
         (section(hooks=["preprocess", "postprocess"]), "unknown hook(s): postprocess", 13),
         (section(queue="tpu"), "queue: Value 'tpu' is not a valid choice.", 13),
-        (section(grading={"metric": "accuracy", "target": 0.9}), "'lab.grading' has no 'baseline'", 9),
+        (
+            section(grading={"metric": "accuracy", "target": 0.9}),
+            "'lab.grading' has no 'baseline'",
+            9,
+        ),
         (section(dataset="nope"), "lab dataset 'nope' is not in datasets/", 6),
-        (section(starter="missing.py"), "lab starter file missing.py not found next to the module", 7),
+        (
+            section(starter="missing.py"),
+            "lab starter file missing.py not found next to the module",
+            7,
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_lab_section_names_the_file_the_line_and_the_problem(
     dataset, stage, lab, message, line
 ):

@@ -116,10 +116,17 @@ def test_stale_running_runs_are_requeued_and_fresh_ones_are_not(
 ):
     settings.ACADEMY_STALE_RUN_SECONDS = 30
     now = timezone.now()
-    stale = Submission.objects.create(learner=learner, lab=lab, code="x", status="running", deliveries=1,
-                                      heartbeat_at=now - datetime.timedelta(seconds=90))  # fmt: skip
-    fresh = Submission.objects.create(learner=outsider, lab=lab, code="x", status="running", deliveries=1,
-                                      heartbeat_at=now)  # fmt: skip
+    stale = Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code="x",
+        status="running",
+        deliveries=1,
+        heartbeat_at=now - datetime.timedelta(seconds=90),
+    )
+    fresh = Submission.objects.create(
+        learner=outsider, lab=lab, code="x", status="running", deliveries=1, heartbeat_at=now
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         assert submissions_requeue_stale() == [stale.pk]
     assert len(callbacks) == 1
@@ -130,9 +137,15 @@ def test_stale_running_runs_are_requeued_and_fresh_ones_are_not(
 
 def test_a_run_lost_too_often_fails_without_costing_an_attempt(learner, lab, settings):
     settings.ACADEMY_STALE_RUN_SECONDS = 30
-    lost = Submission.objects.create(learner=learner, lab=lab, code="x", status="running", deliveries=3,
-                                     counts_as_attempt=True,
-                                     heartbeat_at=timezone.now() - datetime.timedelta(minutes=5))  # fmt: skip
+    lost = Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code="x",
+        status="running",
+        deliveries=3,
+        counts_as_attempt=True,
+        heartbeat_at=timezone.now() - datetime.timedelta(minutes=5),
+    )
     assert submissions_requeue_stale() == []
     lost.refresh_from_db()
     assert lost.status == "failed"

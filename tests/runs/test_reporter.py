@@ -17,9 +17,13 @@ from runs.reporter import RunReporter, parse_event
 def running(learner, lab) -> Submission:
     long_ago = timezone.now() - datetime.timedelta(minutes=10)
     return Submission.objects.create(
-        learner=learner, lab=lab, code="x = 1", status="running", deliveries=1,
+        learner=learner,
+        lab=lab,
+        code="x = 1",
+        status="running",
+        deliveries=1,
         heartbeat_at=long_ago,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(

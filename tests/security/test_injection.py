@@ -47,9 +47,13 @@ def hostile(db, learner, lab):
     module.summary = IMAGE
     module.save()
     return Submission.objects.create(
-        learner=learner, lab=lab, code=f"# {SCRIPT}\nprint('{IMAGE}')\n",
-        status=Submission.Status.FAILED, error_message=SCRIPT, log_tail=IMAGE,
-    )  # fmt: skip
+        learner=learner,
+        lab=lab,
+        code=f"# {SCRIPT}\nprint('{IMAGE}')\n",
+        status=Submission.Status.FAILED,
+        error_message=SCRIPT,
+        log_tail=IMAGE,
+    )
 
 
 def test_a_lab_title_and_summary_are_escaped_on_the_course_and_lab_pages(client, hostile):

@@ -95,8 +95,13 @@ def world(db, learner, outsider, instructor, hr, lab):
         "reports:transcript": [learner.pk],
         "password_reset_confirm": ["MQ", "set-password"],
     }
-    users = {"owner": learner, "other_learner": outsider, "instructor": instructor, "hr": hr,
-             "superuser": superuser}  # fmt: skip
+    users = {
+        "owner": learner,
+        "other_learner": outsider,
+        "instructor": instructor,
+        "hr": hr,
+        "superuser": superuser,
+    }
     return args, users
 
 

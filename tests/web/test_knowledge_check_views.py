@@ -143,8 +143,9 @@ def test_module_page_with_a_check_query_count_does_not_grow_with_the_check(
     client.get(url(checked, "courses:module"))  # first visit records the start, sets a cookie
     with django_assert_num_queries(MODULE_PAGE_WITH_CHECK_QUERIES):
         client.get(url(checked, "courses:module"))
-    make_check(checked, [(f"Extra {i}?", [("A", True), ("B", False), ("C", False)])
-                         for i in range(8)])  # fmt: skip
+    make_check(
+        checked, [(f"Extra {i}?", [("A", True), ("B", False), ("C", False)]) for i in range(8)]
+    )
     client.post(url(checked), form_data(checked, right=False), **HTMX)
     with django_assert_num_queries(MODULE_PAGE_WITH_CHECK_QUERIES):
         page = client.get(url(checked, "courses:module")).content.decode()

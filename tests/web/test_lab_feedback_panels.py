@@ -9,9 +9,13 @@ from labs.models import Submission
 from tests.grading.test_services_grading import make_grade
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-METRICS = {"accuracy": 0.75, "macro_f1": 0.7, "labels": ["bad", "good", "meh"],
-           "per_class": [{"label": "good", "precision": 1, "recall": 1, "f1": 1, "support": 1}],
-           "confusion_matrix": [[1, 0, 0], [0, 1, 0], [1, 0, 1]]}  # fmt: skip
+METRICS = {
+    "accuracy": 0.75,
+    "macro_f1": 0.7,
+    "labels": ["bad", "good", "meh"],
+    "per_class": [{"label": "good", "precision": 1, "recall": 1, "f1": 1, "support": 1}],
+    "confusion_matrix": [[1, 0, 0], [0, 1, 0], [1, 0, 1]],
+}
 
 
 def graded_run(learner, lab, **fields) -> Submission:
@@ -34,8 +38,10 @@ def test_the_result_panel_reports_the_trainable_share_against_the_labs_cap(clien
 
 
 def test_the_run_panel_marks_the_epoch_early_stopping_kept(client, learner, lab):
-    curve = [{"epoch": e, "train_loss": 0.5, "dev_loss": 0.4, "dev_accuracy": 0.9,
-              "dev_macro_f1": 0.8} for e in (1, 2, 3, 4)]  # fmt: skip
+    curve = [
+        {"epoch": e, "train_loss": 0.5, "dev_loss": 0.4, "dev_accuracy": 0.9, "dev_macro_f1": 0.8}
+        for e in (1, 2, 3, 4)
+    ]
     run = graded_run(learner, lab, dev_curve=curve, result={"best_epoch": 2, "stopped_early": True})
     client.force_login(learner)
     page = client.get(reverse("labs:run-status", args=[run.pk]), **HTMX).content.decode()

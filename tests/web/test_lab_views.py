@@ -64,8 +64,15 @@ def test_locked_lab_refuses_submissions(client, learner, course, lab):
 
 def test_status_partial_keeps_polling_while_active_and_stops_when_final(client, learner, lab):
     client.force_login(learner)
-    submission = Submission.objects.create(learner=learner, lab=lab, code="x", status="running",
-                                           step=5, total_steps=20, loss_curve=[[1, 1.1], [5, 0.9]])  # fmt: skip
+    submission = Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code="x",
+        status="running",
+        step=5,
+        total_steps=20,
+        loss_curve=[[1, 1.1], [5, 0.9]],
+    )
     url = reverse("labs:run-status", args=[submission.pk])
     active = client.get(url, **HTMX)
     assert active.status_code == 200

@@ -130,11 +130,19 @@ def test_an_admin_edit_of_a_module_shows_at_once(enrolled, instructor, course):
     admin = Client()
     admin.force_login(instructor)
     data = {
-        "course": course.pk, "stage": module.stage_id, "position": 1, "slug": "intro",
-        "title": "Introduction, renamed", "kind": "theory", "required": "on",
-        "estimated_minutes": 10, "summary": "", "body_markdown": "Hello", "check_pass_mark": 100,
+        "course": course.pk,
+        "stage": module.stage_id,
+        "position": 1,
+        "slug": "intro",
+        "title": "Introduction, renamed",
+        "kind": "theory",
+        "required": "on",
+        "estimated_minutes": 10,
+        "summary": "",
+        "body_markdown": "Hello",
+        "check_pass_mark": 100,
         **NO_QUESTIONS,
-    }  # fmt: skip
+    }
     url = reverse("admin:courses_module_change", args=[module.pk])
     assert admin.post(url, data).status_code == 302
     source, page = served(client, lesson(course))  # the sidebar names every module

@@ -95,9 +95,11 @@ def module_complete(request: SignedInRequest, course_slug: str, slug: str) -> Ht
             "just_completed": refusal is None,
         }
         return render(
-            request, "courses/module_detail.html#progress-panel", context,
+            request,
+            "courses/module_detail.html#progress-panel",
+            context,
             status=refusal.status if refusal else 200,
-        )  # fmt: skip
+        )
     if refusal:
         messages.error(request, refusal.message)
     else:

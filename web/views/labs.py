@@ -46,9 +46,11 @@ def submit(request: SignedInRequest, course_slug: str, slug: str) -> HttpRespons
         "submit_error": refusal.message if refusal else None,
     }
     return render(
-        request, "labs/lab_detail.html#run-panel", context,
+        request,
+        "labs/lab_detail.html#run-panel",
+        context,
         status=refusal.status if refusal else 200,
-    )  # fmt: skip
+    )
 
 
 @login_required
