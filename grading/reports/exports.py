@@ -1,6 +1,6 @@
 """CSV and JSON exports of exactly the rows the report's filters select, streamed.
 
-The columns are stable and documented (NOTES-hr.md / README): the fixed columns below
+The columns are stable and documented (docs/hr-reports.md): the fixed columns below
 always come first, in this order, then one `lab:<course>/<module>` column per lab of the
 courses in the export. Rows are read from the database in chunks (a server-side cursor
 on PostgreSQL), so 100,000 rows never sit in memory.

@@ -29,7 +29,7 @@ def test_learner_submits_the_reference_solution_watches_it_train_and_sees_the_re
     lab = Lab.objects.get(module__slug="lab-first-fine-tune")
     # The real MiniLM on a smaller subset, so the browser sees several progress updates
     # within CI's time; the rubric is lowered to what 500 examples reach. The real rubric
-    # is calibrated on the full subset by `manage.py validate_lab` (see the README).
+    # is calibrated on the full subset by `manage.py validate_course` (see docs/authoring.md).
     lab.train_subset_size = 500
     lab.baseline, lab.target, lab.pass_mark = 0.3, 0.7, 50
     lab.save()

@@ -153,8 +153,8 @@ def test_the_direct_path_runs_the_given_row_and_not_the_fairest(labs):
     later = submission_create(learner=bob, lab=labs[0], code=TINY_SOLUTION)
     Submission.objects.filter(pk=later.pk).update(status=Submission.Status.GRADED)
 
-    # validate_lab's path: a named row that is not queued is not claimable, and nothing else runs.
-    assert submission_run(submission_id=later.pk, worker="validate_lab") is None
+    # validate_course's path: a named row that is not queued is not claimable, and nothing else runs.
+    assert submission_run(submission_id=later.pk, worker="validate_course") is None
     assert Submission.objects.filter(status=Submission.Status.RUNNING).count() == 0
 
 
