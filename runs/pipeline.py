@@ -210,13 +210,24 @@ def _training_verdict(
 ) -> str | None:
     """The final status when training did not produce a checkpoint to grade, else None.
 
-    Who is at fault is decided here, from what the host saw (the sandbox's outcome,
-    the disk) as much as from the engine's events."""
+    Who is at fault is decided here, from what the host saw (the sandbox's outcome, the
+    disk) and from where the run got to. Until the engine announced `loading_code`, no
+    line of the learner's had run: a failure then is ours. After it, their code shares
+    the engine's process and can end it, signal it or write to its event channel, so a
+    failure is theirs, with the one exception the host can check itself: a full disk."""
     common: dict[str, Any] = {
         "sandbox_mode": str(result.mode),
         "log_tail": _clean_log(result.stderr_tail),
         "run_info": {**reporter.run_info, "memory_enforcement": result.memory_enforcement},
     }
+    if reporter.tampered is not None:
+        return _learner_fault(
+            submission,
+            "Your code wrote to the training engine's event channel "
+            f"({reporter.tampered}), so the run was stopped: only the engine may write "
+            "there. Print to standard output or standard error instead; both go to your log.",
+            **common,
+        )
     if result.outcome == "cancelled":
         submission_finish(
             submission,
@@ -234,6 +245,13 @@ def _training_verdict(
         )
         reporter.flush(force=True)
         return None  # a checkpoint: on to grading
+    if not reporter.code_loaded:
+        return _platform_fault_recorded(
+            submission,
+            detail=f"engine exited {result.returncode} ({result.outcome}) before loading "
+            f"the learner's code: {reporter.platform_error or reporter.spec_error or ''}",
+            learner_output=result.stderr_tail,
+        )
     if reporter.platform_error is not None and _disk_nearly_full(job_dir):
         # The engine could not write the checkpoint because the worker's disk is full: our
         # fault, retried, never an attempt. (Checked on the host: the event alone is not proof.)
@@ -244,30 +262,50 @@ def _training_verdict(
             reason="the worker's disk is full",
         )
     if reporter.learner_error is not None:
-        submission_finish(
+        return _learner_fault(
             submission,
-            Submission.Status.ERROR,
-            counts_as_attempt=True,
-            error_message=str(reporter.learner_error.get("message", ""))[:2000],
+            str(reporter.learner_error.get("message", "")),
             learner_traceback=str(reporter.learner_error.get("traceback", ""))[-8000:],
             **common,
         )
-        return Submission.Status.ERROR
-    if result.outcome in LIMIT_OUTCOMES or reporter.started:
-        # A limit was hit, or the learner's code ended the process itself.
-        submission_finish(
+    if reporter.platform_error is not None:
+        # The engine failed with the learner's code in its process, which can patch the
+        # engine at will: the operators see it; the attempt is used, and said so.
+        message = str(reporter.platform_error.get("message", ""))[:300]
+        logger.error("Submission %s: engine failure after loading code: %s", submission.pk, message)
+        return _learner_fault(
             submission,
-            Submission.Status.ERROR,
-            counts_as_attempt=True,
-            error_message=result.detail or f"The run ended with status {result.returncode}.",
+            f"The training engine failed while your code was loaded in its process "
+            f"({message}). Your code runs inside that process and can change it, so this "
+            "counts as an attempt. If your code does not touch the engine, tell your "
+            f"instructor, naming run #{submission.pk}.",
             **common,
         )
-        return Submission.Status.ERROR
-    return _platform_fault_recorded(
+    if result.outcome in LIMIT_OUTCOMES:
+        return _learner_fault(submission, result.detail, **common)
+    # The process ended without a verdict of its own: an exit, or a signal, from code that
+    # shares it (os._exit, sys.exit in a hook, a kill of its own process).
+    return _learner_fault(
         submission,
-        detail=f"engine exited {result.returncode} ({result.outcome}) before starting",
-        learner_output=result.stderr_tail,
+        f"{result.detail} Your code runs inside the training process, so an exit or a "
+        "signal from it ends the run before it finishes; this counts as an attempt.",
+        **common,
     )
+
+
+def _learner_fault(
+    submission: Submission, message: str, *, learner_traceback: str = "", **common: Any
+) -> str:
+    """The learner's code ended the run: `error`, an attempt used, never retried."""
+    submission_finish(
+        submission,
+        Submission.Status.ERROR,
+        counts_as_attempt=True,
+        error_message=message[:2000],
+        learner_traceback=learner_traceback,
+        **common,
+    )
+    return Submission.Status.ERROR
 
 
 def _grade(submission: Submission, job_dir: Path, reporter: RunReporter) -> str:

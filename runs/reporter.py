@@ -14,6 +14,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
 from labs.models import Submission
+from labs.training.events import EVENTS, LOADING_CODE
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,15 @@ class RunReporter:
     pending: dict[str, Any] = field(default_factory=dict)
     loss_curve: list[list[float]] = field(default_factory=list)
     dev_curve: list[dict[str, Any]] = field(default_factory=list)
+    # The engine is about to import the learner's code: from here on, the event channel
+    # is shared with it (labs/training/events.py).
+    code_loaded: bool = False
     started: bool = False
+    # Why the channel cannot be the engine's alone any more: set once, and the run stops.
+    tampered: str | None = None
     learner_error: dict[str, Any] | None = None
     platform_error: dict[str, Any] | None = None
+    spec_error: dict[str, Any] | None = None
     done: dict[str, Any] | None = None
     last_flush: float = 0.0
     last_cancel_check: float = 0.0
@@ -69,10 +76,21 @@ class RunReporter:
 
     def handle_line(self, line: str) -> None:
         event = parse_event(line)
-        if event is None:
-            return  # not an event: ignore rather than trust
-        kind = event.get("event")
-        if kind == "start":
+        kind = event.get("event") if event is not None else None
+        if event is None or kind not in EVENTS:
+            if self.code_loaded:
+                # The engine writes only its own events: this line is the learner's code.
+                self.tampered = (
+                    self.tampered or f"a line that is not an engine event: {line[:80]!r}"
+                )
+            else:
+                logger.warning(
+                    "Submission %s: not an engine event: %.200r", self.submission.pk, line
+                )
+            return
+        if kind == LOADING_CODE:
+            self.code_loaded = True
+        elif kind == "start":
             self.started = True
             self.run_info = {k: event.get(k) for k in START_EVENT_KEYS}
             self.pending.update(
@@ -106,6 +124,8 @@ class RunReporter:
             self.learner_error = event
         elif kind == "platform_error":
             self.platform_error = event
+        elif kind == "spec_error":
+            self.spec_error = event
         elif kind == "done":
             self.done = event
             self.samples_per_second = _number(event.get("samples_per_s"))
@@ -157,7 +177,7 @@ class RunReporter:
 
     def should_stop(self) -> bool:
         """Polled by the sandbox: also the heartbeat while the engine is quiet."""
-        if self.lost_ownership:
+        if self.lost_ownership or self.tampered:
             return True
         now = time.monotonic()
         if now - self.last_flush >= settings.ACADEMY_HEARTBEAT_SECONDS:

@@ -1,8 +1,9 @@
 """Command line: `python -m labs.training --spec spec.json` (or `--make-tiny PATH`).
 
-stdout carries only JSON-lines events, one object per line, flushed each;
-everything else (the learner's print(), library warnings, tracebacks of
-platform faults) goes to stderr, which the sandbox keeps as the learner's log.
+stdout carries only JSON-lines events (labs/training/events.py), one object
+per line, flushed each; everything else (the learner's print(), library
+warnings, tracebacks of platform faults) goes to stderr, which the sandbox
+keeps as the learner's log.
 
 Exit codes: 0 done, 2 bad spec or usage, 3 learner error, 4 stopped,
 anything else a platform fault.

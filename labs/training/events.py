@@ -1,0 +1,30 @@
+"""The engine's events: the JSON-lines vocabulary of its stdout, read by the worker.
+
+Standard library only: the worker reads these names without importing torch.
+
+`loading_code` is always the first event, written before the learner's file is
+imported. Nothing the worker sees before it can be the learner's doing; after
+it, the learner's code shares the engine's process and can write to the event
+channel like the engine does, so a line there that is not one of these events
+is taken as the learner's (see runs/pipeline.py, which decides who is at fault).
+"""
+
+from __future__ import annotations
+
+LOADING_CODE = "loading_code"
+
+EVENTS = frozenset(
+    {
+        LOADING_CODE,
+        "start",  # the run is set up: its sizes, device and trainable share
+        "warning",  # a hyperparameter lowered to the lab's cap, a hook's note
+        "step",  # one optimiser step: loss, samples/s
+        "epoch",  # dev metrics after an epoch
+        "early_stop",  # patience ran out
+        "stopped",  # a cancel or timeout ended the run between steps
+        "done",  # the checkpoint is saved
+        "learner_error",  # the learner's code failed: message and its traceback
+        "spec_error",  # the platform wrote a spec or data file the engine cannot use
+        "platform_error",  # the engine itself failed
+    }
+)

@@ -1,0 +1,161 @@
+"""Who is at fault, as a hostile learner would test it: the real sandbox, engine and tiny BERT.
+
+Learner code shares the engine's process. Whatever it does to end the run early (an exit,
+a signal to itself, a line forged onto the engine's event channel) is its own error: it
+uses an attempt and is never retried. Only what the host can attribute to itself is
+`failed`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import runs.pipeline
+from labs.models import Submission
+from runs.pipeline import submission_run
+from tests.conftest import TINY_SOLUTION
+
+# The learner's side of each attack. Every file keeps the lab's required `preprocess`.
+EXIT_ON_IMPORT = TINY_SOLUTION + "\nimport os\nos._exit(1)\n"
+
+EXIT_IN_A_HOOK = """
+import os
+HYPERPARAMETERS = {"epochs": 1, "max_length": 32}
+
+def preprocess(text):
+    os._exit(1)
+"""
+
+KILLS_ITSELF = """
+import os, signal
+HYPERPARAMETERS = {"epochs": 1, "max_length": 32}
+
+def preprocess(text):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+# The event channel is the one pipe that is not stderr (fd 1 was pointed at stderr).
+_FIND_THE_CHANNEL = """
+import os, stat
+_log = os.fstat(2)
+CHANNELS = [
+    fd for fd in range(3, 64)
+    if _is_pipe(fd) and os.fstat(fd).st_ino != _log.st_ino
+]
+"""
+_IS_PIPE = """
+def _is_pipe(fd):
+    try:
+        return stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+"""
+
+WRITES_GARBAGE = (
+    TINY_SOLUTION
+    + "\nimport os, stat\n"
+    + _IS_PIPE
+    + _FIND_THE_CHANNEL
+    + "for fd in CHANNELS:\n    os.write(fd, b'this is not an event\\n')\n"
+)
+
+# A well-formed event the engine did not send: a "platform error", then an exit.
+FORGES_A_PLATFORM_ERROR = (
+    TINY_SOLUTION
+    + "\nimport os, stat, json\n"
+    + _IS_PIPE
+    + _FIND_THE_CHANNEL
+    + "for fd in CHANNELS:\n"
+    + "    os.write(fd, json.dumps({'event': 'platform_error', 'message': 'OSError: disk'})"
+    + ".encode() + b'\\n')\n"
+    + "os._exit(1)\n"
+)
+
+
+@pytest.fixture
+def counted_trainings(settings, tmp_path, monkeypatch) -> list[int]:
+    settings.ACADEMY_JOBS_DIR = tmp_path / "jobs"
+    settings.ACADEMY_TRAINING_THREADS = 1
+    trainings: list[int] = []
+    real_train = runs.pipeline._train
+
+    def counted(*args, **kwargs):
+        trainings.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(runs.pipeline, "_train", counted)
+    return trainings
+
+
+def _run(learner, lab, code: str) -> Submission:
+    submission = Submission.objects.create(learner=learner, lab=lab, code=code)
+    submission_run(submission_id=submission.pk, worker="test")
+    submission.refresh_from_db()
+    return submission
+
+
+def _assert_the_learners_error(submission: Submission, trainings: list[int]) -> None:
+    assert submission.status == Submission.Status.ERROR, submission.error_message
+    assert submission.counts_as_attempt
+    assert submission.platform_retries == 0
+    assert trainings == [1]  # ended once: no free retry
+    assert "not your fault" not in submission.error_message
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        (EXIT_ON_IMPORT, "exited with status 1"),
+        (EXIT_IN_A_HOOK, "exited with status 1"),
+        (KILLS_ITSELF, "killed by signal SIGKILL"),
+    ],
+    ids=["os._exit on import", "os._exit in a hook", "SIGKILL to itself"],
+)
+def test_an_exit_caused_by_learner_code_is_its_error_and_uses_an_attempt(
+    db, learner, lab, counted_trainings, code, said
+):
+    submission = _run(learner, lab, code)
+
+    _assert_the_learners_error(submission, counted_trainings)
+    assert said in submission.error_message
+    assert "Your code runs inside the training process" in submission.error_message
+
+
+def test_a_line_forged_onto_the_event_channel_stops_the_run_as_the_learners_error(
+    db, learner, lab, counted_trainings
+):
+    submission = _run(learner, lab, WRITES_GARBAGE)
+
+    _assert_the_learners_error(submission, counted_trainings)
+    assert "event channel" in submission.error_message
+    assert "this is not an event" in submission.error_message
+    assert not hasattr(submission, "grade")
+
+
+def test_a_forged_platform_error_is_not_taken_as_the_platforms(db, learner, lab, counted_trainings):
+    submission = _run(learner, lab, FORGES_A_PLATFORM_ERROR)
+
+    _assert_the_learners_error(submission, counted_trainings)
+    assert "counts as an attempt" in submission.error_message
+
+
+def test_a_failure_before_the_learners_code_loads_is_still_the_platforms(
+    db, learner, lab, counted_trainings, monkeypatch
+):
+    # The job folder's spec is not JSON: the engine fails before
+    # it imports a line of the learner's, so the fault is ours, retried, never an attempt.
+    real_job_write = runs.pipeline.job_write
+
+    def broken_spec(submission):
+        job_dir = real_job_write(submission)
+        (job_dir / "spec.json").write_text("{not json")
+        return job_dir
+
+    monkeypatch.setattr(runs.pipeline, "job_write", broken_spec)
+    submission = Submission.objects.create(learner=learner, lab=lab, code=EXIT_ON_IMPORT)
+
+    assert submission_run(submission_id=submission.pk, worker="test") == Submission.Status.QUEUED
+
+    submission.refresh_from_db()
+    assert submission.platform_retries == 1
+    assert not submission.counts_as_attempt
