@@ -59,7 +59,6 @@ class RunReporter:
     # The engine is about to import the learner's code: from here on, the event channel
     # is shared with it (labs/training/events.py).
     code_loaded: bool = False
-    started: bool = False
     # Why the channel cannot be the engine's alone any more: set once, and the run stops.
     tampered: str | None = None
     learner_error: dict[str, Any] | None = None
@@ -89,12 +88,14 @@ class RunReporter:
                 )
             return
         if kind == LOADING_CODE:
+            # The attempt is counted here, before a line of the learner's runs: nothing
+            # their code does later (suppress the start event, forge a done) can undo it.
             self.code_loaded = True
+            self.pending.update(counts_as_attempt=True)
+            self.flush(force=True)
         elif kind == "start":
-            self.started = True
             self.run_info = {k: event.get(k) for k in START_EVENT_KEYS}
             self.pending.update(
-                counts_as_attempt=True,
                 device=str(event.get("device_name") or event.get("device") or "")[:100],
                 total_steps=_count(event.get("total_steps")) or 0,
                 run_info=self.run_info,

@@ -159,3 +159,20 @@ def test_a_failure_before_the_learners_code_loads_is_still_the_platforms(
     submission.refresh_from_db()
     assert submission.platform_retries == 1
     assert not submission.counts_as_attempt
+
+
+# The engine's start event never arrives; the run trains, saves and is graded.
+SUPPRESSES_THE_START = (
+    TINY_SOLUTION
+    + "\nimport labs.training.engine as engine\n"
+    + "engine._start_event = lambda *a, **k: {'event': 'warning', 'message': 'no start'}\n"
+)
+
+
+def test_a_graded_run_uses_an_attempt_even_when_its_start_event_is_suppressed(
+    db, learner, lab, counted_trainings
+):
+    submission = _run(learner, lab, SUPPRESSES_THE_START)
+
+    assert submission.status == Submission.Status.GRADED, submission.error_message
+    assert submission.counts_as_attempt
