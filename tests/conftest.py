@@ -233,8 +233,10 @@ class Worker:
             "DJANGO_SECRET_KEY": django_settings.SECRET_KEY,
             "DJANGO_DEBUG": "0",
             "ACADEMY_JOBS_DIR": str(self.jobs_dir),
+            # Stale after 8 missed heartbeats: short enough for the fault tests to recover
+            # quickly, long enough that a loaded 2-core machine is not taken for a dead worker.
             "ACADEMY_HEARTBEAT_SECONDS": "1",
-            "ACADEMY_STALE_RUN_SECONDS": "4",
+            "ACADEMY_STALE_RUN_SECONDS": "8",
             "ACADEMY_SWEEP_SECONDS": "2",
             # A hung database call is cut off after 3 s; a connection attempt after 2 s.
             "ACADEMY_DATABASE_CALL_SECONDS": "3",
