@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -80,14 +80,16 @@ def submission_active(*, learner: User, lab: Lab) -> Submission | None:
 def submissions_fair_order(*, queues: Sequence[str], now: datetime.datetime | None = None):
     """Queued runs of these queues in the order workers take them.
 
-    First runs interrupted by a platform fault or a dead worker (they already
-    waited their turn), then the learners with the fewest runs started within
-    FAIRNESS_WINDOW (one learner's burst of submissions cannot starve anyone
-    else: each learner gets a run before anyone gets a second), then oldest first.
+    The learners with the fewest runs started within FAIRNESS_WINDOW first (one
+    learner's burst of submissions cannot starve anyone else: each learner gets a
+    run before anyone gets a second), then oldest first. A run requeued after a
+    platform fault or a dead worker takes the place it had before it was claimed
+    (its own start is not counted against it), never a place ahead of everyone.
     """
     since = (now or timezone.now()) - FAIRNESS_WINDOW
     started_recently = (
         Submission.objects.filter(learner=OuterRef("learner_id"), started_at__gte=since)
+        .exclude(pk=OuterRef("pk"))
         .order_by()
         .values("learner_id")
         .annotate(n=Count("pk"))
@@ -97,9 +99,8 @@ def submissions_fair_order(*, queues: Sequence[str], now: datetime.datetime | No
         Submission.objects.filter(status=Submission.Status.QUEUED, lab__queue__in=list(queues))
         .annotate(
             recent=Coalesce(Subquery(started_recently, output_field=IntegerField()), Value(0)),
-            interrupted=Case(When(deliveries__gt=0, then=Value(0)), default=Value(1)),
         )
-        .order_by("interrupted", "recent", "created_at", "pk")
+        .order_by("recent", "created_at", "pk")
     )
 
 
@@ -111,12 +112,12 @@ def queue_position(*, submission: Submission) -> int | None:
     if submission.status != Submission.Status.QUEUED:
         return None
     rows = submissions_fair_order(queues=[submission.lab.queue]).values_list(
-        "pk", "learner_id", "interrupted", "recent", "created_at"
+        "pk", "learner_id", "recent", "created_at"
     )
     seen: Counter[int] = Counter()
     keyed = []
-    for pk, learner_id, interrupted, recent, created_at in rows:
-        keyed.append(((interrupted, recent + seen[learner_id], created_at, pk), pk))
+    for pk, learner_id, recent, created_at in rows:
+        keyed.append(((recent + seen[learner_id], created_at, pk), pk))
         seen[learner_id] += 1
     order = [pk for _, pk in sorted(keyed)]
     return order.index(submission.pk) + 1 if submission.pk in order else None

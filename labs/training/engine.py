@@ -529,13 +529,16 @@ class _Run:
         if self.step % self.spec.progress_every and self.step != self.total_steps:
             return
         # The only host sync in the loop, once per progress event.
+        window_loss = (self.window_loss / self.window_steps).item()
+        if not math.isfinite(window_loss):
+            self._diverged(window_loss)
         self.on_event(
             {
                 "event": "step",
                 "step": self.step,
                 "total_steps": self.total_steps,
                 "epoch": round(self.step / self.steps_per_epoch, 4),
-                "loss": (self.window_loss / self.window_steps).item(),
+                "loss": window_loss,
                 "lr": float(self.optimizer.param_groups[0]["lr"]),
                 "samples_per_s": self.samples_per_s(),
                 "elapsed_s": _since(self.started),
@@ -545,6 +548,19 @@ class _Run:
         self.window_steps = 0
 
     @torch.inference_mode()
+    def _diverged(self, loss: float) -> None:
+        """A NaN or infinite loss poisons every weight it reaches: stop and say where."""
+        first = self.step - self.window_steps + 1
+        where = f"step {self.step}" if first == self.step else f"steps {first} to {self.step}"
+        if self.learner.has("training_step"):
+            cause = "Check what your training_step() returns (a log of 0, a division by zero?)."
+        else:
+            cause = "Training diverged: lower the learning rate or keep gradient clipping on."
+        raise LearnerCodeError(
+            f"The training loss was {loss} (not a finite number) at {where} of "
+            f"{self.total_steps}. {cause}"
+        )
+
     def evaluate(self, data: Encoded) -> dict[str, float]:
         """Mean cross-entropy, accuracy and macro-F1 on `data` (no label smoothing)."""
         self.model.eval()

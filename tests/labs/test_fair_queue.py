@@ -94,7 +94,27 @@ def test_within_one_learner_runs_go_oldest_first(labs):
     assert claimed == [lab.pk for lab in labs]
 
 
-def test_a_run_requeued_after_its_worker_died_goes_first(labs, settings):
+def test_a_requeued_run_keeps_its_place_instead_of_jumping_the_queue(labs, settings):
+    ann, bob = UserFactory(username="ann"), UserFactory(username="bob")
+    for lab in labs[1:3]:  # ann has had two runs this hour, bob none
+        done = Submission.objects.create(learner=ann, lab=lab, code="x = 1", status="graded")
+        Submission.objects.filter(pk=done.pk).update(started_at=timezone.now())
+    anns = submission_create(learner=ann, lab=labs[0], code=TINY_SOLUTION)
+    assert submission_claim_next(queues=["cpu"], worker="w").pk == anns.pk
+    bobs = submission_create(learner=bob, lab=labs[0], code=TINY_SOLUTION)
+    Submission.objects.filter(pk=anns.pk).update(
+        heartbeat_at=timezone.now()
+        - datetime.timedelta(seconds=settings.ACADEMY_STALE_RUN_SECONDS + 5)
+    )
+    assert submissions_requeue_stale() == [anns.pk]
+
+    # Had ann's run never been claimed, bob's (his first this hour) would go first: it still
+    # does. An interrupted run is no way past the learners who have had fewer runs.
+    assert queue_position(submission=Submission.objects.get(pk=bobs.pk)) == 1
+    assert submission_claim_next(queues=["cpu"], worker="w").pk == bobs.pk
+
+
+def test_a_run_requeued_after_its_worker_died_is_not_put_behind_for_its_own_start(labs, settings):
     ann, bob = UserFactory(username="ann"), UserFactory(username="bob")
     first = submission_create(learner=ann, lab=labs[0], code=TINY_SOLUTION)
     submission_create(learner=bob, lab=labs[0], code=TINY_SOLUTION)
@@ -105,7 +125,7 @@ def test_a_run_requeued_after_its_worker_died_goes_first(labs, settings):
     )
     assert submissions_requeue_stale() == [first.pk]
 
-    # ann has a run started recently and bob has none, yet ann's interrupted run already waited.
+    # Its own interrupted start does not count against ann: she queued first, she goes first.
     assert submission_claim_next(queues=["cpu"], worker="w").pk == first.pk
 
 

@@ -8,6 +8,8 @@ uses an attempt and is never retried. Only what the host can attribute to itself
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import runs.pipeline
@@ -176,3 +178,27 @@ def test_a_graded_run_uses_an_attempt_even_when_its_start_event_is_suppressed(
 
     assert submission.status == Submission.Status.GRADED, submission.error_message
     assert submission.counts_as_attempt
+
+
+NAN_LOSS = """
+HYPERPARAMETERS = {"epochs": 1, "max_length": 32}
+
+def preprocess(text):
+    return text
+
+def training_step(model, batch, hp):
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return (logits * 0).sum() / 0  # 0/0: NaN
+"""
+
+
+def test_a_nan_loss_from_training_step_is_the_learners_error_naming_the_step(
+    db, learner, lab, counted_trainings
+):
+    submission = _run(learner, lab, NAN_LOSS)
+
+    _assert_the_learners_error(submission, counted_trainings)
+    assert "The training loss was nan" in submission.error_message
+    # Named to the progress window it was seen in (one host sync per window, not per step).
+    assert re.search(r"at steps? 1( to \d+)? of \d+\.", submission.error_message)
+    assert "training_step()" in submission.error_message
