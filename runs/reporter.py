@@ -29,6 +29,8 @@ MAX_COUNT = 2**31 - 1  # the columns are 32-bit on every database
 MAX_STRING = 4000
 MAX_ITEMS = 100
 MAX_DEPTH = 4
+MAX_WARNINGS = 20
+MAX_WARNING_CHARS = 300
 START_EVENT_KEYS = (
     "device",
     "device_name",
@@ -71,6 +73,7 @@ class RunReporter:
     database_down_since: float | None = None
     # What the start event said about the run (shown on the run page as the engine's report).
     run_info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     samples_per_second: float | None = None
 
     def handle_line(self, line: str) -> None:
@@ -95,6 +98,7 @@ class RunReporter:
             self.flush(force=True)
         elif kind == "start":
             self.run_info = {k: event.get(k) for k in START_EVENT_KEYS}
+            self.run_info["warnings"] = self.warnings
             self.pending.update(
                 device=str(event.get("device_name") or event.get("device") or "")[:100],
                 total_steps=_count(event.get("total_steps")) or 0,
@@ -121,6 +125,14 @@ class RunReporter:
             self.dev_curve.append({k: _number(event.get(k)) for k in EPOCH_EVENT_KEYS})
             self.pending.update(dev_curve=list(self.dev_curve))
             self.flush(force=True)
+        elif kind == "warning":
+            # The engine's notes on the learner's code (a capped hyperparameter, a misspelt
+            # hook): shown on the run panel, as many as fit.
+            message = event.get("message")
+            if isinstance(message, str) and len(self.warnings) < MAX_WARNINGS:
+                self.warnings.append(message[:MAX_WARNING_CHARS])
+                self.run_info["warnings"] = self.warnings
+                self.pending.update(run_info=self.run_info)
         elif kind == "learner_error":
             self.learner_error = event
         elif kind == "platform_error":

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
+from django.utils.html import escape
 
 import runs.pipeline
 from labs.models import Submission
@@ -57,3 +59,20 @@ def test_a_trained_run_records_the_sandbox_and_its_memory_enforcement(
     submission.refresh_from_db()
     assert submission.sandbox_mode == "strict"
     assert submission.run_info["memory_enforcement"] in {"cgroup", "rlimit_as"}
+
+
+def test_the_engines_warnings_reach_the_run_panel(db, client, learner, lab, settings_for_runs):
+    code = TINY_SOLUTION.replace('"epochs": 2', '"epochs": 7')  # the lab allows 3
+    submission = Submission.objects.create(learner=learner, lab=lab, code=code)
+
+    assert submission_run(submission_id=submission.pk, worker="test") == Submission.Status.GRADED
+
+    submission.refresh_from_db()
+    (warning,) = submission.run_info["warnings"]
+    assert "epochs" in warning and "3" in warning
+    client.force_login(learner)
+    panel = client.get(
+        reverse("labs:run-status", args=[submission.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "The engine changed or noticed something in your code" in panel
+    assert escape(warning) in panel
