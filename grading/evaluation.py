@@ -5,7 +5,9 @@ rows, check the checkpoint, predict, and compute metrics. Everything read
 from the job folder was writable by learner code, so it is opened without
 following links, bounded in size, and only `config.json` + `model.safetensors`
 (+ the tokenizer, compared with the base model's) are accepted. Never pickle,
-never `trust_remote_code`.
+never `trust_remote_code`. What a lab allows the weights to differ in from the
+base model (`check_weights`) is checked here too, on the saved tensors: the
+learner's process could report anything about what it trained.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,15 @@ SIZE_KEYS = (
 EVAL_MAX_LENGTH = 256
 EVAL_BATCH_SIZE = 64
 PRECISIONS = ("auto", "fp32", "bf16")
+# A change's rank counts its singular values above max(RANK_RTOL * the base matrix's largest,
+# FP32_ROUNDING * the saved matrix's Frobenius norm). The first is relative to the trusted
+# base, so learner code cannot raise the bar by inflating its own change, and a component a
+# ten-thousandth of the base's scale moves no prediction; it also covers the rounding of
+# computing the update B @ A itself, relative to the update. The second covers adding the
+# update into float32 weights: each entry is off by at most half an ulp, so that noise's
+# spectral norm is at most 2^-24 of the saved matrix's Frobenius norm.
+RANK_RTOL = 1e-4
+FP32_ROUNDING = 2.0**-23
 
 
 class CheckpointRejected(Exception):
@@ -47,10 +59,14 @@ class CheckpointRejected(Exception):
 
 @dataclass
 class Evaluation:
+    """What grading found besides the metrics: the predictions, how long and where, and the
+    check of the saved weights against the base model (`check_weights`)."""
+
     predictions: list[int]
     seconds: float
     samples_per_second: float
     device: str
+    weights: dict[str, Any] = field(default_factory=dict)
 
 
 def _read(job_dir: str, name: str, max_bytes: int) -> bytes:
@@ -184,6 +200,134 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
     model.eval()
     return model
+
+
+@dataclass(frozen=True)
+class WeightRules:
+    """What a saved model may differ in from its base model: a lab's `checkpoint:` rules
+    (labs.authoring_schema.LabCheckpoint) and its share cap. Patterns are globs over the
+    checkpoint's tensor names; without rules, every tensor may change."""
+
+    may_change: tuple[str, ...] = ("*",)
+    low_rank: tuple[str, ...] = ()
+    max_rank: int | None = None
+    max_share: float | None = None
+
+    def allowed(self) -> str:
+        """'classifier.*, bert.pooler.* and rank-≤8 changes to …query.weight, …value.weight'."""
+        parts = list(self.may_change)
+        if self.low_rank:
+            parts.append(f"rank-≤{self.max_rank} changes to {', '.join(self.low_rank)}")
+        if not parts:
+            return "nothing"
+        return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+
+
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _base_counterpart(base: dict[str, Any], name: str, shape: Any) -> Any:
+    """The base model's tensor for checkpoint tensor `name`, or None for a new one (the head).
+
+    A base saved as a BertModel names its tensors without the checkpoint's `bert.` prefix."""
+    for candidate in (name, name.removeprefix("bert.")):
+        tensor = base.get(candidate)
+        if tensor is not None and tuple(tensor.shape) == tuple(shape):
+            return tensor
+    return None
+
+
+def change_rank(weight: Any, base: Any) -> int:
+    """The numerical rank of weight - base (both 2-D): see RANK_RTOL and FP32_ROUNDING."""
+    import torch
+
+    # In float64 the difference of two float32 matrices is exact, and the SVD's own error
+    # is far below the tolerance.
+    delta = weight.double() - base.double()
+    sigma = torch.linalg.svdvals(delta)
+    tolerance = max(
+        RANK_RTOL * float(torch.linalg.matrix_norm(base.double(), ord=2)),
+        FP32_ROUNDING * float(torch.linalg.matrix_norm(weight.double())),
+    )
+    return int((sigma > tolerance).sum())
+
+
+def _precision_hint(tensor: Any, base: Any) -> str:
+    import torch
+
+    for dtype, name in ((torch.bfloat16, "bfloat16"), (torch.float16, "float16")):
+        if torch.equal(tensor, base.to(dtype).to(tensor.dtype)):
+            return f" (it equals the base rounded to {name}: save the model in float32)"
+    return ""
+
+
+def check_weights(model: Any, *, base_model: str, rules: WeightRules) -> dict[str, Any]:
+    """Compare the loaded checkpoint with the base model's own weights under `rules`.
+
+    Returns the report the learner is shown (changed and total parameters, the share, each
+    changed tensor with its kind and rank), or raises CheckpointRejected naming the first
+    tensor that breaks a rule. A freely changed tensor counts all its parameters; a low-rank
+    change of rank r to an m x n matrix counts r * (m + n), what the adapter that made it
+    needs.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    base = load_file(str(Path(base_model) / "model.safetensors"))
+    changed: list[dict[str, Any]] = []
+    total = 0
+    with torch.no_grad():
+        for name, tensor in model.state_dict().items():
+            total += tensor.numel()
+            reference = _base_counterpart(base, name, tensor.shape)
+            if reference is not None and torch.equal(tensor, reference.to(tensor.dtype)):
+                continue
+            changed.append(_judge_change(name, tensor, reference, rules))
+    changed_params = sum(entry["params"] for entry in changed)
+    share = changed_params / total if total else 0.0
+    if rules.max_share is not None and share > rules.max_share:
+        raise CheckpointRejected(
+            f"The saved model differs from the base model in {changed_params:,} of {total:,} "
+            f"parameters ({share:.2%}); this lab allows at most {rules.max_share * 100:g}%."
+        )
+    return {
+        "changed_params": changed_params,
+        "total_params": total,
+        "share": share,
+        "max_share": rules.max_share,
+        "max_rank": rules.max_rank,
+        "tensors": changed,
+    }
+
+
+def _judge_change(name: str, tensor: Any, reference: Any, rules: WeightRules) -> dict[str, Any]:
+    shape = list(tensor.shape)
+    if _matches(name, rules.may_change):
+        return {"name": name, "kind": "free", "shape": shape, "params": tensor.numel()}
+    allowed = f"this lab allows changes only to {rules.allowed()}"
+    if reference is None:
+        raise CheckpointRejected(f"{name} is not in the base model (it is new), but {allowed}.")
+    if not _matches(name, rules.low_rank):
+        hint = _precision_hint(tensor, reference)
+        raise CheckpointRejected(f"{name} changed{hint}, but {allowed}.")
+    if tensor.dim() != 2:
+        raise CheckpointRejected(
+            f"{name} changed, but it is not a matrix, so it cannot change by low rank; {allowed}."
+        )
+    rank = change_rank(tensor, reference)
+    if rules.max_rank is not None and rank > rules.max_rank:
+        raise CheckpointRejected(
+            f"{name} changed with rank {rank}; this lab allows at most rank {rules.max_rank}."
+        )
+    rows, cols = shape
+    return {
+        "name": name,
+        "kind": "low_rank",
+        "shape": shape,
+        "rank": rank,
+        "params": rank * (rows + cols),
+    }
 
 
 def inference_precision(device: str, requested: str = "auto") -> str:

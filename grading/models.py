@@ -51,7 +51,14 @@ class Grade(models.Model):
     baseline = models.FloatField()
     target = models.FloatField()
     pass_mark = models.FloatField()
+    # The floors in force, each with what was required, what the model reached and whether
+    # it was met (grading.services.floor_results): a pass needs them all.
+    floors = models.JSONField(default=list, blank=True)
     metrics = models.JSONField(default=dict)
+    # The grader's check of the saved weights against the base model (changed and total
+    # parameters, the share, each changed tensor's kind and rank): grading.evaluation
+    # .check_weights. Empty for grades from before the check.
+    weight_check = models.JSONField(default=dict, blank=True)
     heldout_size = models.PositiveIntegerField()
     eval_seconds = models.FloatField()
     eval_samples_per_second = models.FloatField()

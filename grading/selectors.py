@@ -15,7 +15,9 @@ from django.contrib.auth.models import User
 from django.db.models import Prefetch
 
 from courses.models import Course, Module, Stage
+from grading.evaluation import WeightRules
 from grading.models import ModuleProgress
+from labs.models import Lab
 
 NOT_STARTED = "not_started"
 
@@ -209,24 +211,73 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "previous_best": previous_best,
         "reference_score": submission.lab.reference_score,
         "router": metrics.get("router"),
-        "trainable": trainable_parameters(submission=submission),
+        "floors": [floor_feedback(floor) for floor in grade.floors],
+        "score_reached": grade.score >= grade.pass_mark,
+        "weights": weight_check_feedback(grade.weight_check),
     }
 
 
-def trainable_parameters(*, submission: Any) -> dict[str, Any] | None:
-    """The share of parameters the run trained, against the lab's cap (if it has one)."""
-    info = submission.run_info or {}
-    trainable, total = info.get("trainable_params"), info.get("total_params")
-    if not trainable or not total:
+# A class found less often than this is one the model "almost never finds".
+RARELY_FOUND = 0.1
+
+
+def floor_feedback(floor: dict[str, Any]) -> dict[str, Any]:
+    """A floor of a grade as the result panel says it: what, whose, and why it matters."""
+    name, actual = floor["floor"], floor["actual"]
+    if name == Lab.Floor.MACRO_F1:
+        what, why = "macro-F1", "some classes are handled much worse than others"
+    elif name == Lab.Floor.CLASS_RECALL:
+        what = "recall of"
+        why = (
+            "the model almost never finds this class"
+            if actual < RARELY_FOUND
+            else "the model misses too many of this class"
+        )
+    else:
+        what, why = "F1 of", "this class is rarely found or often confused with others"
+    return {**floor, "what": what, "why": why}
+
+
+# Beyond this many, the changed tensors are summed up rather than named.
+NAMED_TENSORS = 6
+
+
+def weight_check_feedback(report: dict[str, Any]) -> dict[str, Any] | None:
+    """What the grader's check of the saved weights found (None for grades made before it)."""
+    if not report:
         return None
-    cap = submission.lab.max_trainable_share
-    share = trainable / total
+    cap = report["max_share"]
+    free = [t["name"] for t in report["tensors"] if t["kind"] == "free"]
+    ranks = [t["rank"] for t in report["tensors"] if t["kind"] == "low_rank"]
     return {
-        "trainable": trainable,
-        "total": total,
-        "share": share,
-        "cap": cap,
-        "text": f"{trainable:,} of {total:,} ({share:.2%})",
-        "cap_text": f"{cap:.0%}" if cap else "",
-        "over_cap": cap is not None and share > cap,
+        "text": f"{report['changed_params']:,} of {report['total_params']:,} "
+        f"({report['share']:.2%})",
+        "cap_text": f"{cap * 100:g}%" if cap is not None else "",
+        "free": free[:NAMED_TENSORS],
+        "free_more": max(0, len(free) - NAMED_TENSORS),
+        "low_rank_count": len(ranks),
+        "highest_rank": max(ranks, default=0),
+        "max_rank": report["max_rank"],
     }
+
+
+def lab_weight_rules(lab: Lab) -> WeightRules:
+    """The lab's `checkpoint:` rules and share cap, as the grader applies them."""
+    rules = lab.checkpoint_rules
+    if rules is None:  # no section: any tensor may change, up to the cap if there is one
+        return WeightRules(max_share=lab.max_trainable_share)
+    return WeightRules(
+        may_change=tuple(rules.get("may_change") or ()),
+        low_rank=tuple(rules.get("low_rank") or ()),
+        max_rank=rules.get("max_rank"),
+        max_share=lab.max_trainable_share,
+    )
+
+
+def weight_rules_text(lab: Lab) -> str:
+    """What the lab page says the grader accepts of the saved weights ("" without rules)."""
+    rules = lab_weight_rules(lab)
+    cap = f"{rules.max_share * 100:g}% of the parameters" if rules.max_share is not None else ""
+    if lab.checkpoint_rules is None:
+        return f"changes to at most {cap}" if cap else ""
+    return f"changes only to {rules.allowed()}" + (f", at most {cap} in all" if cap else "")

@@ -20,6 +20,7 @@ from courses.services import CheckOutcome, check_attempt_record, enrollment_crea
 from grading.evaluation import (
     CheckpointRejected,
     Evaluation,
+    check_weights,
     classification_metrics,
     load_checkpoint,
     predict,
@@ -27,7 +28,7 @@ from grading.evaluation import (
     rubric_score,
 )
 from grading.models import AuditEvent, Grade, ModuleProgress
-from grading.selectors import course_progress
+from grading.selectors import course_progress, lab_weight_rules
 from labs.models import Example, Lab, Submission
 from labs.services.submissions import submission_finish
 
@@ -168,17 +169,50 @@ METRIC_NAMES: dict[str, str] = {
 }
 
 
+def floor_results(lab: Lab, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each of the lab's floors against the metrics: required, actual, met, and for a
+    per-class floor the worst class (the one that decides it)."""
+    results = []
+    for name in Lab.Floor.values:  # a fixed order, whatever order the rubric names them in
+        if name not in lab.pass_floors:
+            continue
+        required = float(lab.pass_floors[name])
+        label = None
+        if name == Lab.Floor.MACRO_F1:
+            actual = float(metrics["macro_f1"])
+        else:
+            key = "recall" if name == Lab.Floor.CLASS_RECALL else "f1"
+            # A class absent from the held-out split cannot be found: it decides nothing.
+            present = [row for row in metrics["per_class"] if row["support"]]
+            worst = min(present, key=lambda row: row[key])
+            actual, label = float(worst[key]), worst["label"]
+        results.append(
+            {
+                "floor": name,
+                "required": required,
+                "actual": actual,
+                "met": actual >= required,
+                "label": label,
+            }
+        )
+    return results
+
+
 def grade_values(lab: Lab, metrics: dict[str, Any]) -> dict[str, Any]:
+    """The Grade fields the lab's current rubric gives `metrics`: a pass needs the pass mark
+    and every floor."""
     value = rubric_metric(lab, metrics)
     score = rubric_score(value, baseline=lab.baseline, target=lab.target)
+    floors = floor_results(lab, metrics)
     return {
         "metric": METRIC_NAMES.get(lab.metric, lab.metric).format(label=lab.metric_label),
         "metric_value": value,
         "score": score,
-        "passed": score >= lab.pass_mark,
+        "passed": score >= lab.pass_mark and all(floor["met"] for floor in floors),
         "baseline": lab.baseline,
         "target": lab.target,
         "pass_mark": lab.pass_mark,
+        "floors": floors,
         "metrics": metrics,
     }
 
@@ -186,7 +220,8 @@ def grade_values(lab: Lab, metrics: dict[str, Any]) -> dict[str, Any]:
 def evaluate_checkpoint(
     lab: Lab, job_dir: Path, *, heartbeat: Callable[[], None] = lambda: None
 ) -> tuple[dict[str, Any], Evaluation]:
-    """Score the checkpoint in `job_dir` on the lab's held-out split (raises CheckpointRejected)."""
+    """Score the checkpoint in `job_dir` on the lab's held-out split (raises CheckpointRejected,
+    also for weights that differ from the base model more than the lab allows)."""
     from labs.training.base_models import resolve_base_model
 
     heldout = list(
@@ -198,6 +233,7 @@ def evaluate_checkpoint(
     index = {label: i for i, label in enumerate(labels)}
     base_model = resolve_base_model(lab.base_model)
     model = load_checkpoint(str(job_dir), base_model=base_model, labels=labels)
+    weights = check_weights(model, base_model=base_model, rules=lab_weight_rules(lab))
     heartbeat()
     evaluation = predict(
         model,
@@ -212,6 +248,7 @@ def evaluate_checkpoint(
         metrics["router"] = router_metrics(
             gold, evaluation.predictions, labels, out_of_scope=lab.metric_label
         )
+    evaluation.weights = weights
     return metrics, evaluation
 
 
@@ -242,6 +279,7 @@ def submission_grade(
                 "eval_seconds": evaluation.seconds,
                 "eval_samples_per_second": evaluation.samples_per_second,
                 "device": evaluation.device,
+                "weight_check": evaluation.weights,
             },
         )
         if created:
@@ -270,9 +308,12 @@ class RegradeImpossible(Exception):
 def submission_regrade(
     *, submission: Submission, job_dir: Path, actor: User | None = None
 ) -> Grade:
-    """Score the checkpoint in `job_dir` again under the lab's current rubric, without retraining.
+    """Score the checkpoint in `job_dir` again under the lab's current rubric (its floors
+    included), without retraining.
 
-    The audit trail records who asked for it and the score before and after."""
+    The audit trail records who asked for it and the score before and after. A checkpoint
+    the lab's current weight rules refuse keeps its grade (a completion is never revoked)
+    and is reported as not re-graded."""
     if submission.status != Submission.Status.GRADED:
         raise RegradeImpossible(
             f"Run #{submission.pk} is {submission.get_status_display().lower()}, not graded."
@@ -282,7 +323,12 @@ def submission_regrade(
             f"The files of run #{submission.pk} were cleaned up (or are on another worker): "
             "it cannot be re-graded without training again."
         )
-    metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir)
+    try:
+        metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir)
+    except CheckpointRejected as exc:
+        raise RegradeImpossible(
+            f"Run #{submission.pk} was not re-graded: the lab now refuses its checkpoint. {exc}"
+        ) from None
     with transaction.atomic():
         grade = Grade.objects.select_for_update().get(submission=submission)
         before = {"score": grade.score, "passed": grade.passed}
@@ -292,6 +338,7 @@ def submission_regrade(
             evaluation.seconds,
             evaluation.samples_per_second,
         )
+        grade.weight_check = evaluation.weights
         grade.regraded_at = timezone.now()
         grade.save()
         AuditEvent.objects.create(

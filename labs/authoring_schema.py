@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from courses.authoring.schema import Section, Slug, Summary, Text, refuse, whole_number
 from labs.training.contract import HOOKS
@@ -64,6 +64,37 @@ class LabGrading(Section):
     baseline: float
     target: float
     pass_mark: float = DEFAULT_PASS_MARK
+    # Floor name -> the least a pass needs beside the score; the names and ranges are the
+    # model's rule (Lab.Floor, Lab.clean), like the metric's choices.
+    floors: dict[str, float] = Field(default_factory=dict)
+
+
+class LabCheckpoint(Section):
+    """What the saved model may differ in from the base model, checked by the grader.
+
+    Patterns are globs (`*` also matches dots) over the checkpoint's tensor names, e.g.
+    `classifier.*` or `bert.encoder.layer.*.attention.self.query.weight`. A tensor that
+    matches `may_change` may change freely; one that matches `low_rank` only by a change
+    W - W_base of rank at most `max_rank`; every other tensor must equal the base model's.
+    Lab.clean validates a row edited in the admin with this same class.
+    """
+
+    may_change: list[Text] = Field(default_factory=list)
+    low_rank: list[Text] = Field(default_factory=list)
+    max_rank: Positive | None = None
+
+    @model_validator(mode="after")
+    def _rules_that_mean_something(self) -> LabCheckpoint:
+        if not self.may_change and not self.low_rank:
+            raise refuse(
+                "name the tensors that may change (may_change) or change by low rank "
+                "(low_rank); without either, no run could pass"
+            )
+        if self.low_rank and self.max_rank is None:
+            raise refuse("low_rank needs max_rank, the highest rank a change may have")
+        if self.max_rank is not None and not self.low_rank:
+            raise refuse("max_rank applies to the low_rank tensors; name them in low_rank")
+        return self
 
 
 def _empty_is_default(value: Any) -> Any:
@@ -90,6 +121,8 @@ class LabSection(Section):
     attempts_per_day: Positive = DEFAULT_ATTEMPTS_PER_DAY
     queue: str = DEFAULT_QUEUE
     grading: LabGrading
+    # No section: the saved model may differ from the base model anywhere.
+    checkpoint: LabCheckpoint | None = None
 
     def lab_values(self) -> dict[str, Any]:
         """The Lab model's fields this section sets (not the dataset row or the code)."""
@@ -116,10 +149,16 @@ class LabSection(Section):
         return cls.model_validate(data)
 
     def front_matter(self) -> dict[str, Any]:
-        """As an author writes it: every key, except a cap or label the lab does not have."""
+        """As an author writes it: every key, except a cap, label, floor or rule the lab does
+        not have."""
         data = self.model_dump(mode="json", exclude_none=True)
         if not self.grading.metric_label:
             del data["grading"]["metric_label"]
+        if not self.grading.floors:
+            del data["grading"]["floors"]
+        for key in ("may_change", "low_rank"):
+            if self.checkpoint is not None and not getattr(self.checkpoint, key):
+                del data["checkpoint"][key]
         return data
 
 
@@ -142,6 +181,8 @@ LAB_FIELD_PLACES: dict[str, tuple[str, ...]] = {
     "baseline": ("grading", "baseline"),
     "target": ("grading", "target"),
     "pass_mark": ("grading", "pass_mark"),
+    "pass_floors": ("grading", "floors"),
+    "checkpoint_rules": ("checkpoint",),
 }
 # The Lab fields a section names directly, for errors: dataset and the two code files.
 LAB_FILE_PLACES: dict[str, tuple[str, ...]] = {

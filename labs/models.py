@@ -8,11 +8,15 @@ broker, is the truth about a run.
 
 from __future__ import annotations
 
+from typing import Any
+
+import pydantic
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
+from courses.authoring.source import explain
 from courses.models import Module
 from labs import authoring_schema as defaults
 
@@ -78,6 +82,12 @@ class Lab(models.Model):
             "(set metric label to the out-of-scope class)",
         )
 
+    class Floor(models.TextChoices):
+        # Labels read in "a pass needs score ≥ 40 and every class's recall ≥ 0.30".
+        CLASS_RECALL = "class_recall", "every class's recall"
+        MACRO_F1 = "macro_f1", "macro-F1"
+        CLASS_F1 = "class_f1", "every class's F1"
+
     module = models.OneToOneField(Module, on_delete=models.CASCADE, related_name="lab")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="labs")
     train_subset_size = models.PositiveIntegerField(
@@ -100,8 +110,18 @@ class Lab(models.Model):
     max_trainable_share = models.FloatField(
         null=True,
         blank=True,
-        help_text="Most trainable / total parameters prepare_model may leave (e.g. 0.05); "
-        "blank: no cap. A run over it ends before training with the reason.",
+        help_text="Most changed / total parameters the saved model may have against the base "
+        "model (e.g. 0.05), checked by the grader; blank: no cap. The engine also stops a run "
+        "that leaves more trainable before training, to save the learner the wait.",
+    )
+    # The `checkpoint:` section (labs.authoring_schema.LabCheckpoint); null: no section.
+    checkpoint_rules = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text='What the saved model may differ in from the base model, e.g. {"may_change": '
+        '["classifier.*"], "low_rank": ["bert.encoder.layer.*.attention.self.query.weight"], '
+        '"max_rank": 8}; every other tensor must equal the base. Blank: anything may change.',
     )
     max_epochs = models.PositiveIntegerField(default=defaults.DEFAULT_MAX_EPOCHS)
     attempts_per_day = models.PositiveIntegerField(default=defaults.DEFAULT_ATTEMPTS_PER_DAY)
@@ -114,6 +134,12 @@ class Lab(models.Model):
     target = models.FloatField(help_text="Metric value that scores 100.")
     pass_mark = models.FloatField(
         default=defaults.DEFAULT_PASS_MARK, help_text="Score (0 to 100) needed to pass."
+    )
+    pass_floors = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='What a pass also needs beside the score, e.g. {"class_recall": 0.3} (every '
+        "class's recall at least 0.3); floors: class_recall, macro_f1, class_f1.",
     )
     # Set by "validate lab": the bar learners see, and proof the starter does not pass.
     reference_score = models.FloatField(null=True, blank=True, editable=False)
@@ -145,6 +171,38 @@ class Lab(models.Model):
             )
         if not 0 <= self.pass_mark <= 100:
             raise ValidationError({"pass_mark": "The pass mark is a score between 0 and 100."})
+        self._clean_floors()
+        self._clean_checkpoint_rules()
+
+    def _clean_floors(self) -> None:
+        floors: Any = self.pass_floors
+        if not isinstance(floors, dict):
+            raise ValidationError({"pass_floors": "A mapping of floor names to values."})
+        unknown = sorted(set(floors) - set(self.Floor.values))
+        if unknown:
+            raise ValidationError(
+                {
+                    "pass_floors": f"Unknown floor(s): {', '.join(unknown)} "
+                    f"(floors: {', '.join(self.Floor.values)})."
+                }
+            )
+        for name, value in floors.items():
+            # A floor of 0 is no floor; above 1 no metric can reach it.
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise ValidationError(
+                    {"pass_floors": f"The {name} floor is a number above 0, at most 1."}
+                )
+
+    def _clean_checkpoint_rules(self) -> None:
+        # The course-folder schema is the one statement of these rules; the admin's JSON is
+        # checked with it too.
+        if self.checkpoint_rules is None:
+            return
+        try:
+            defaults.LabCheckpoint.model_validate(self.checkpoint_rules)
+        except pydantic.ValidationError as exc:
+            _, problem = explain(exc, model=defaults.LabCheckpoint, prefix=("checkpoint",))
+            raise ValidationError({"checkpoint_rules": problem}) from None
 
 
 class Submission(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -49,6 +50,15 @@ def _label_counts(queryset: QuerySet[Example]) -> list[tuple[str, int]]:
     from django.db.models import Count
 
     return list(queryset.values("label").annotate(n=Count("id")).values_list("label", "n"))
+
+
+def lab_pass_floors(*, lab: Lab) -> list[dict[str, Any]]:
+    """The lab's floors in a fixed order, as "every class's recall" ≥ required."""
+    return [
+        {"floor": floor.value, "label": floor.label, "required": lab.pass_floors[floor.value]}
+        for floor in Lab.Floor
+        if floor.value in lab.pass_floors
+    ]
 
 
 def submission_get_for_learner(*, learner: User, submission_id: int) -> Submission:

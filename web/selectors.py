@@ -31,12 +31,13 @@ from courses.selectors import (
     module_get_visible,
 )
 from courses.services import CheckOutcome
-from grading.selectors import CourseProgress, course_progress, grade_feedback
+from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
 from labs.models import Dataset, Lab, Submission
 from labs.selectors import (
     attempts_reset_at,
     attempts_used_today,
     dataset_card,
+    lab_pass_floors,
     queue_position,
     submission_active,
     submission_list_for_lab,
@@ -214,6 +215,8 @@ def lab_page_context(
     return {
         **_place_in_course(module, progress),
         "lab": lab,
+        "pass_floors": lab_pass_floors(lab=lab),
+        "weight_rules": weight_rules_text(lab),
         "history": history,
         "attempts_left": max(0, lab.attempts_per_day - used),
         "attempts_reset_at": attempts_reset_at(),

@@ -106,7 +106,10 @@ A lab may cap the share of parameters that stay trainable after
 trainable / all parameters of the model as `prepare_model` returned it
 (adapters included); it is reported in the `start` and `done` events
 (`trainable_params`, `total_params`, `trainable_share`), and a model over
-the cap ends the run as a learner error before training starts.
+the cap ends the run as a learner error before training starts. This is an
+early warning only: the grader measures the changed parameters again on the
+saved weights against the base model, with the lab's rules for which tensors
+may change and by what rank, and that measure decides.
 
 Any exception raised while importing the file or in a hook ends the run as a
 learner error whose traceback shows only lines of `solution.py`.

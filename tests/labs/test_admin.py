@@ -67,6 +67,46 @@ def test_lab_form_refuses_a_target_not_above_the_baseline(client, instructor, la
     assert "The target must be above the baseline." in response.content.decode()
 
 
+def lab_form_data(client, lab, **changes):
+    page = client.get(reverse("admin:labs_lab_change", args=[lab.pk]))
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        module=lab.module_id,
+        dataset=lab.dataset_id,
+        required_hooks='["preprocess"]',
+        pass_floors="{}",
+    )
+    return {**data, **changes}
+
+
+def test_weight_rules_and_floors_are_edited_in_the_lab_form(client, instructor, lab):
+    client.force_login(instructor)
+    url = reverse("admin:labs_lab_change", args=[lab.pk])
+    rules = '{"may_change": ["classifier.*"], "low_rank": ["*.query.weight"], "max_rank": 8}'
+    response = client.post(
+        url, lab_form_data(client, lab, checkpoint_rules=rules, pass_floors='{"macro_f1": 0.5}')
+    )
+    assert response.status_code == 302, response.content.decode()
+    lab.refresh_from_db()
+    assert lab.checkpoint_rules["max_rank"] == 8 and lab.pass_floors == {"macro_f1": 0.5}
+
+    response = client.post(url, lab_form_data(client, lab, checkpoint_rules="", pass_floors="{}"))
+    assert response.status_code == 302
+    lab.refresh_from_db()
+    assert lab.checkpoint_rules is None and lab.pass_floors == {}  # blank: no rules
+
+
+def test_lab_form_refuses_weight_rules_the_schema_refuses(client, instructor, lab):
+    client.force_login(instructor)
+    url = reverse("admin:labs_lab_change", args=[lab.pk])
+    data = lab_form_data(client, lab, checkpoint_rules='{"low_rank": ["*.query.weight"]}')
+    page = client.post(url, data).content.decode()
+    assert "low_rank needs max_rank, the highest rank a change may have" in page
+    lab.refresh_from_db()
+    assert lab.checkpoint_rules is None
+
+
 def test_validate_action_queues_the_reference_and_the_starter(
     client, instructor, lab, django_capture_on_commit_callbacks
 ):

@@ -78,3 +78,8 @@ def test_reference_and_starter_run_through_the_sandbox_and_are_graded(reduced_la
         assert 0 <= router["harmonic_mean"] <= 1 and router["out_of_scope_support"] > 0
     if lab.max_trainable_share is not None:
         assert runs["reference"].run_info["trainable_share"] <= lab.max_trainable_share
+    if lab.checkpoint_rules is not None:
+        # The grader measured the reference's saved weights under the lab's own rules.
+        check = runs["reference"].grade.weight_check
+        assert 0 < check["share"] <= (lab.max_trainable_share or 1)
+        assert {t["kind"] for t in check["tensors"]} == {"free", "low_rank"}

@@ -144,3 +144,134 @@ def test_the_exported_section_reads_back_as_the_same_fields(dataset, stage):
     ).front_matter()
     assert "metric_label" not in written["grading"]  # unset: left out, as an author would
     assert fields_of(stage, written) == fields
+
+
+# --------------------------------------------------------------------------
+# `checkpoint:` (what the saved weights may differ in) and `grading.floors`
+
+RULES = {
+    "may_change": ["classifier.*"],
+    "low_rank": ["bert.encoder.layer.*.attention.self.query.weight"],
+    "max_rank": 8,
+}
+
+
+def test_a_checkpoint_section_is_read_into_the_labs_weight_rules(dataset, stage):
+    fields = fields_of(stage, section(checkpoint=RULES))
+    assert fields["checkpoint_rules"] == RULES
+
+
+def test_no_checkpoint_section_means_no_weight_rules(dataset, stage):
+    assert fields_of(stage, section())["checkpoint_rules"] is None
+
+
+def test_floors_are_read_from_the_grading_section(dataset, stage):
+    grading = {"baseline": 0.3, "target": 0.9, "floors": {"class_recall": 0.3, "macro_f1": 0.5}}
+    fields = fields_of(stage, section(grading=grading))
+    assert fields["pass_floors"] == {"class_recall": 0.3, "macro_f1": 0.5}
+    assert fields_of(stage, section())["pass_floors"] == {}
+
+
+@pytest.mark.parametrize(
+    ("lab", "message", "line"),
+    [
+        (
+            section(checkpoint={"may_change": ["classifier.*"], "may_chnage": ["x"]}),
+            "unknown key(s) in 'lab.checkpoint': may_chnage (allowed: low_rank, max_rank, "
+            "may_change)",
+            16,
+        ),
+        (
+            section(checkpoint={**RULES, "max_rank": 0}),
+            "'lab.checkpoint.max_rank' must be a positive whole number",
+            18,
+        ),
+        (
+            section(checkpoint={"low_rank": ["*.query.weight"]}),
+            "'lab.checkpoint': low_rank needs max_rank",
+            13,
+        ),
+        (
+            section(checkpoint={"may_change": ["classifier.*"], "max_rank": 4}),
+            "'lab.checkpoint': max_rank applies to the low_rank tensors",
+            13,
+        ),
+        (section(checkpoint={}), "name the tensors that may change (may_change)", 13),
+        (
+            section(checkpoint={"may_change": ["classifier.*", ""]}),
+            "'lab.checkpoint.may_change.1' must be non-empty text",
+            16,
+        ),
+        (
+            section(grading={"baseline": 0.3, "target": 0.9, "floors": {"recall": 0.3}}),
+            "pass_floors: Unknown floor(s): recall (floors: class_recall, macro_f1, class_f1).",
+            12,
+        ),
+        (
+            section(grading={"baseline": 0.3, "target": 0.9, "floors": {"macro_f1": 1.5}}),
+            "pass_floors: The macro_f1 floor is a number above 0, at most 1.",
+            12,
+        ),
+        (
+            section(grading={"baseline": 0.3, "target": 0.9, "floors": {"macro_f1": "high"}}),
+            "'lab.grading.floors.macro_f1' must be a number",
+            13,
+        ),
+    ],
+)
+def test_a_bad_checkpoint_or_floors_section_names_the_file_the_line_and_the_problem(
+    dataset, stage, lab, message, line
+):
+    with pytest.raises(CourseFolderError) as error:
+        fields_of(stage, lab)
+    assert message in error.value.message
+    assert error.value.path.endswith("07-lab.md") and error.value.line == line, str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("rules", "floors"),
+    [
+        (RULES, {"class_recall": 0.3}),
+        ({"may_change": ["classifier.*", "bert.pooler.*"]}, {"macro_f1": 0.5, "class_f1": 0.2}),
+    ],
+)
+def test_weight_rules_and_floors_export_and_read_back_unchanged(dataset, stage, rules, floors):
+    grading = {"baseline": 0.3, "target": 0.9, "floors": floors}
+    fields = fields_of(stage, section(checkpoint=rules, grading=grading))
+    values = {name: fields[name] for name in authoring_schema.LAB_FIELD_PLACES}
+    written = LabSection.from_lab_values(
+        values, dataset="tiny-sentiment", starter="starter.py", solution="solution.py"
+    ).front_matter()
+    assert written["checkpoint"] == rules  # no empty list or null rank written
+    assert written["grading"]["floors"] == floors
+    assert fields_of(stage, written) == fields
+
+
+def test_a_lab_without_rules_or_floors_exports_neither(dataset, stage):
+    fields = fields_of(stage, section())
+    values = {name: fields[name] for name in authoring_schema.LAB_FIELD_PLACES}
+    written = LabSection.from_lab_values(
+        values, dataset="tiny-sentiment", starter="starter.py", solution="solution.py"
+    ).front_matter()
+    assert "checkpoint" not in written and "floors" not in written["grading"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("checkpoint_rules", {"may_change": "classifier.*"}, "must be a list"),
+        ("checkpoint_rules", {"low_rank": ["*.query.weight"]}, "low_rank needs max_rank"),
+        ("checkpoint_rules", {**RULES, "max_rank": 2.5}, "must be a positive whole number"),
+        ("pass_floors", {"class_recall": True}, "The class_recall floor is a number"),
+        ("pass_floors", ["class_recall"], "A mapping of floor names to values."),
+    ],
+)
+def test_the_admin_s_json_for_rules_and_floors_is_checked_by_the_same_rules(
+    lab, field, value, message
+):
+    from django.core.exceptions import ValidationError
+
+    setattr(lab, field, value)
+    with pytest.raises(ValidationError) as error:
+        lab.full_clean()
+    assert message in " ".join(error.value.message_dict[field])
