@@ -291,8 +291,13 @@ def grade_apply(*, grade: Grade) -> None:
     submission = grade.submission
     lab = submission.lab
     if submission.validation_of:
-        field = f"{submission.validation_of}_score"
-        Lab.objects.filter(pk=lab.pk).update(**{field: grade.score, "validated_at": timezone.now()})
+        # The reference's and starter's scores are the lab's record; an ablation's grade is
+        # its own record (validate_course's table reads it).
+        if submission.validation_of in ("reference", "starter"):
+            field = f"{submission.validation_of}_score"
+            Lab.objects.filter(pk=lab.pk).update(
+                **{field: grade.score, "validated_at": timezone.now()}
+            )
         return
     progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
         learner=submission.learner, module=lab.module

@@ -125,14 +125,15 @@ class LabAdmin(admin.ModelAdmin):
     list_filter = ["module__course", "dataset"]
     actions = ["validate", "regrade_all"]
 
-    @admin.action(description="Validate: run the reference solution and the starter code")
+    @admin.action(description="Validate: run the reference, the starter and every ablation")
     def validate(self, request: HttpRequest, queryset: QuerySet[Lab]) -> None:
         for lab in queryset:
             lab_validate_enqueue(lab=lab, by=_staff(request))
         self.message_user(
             request,
-            f"Queued the reference and starter runs of {queryset.count()} lab(s). Their scores appear "
-            "here when graded: the reference must pass, the starter must not.",
+            f"Queued the reference, starter and ablation runs of {queryset.count()} lab(s). "
+            "Their scores appear here when graded: the reference must pass, the starter and "
+            "the ablations must not.",
         )
 
     @admin.action(
@@ -158,7 +159,7 @@ class CourseAdmin(courses_admin.CourseAdmin):
     actions = [*courses_admin.CourseAdmin.actions, "validate_course_labs"]
     change_list_template = "admin/courses/course/change_list.html"
 
-    @admin.action(description="Validate every lab: run each reference solution and starter code")
+    @admin.action(description="Validate every lab: run each reference, starter and ablation")
     def validate_course_labs(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
         """The whole-course counterpart of "Validate" on the lab list (manage.py validate_course)."""
         labs = Lab.objects.filter(module__course__in=queryset).select_related("module")
@@ -169,8 +170,9 @@ class CourseAdmin(courses_admin.CourseAdmin):
             return
         self.message_user(
             request,
-            f"Queued the reference and starter runs of {len(labs)} lab(s). Their scores appear on "
-            "the lab list when graded: every reference must pass, no starter may.",
+            f"Queued the reference, starter and ablation runs of {len(labs)} lab(s). Their scores "
+            "appear on the lab list when graded: every reference must pass, no starter or "
+            "ablation may.",
         )
 
     def get_urls(self) -> list[URLPattern]:

@@ -97,6 +97,26 @@ class LabCheckpoint(Section):
         return self
 
 
+class LabAblation(Section):
+    """The reference solution without its idea: a file next to the module that must fail.
+
+    `validate_course` runs every ablation beside the reference and the starter; a lab
+    whose ablation passes can be passed without the skill it teaches."""
+
+    name: Slug
+    file: Text
+    # What was taken out, in a phrase: "build_scheduler (the engine's default schedule)".
+    without: Text
+
+
+def _unique_names(value: list[LabAblation]) -> list[LabAblation]:
+    names = [ablation.name for ablation in value]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise refuse(f"ablation name(s) used twice: {', '.join(repeated)}")
+    return value
+
+
 def _empty_is_default(value: Any) -> Any:
     # `limits:` with nothing under it reads as YAML null: the defaults apply.
     return {} if value is None else value
@@ -123,6 +143,9 @@ class LabSection(Section):
     grading: LabGrading
     # No section: the saved model may differ from the base model anywhere.
     checkpoint: LabCheckpoint | None = None
+    ablations: Annotated[list[LabAblation], AfterValidator(_unique_names)] = Field(
+        default_factory=list
+    )
 
     def lab_values(self) -> dict[str, Any]:
         """The Lab model's fields this section sets (not the dataset row or the code)."""
@@ -137,10 +160,21 @@ class LabSection(Section):
 
     @classmethod
     def from_lab_values(
-        cls, values: Mapping[str, Any], *, dataset: str, starter: str, solution: str
+        cls,
+        values: Mapping[str, Any],
+        *,
+        dataset: str,
+        starter: str,
+        solution: str,
+        ablations: list[dict[str, str]] | None = None,
     ) -> LabSection:
         """The section that `lab_values` turns back into `values` (the exporter's way)."""
-        data: dict[str, Any] = {"dataset": dataset, "starter": starter, "solution": solution}
+        data: dict[str, Any] = {
+            "dataset": dataset,
+            "starter": starter,
+            "solution": solution,
+            "ablations": ablations or [],
+        }
         for name, place in LAB_FIELD_PLACES.items():
             target = data
             for key in place[:-1]:
@@ -156,6 +190,8 @@ class LabSection(Section):
             del data["grading"]["metric_label"]
         if not self.grading.floors:
             del data["grading"]["floors"]
+        if not self.ablations:
+            del data["ablations"]
         for key in ("may_change", "low_rank"):
             if self.checkpoint is not None and not getattr(self.checkpoint, key):
                 del data["checkpoint"][key]
@@ -189,6 +225,7 @@ LAB_FILE_PLACES: dict[str, tuple[str, ...]] = {
     "dataset": ("dataset",),
     "starter_code": ("starter",),
     "reference_solution": ("solution",),
+    "ablations": ("ablations",),
 }
 
 

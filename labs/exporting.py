@@ -37,11 +37,23 @@ def lab_section(lab: Lab, *, code_dir: str) -> dict[str, Any]:
             dataset=lab.dataset.slug,
             starter=f"{code_dir}/starter.py",
             solution=f"{code_dir}/solution.py",
+            ablations=[
+                {
+                    "name": a["name"],
+                    "file": f"{code_dir}/{ablation_file(a)}",
+                    "without": a["without"],
+                }
+                for a in lab.ablations
+            ],
         )
     except ValidationError as exc:
         _, problem = explain(exc, model=LabSection, prefix=("lab",))
         raise LabExportError(f"Lab '{lab.module.slug}' cannot be exported: {problem}") from None
     return section.front_matter()
+
+
+def ablation_file(ablation: dict[str, str]) -> str:
+    return f"ablation-{ablation['name']}.py"
 
 
 def dataset_export(dataset: Dataset, folder: Path) -> None:
@@ -80,6 +92,8 @@ def course_folder_export(*, course: Course, dest: Path | str) -> list[Path]:
         folder.mkdir(parents=True)
         (folder / "starter.py").write_text(lab.starter_code, encoding="utf-8")
         (folder / "solution.py").write_text(lab.reference_solution, encoding="utf-8")
+        for ablation in lab.ablations:
+            (folder / ablation_file(ablation)).write_text(ablation["code"], encoding="utf-8")
         datasets[lab.dataset.slug] = lab.dataset
     for slug, dataset in sorted(datasets.items()):
         dataset_export(dataset, root / "datasets" / slug)

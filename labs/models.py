@@ -8,6 +8,7 @@ broker, is the truth about a run.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
 import pydantic
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils.text import slugify
 
 from courses.authoring.source import explain
 from courses.models import Module
@@ -104,6 +106,9 @@ class Lab(models.Model):
     )
     starter_code = models.TextField()
     reference_solution = models.TextField()
+    # The reference without its idea, each of which must fail (`validate_course` runs them):
+    # [{"name": slug, "without": what was taken out, "code": the file}].
+    ablations = models.JSONField(default=list, blank=True)
     required_hooks = models.JSONField(default=list, blank=True)
     wall_time_seconds = models.PositiveIntegerField(default=defaults.DEFAULT_WALL_SECONDS)
     memory_mb = models.PositiveIntegerField(default=defaults.DEFAULT_MEMORY_MB)
@@ -173,6 +178,7 @@ class Lab(models.Model):
             raise ValidationError({"pass_mark": "The pass mark is a score between 0 and 100."})
         self._clean_floors()
         self._clean_checkpoint_rules()
+        self._clean_ablations()
 
     def _clean_floors(self) -> None:
         floors: Any = self.pass_floors
@@ -192,6 +198,31 @@ class Lab(models.Model):
                 raise ValidationError(
                     {"pass_floors": f"The {name} floor is a number above 0, at most 1."}
                 )
+
+    def _clean_ablations(self) -> None:
+        ablations: Any = self.ablations
+        if not isinstance(ablations, list):
+            raise ValidationError({"ablations": "A list of ablations (name, without, code)."})
+        names: set[str] = set()
+        for number, ablation in enumerate(ablations, start=1):
+            if not isinstance(ablation, dict) or set(ablation) != {"name", "without", "code"}:
+                raise ValidationError(
+                    {"ablations": f"Ablation {number} needs exactly: name, without, code."}
+                )
+            name = ablation["name"]
+            if not isinstance(name, str) or not name or name != slugify(name) or name in names:
+                raise ValidationError(
+                    {"ablations": f"Ablation {number}'s name must be a new slug, got {name!r}."}
+                )
+            names.add(name)
+            if not all(isinstance(ablation[key], str) for key in ("without", "code")):
+                raise ValidationError({"ablations": f"Ablation {name}: text and code only."})
+            try:
+                ast.parse(ablation["code"])
+            except SyntaxError as exc:
+                raise ValidationError(
+                    {"ablations": f"Ablation {name}: syntax error on line {exc.lineno}: {exc.msg}"}
+                ) from None
 
     def _clean_checkpoint_rules(self) -> None:
         # The course-folder schema is the one statement of these rules; the admin's JSON is
@@ -246,12 +277,19 @@ class Submission(models.Model):
     worker = models.CharField(max_length=200, blank=True)
     cancel_requested = models.BooleanField(default=False)
     phase = models.CharField(max_length=10, choices=Phase.choices, default=Phase.TRAINING)
-    # Instructor runs of the reference or starter code ("validate lab"): no progress, no quota.
+    # Instructor runs of the reference, the starter or an ablation ("validate lab"): no
+    # progress, no quota.
     validation_of = models.CharField(
         max_length=10,
         blank=True,
-        choices=[("reference", "Reference solution"), ("starter", "Starter code")],
+        choices=[
+            ("reference", "Reference solution"),
+            ("starter", "Starter code"),
+            ("ablation", "Ablation"),
+        ],
     )
+    # Which of the lab's ablations (its name), for validation_of="ablation".
+    ablation = models.CharField(max_length=50, blank=True)
     # True once the learner's code started running: only such runs use an attempt.
     counts_as_attempt = models.BooleanField(default=False)
 

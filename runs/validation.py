@@ -1,35 +1,61 @@
-"""Lab validation: each lab's reference solution must pass and its starter code must not.
+"""Lab validation: a lab's reference solution must pass; its starter code and every ablation
+(the reference without the lab's idea) must not.
 
-Both run through the real pipeline (job folder, sandbox, engine, grader) in this
+Each runs through the real pipeline (job folder, sandbox, engine, grader) in this
 process rather than on a worker, so the wall times are what a learner waits for
-on this machine. `manage.py validate_course` prints the table.
+on this machine. `manage.py validate_course` prints the table: one row per run,
+with the floors and each class's recall, so a calibration can be read off it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from grading.models import Grade
 from labs.models import Lab, Submission
+from labs.services.submissions import lab_validation_runs
 from runs.pipeline import submission_run
 
 VALIDATOR = "academy-validator"
 HEADER = [
     "lab",
-    "reference score",
-    "starter score",
-    "pass mark",
-    "reference metric",
-    "starter metric",
-    "reference wall",
-    "starter wall",
+    "run",
+    "score",
+    "passes",
+    "metric",
+    "floors",
+    "recall per class",
+    "wall",
     "device",
     "verdict",
 ]
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    lab: Lab
+    run: Submission
+    grade: Grade | None
+    wall_seconds: float
+
+    @property
+    def variant(self) -> str:
+        return f"ablation {self.run.ablation}" if self.run.ablation else self.run.validation_of
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.grade and self.grade.passed)
+
+    @property
+    def as_expected(self) -> bool:
+        """The reference passes; the starter and every ablation do not."""
+        return self.passed == (self.run.validation_of == "reference")
 
 
 def labs_in_order() -> QuerySet[Lab]:
@@ -41,49 +67,46 @@ def labs_in_order() -> QuerySet[Lab]:
 def validate_labs(
     labs: Iterable[Lab], *, log: Callable[[str], None]
 ) -> tuple[list[list[str]], int]:
-    """Run each lab's reference and starter through the real pipeline here; (table rows, failures).
-
-    The same path a learner's run takes (job folder, sandbox, engine, grader),
-    in this process rather than on a worker, so the wall times are what a
-    learner waits for on this machine.
-    """
+    """Run each lab's reference, starter and ablations here; (table rows, labs that failed)."""
     validator, _ = get_user_model().objects.get_or_create(
         username=VALIDATOR, defaults={"is_active": False, "first_name": "Lab validator"}
     )
-    rows = []
+    rows: list[list[str]] = []
     failures = 0
     for lab in labs:
-        result = {}
-        for role, code in (("reference", lab.reference_solution), ("starter", lab.starter_code)):
-            run = Submission.objects.create(
-                learner=validator, lab=lab, code=code, validation_of=role
-            )
-            started = time.monotonic()
-            submission_run(submission_id=run.pk, worker="validate_course")
-            run.refresh_from_db()
-            grade = getattr(run, "grade", None) if run.status == Submission.Status.GRADED else None
-            result[role] = (run, grade, time.monotonic() - started)
-            outcome = f"{grade.score:.1f} ({_metric(grade)})" if grade else run.error_message[:160]
-            log(f"  {lab.module.slug} {role}: {run.status} {outcome}")
-        ref_run, ref_grade, ref_wall = result["reference"]
-        _, start_grade, start_wall = result["starter"]
-        ok = bool(ref_grade and ref_grade.passed) and not (start_grade and start_grade.passed)
-        failures += not ok
-        rows.append(
-            [
-                lab.module.slug,
-                _score(ref_grade),
-                _score(start_grade),
-                f"{lab.pass_mark:.0f}",
-                _metric(ref_grade),
-                _metric(start_grade),
-                f"{ref_wall:.0f} s",
-                f"{start_wall:.0f} s",
-                ref_run.device or "?",
-                "ok" if ok else "FAIL",
-            ]
-        )
+        results = [
+            _validation_run(lab, run, log) for run in lab_validation_runs(lab=lab, by=validator)
+        ]
+        failures += not all(result.as_expected for result in results)
+        rows.extend(_row(result) for result in results)
     return rows, failures
+
+
+def _validation_run(lab: Lab, run: Submission, log: Callable[[str], None]) -> ValidationRun:
+    started = time.monotonic()
+    submission_run(submission_id=run.pk, worker="validate_course")
+    run.refresh_from_db()
+    grade = getattr(run, "grade", None) if run.status == Submission.Status.GRADED else None
+    result = ValidationRun(lab=lab, run=run, grade=grade, wall_seconds=time.monotonic() - started)
+    outcome = f"{grade.score:.1f} ({_metric(grade)})" if grade else run.error_message[:160]
+    log(f"  {lab.module.slug} {result.variant}: {run.status} {outcome}")
+    return result
+
+
+def _row(result: ValidationRun) -> list[str]:
+    grade = result.grade
+    return [
+        result.lab.module.slug,
+        result.variant,
+        f"{grade.score:.1f}" if grade else result.run.status,
+        "yes" if result.passed else "no",
+        _metric(grade),
+        _floors(grade),
+        _recalls(grade),
+        f"{result.wall_seconds:.0f} s",
+        result.run.device or "?",
+        "ok" if result.as_expected else "FAIL",
+    ]
 
 
 def write_table(rows: list[list[str]], write: Callable[[str], None]) -> None:
@@ -93,9 +116,28 @@ def write_table(rows: list[list[str]], write: Callable[[str], None]) -> None:
         write("| " + " | ".join(row) + " |")
 
 
-def _score(grade: Grade | None) -> str:
-    return f"{grade.score:.1f}" if grade else "—"
-
-
 def _metric(grade: Grade | None) -> str:
     return f"{grade.metric} {grade.metric_value:.3f}" if grade else "—"
+
+
+def _floors(grade: Grade | None) -> str:
+    if grade is None or not grade.floors:
+        return "—"
+    return ", ".join(_floor(floor) for floor in grade.floors)
+
+
+def _floor(floor: dict[str, Any]) -> str:
+    """'class_recall (negative) 0.006 < 0.3'."""
+    which = f" ({floor['label']})" if floor["label"] else ""
+    verdict = "≥" if floor["met"] else "<"
+    return f"{floor['floor']}{which} {floor['actual']:.3f} {verdict} {floor['required']:g}"
+
+
+def _recalls(grade: Grade | None) -> str:
+    if grade is None:
+        return "—"
+    per_class = grade.metrics.get("per_class", [])
+    if len(per_class) > 6:  # many-class labs: the worst three say more than 151 numbers
+        worst = sorted(per_class, key=lambda row: row["recall"])[:3]
+        return "lowest: " + ", ".join(f"{row['label']} {row['recall']:.2f}" for row in worst)
+    return ", ".join(f"{row['label']} {row['recall']:.3f}" for row in per_class)

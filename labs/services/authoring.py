@@ -35,6 +35,8 @@ class LabDraft:
     section: LabSection
     starter_code: str
     reference_solution: str
+    # As the Lab row keeps them: name, without, code.
+    ablations: list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -64,26 +66,41 @@ def lab_read(*, module: ModuleSpec, root: Path) -> LabDraft:
         raise CourseFolderError(root / module.source_path, "the module has no 'lab:' section")
     source = module.lab
     section = source.validate(LabSection)
-    code: dict[str, str] = {}
-    for key in ("starter", "solution"):
-        name = getattr(section, key)
-        code_path = source.path.parent / name
-        if not code_path.is_file():
-            raise source.error((key,), f"lab {key} file {name} not found next to the module")
-        code[key] = code_path.read_text(encoding="utf-8")
-        try:
-            ast.parse(code[key])
-        except SyntaxError as exc:
-            raise CourseFolderError(
-                code_path, f"syntax error: {exc.msg}", line=exc.lineno
-            ) from None
+    code = {
+        key: _code_file(source, name=getattr(section, key), place=(key,), what=f"lab {key}")
+        for key in ("starter", "solution")
+    }
+    ablations = [
+        {
+            "name": ablation.name,
+            "without": ablation.without,
+            "code": _code_file(
+                source, name=ablation.file, place=("ablations", i, "file"), what="ablation"
+            ),
+        }
+        for i, ablation in enumerate(section.ablations)
+    ]
     return LabDraft(
         module_slug=module.slug,
         source=source,
         section=section,
         starter_code=code["starter"],
         reference_solution=code["solution"],
+        ablations=ablations,
     )
+
+
+def _code_file(source: YamlSource, *, name: str, place: tuple[str | int, ...], what: str) -> str:
+    """A Python file next to the module, read and parsed (errors name its line)."""
+    code_path = source.path.parent / name
+    if not code_path.is_file():
+        raise source.error(place, f"{what} file {name} not found next to the module")
+    code = code_path.read_text(encoding="utf-8")
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:
+        raise CourseFolderError(code_path, f"syntax error: {exc.msg}", line=exc.lineno) from None
+    return code
 
 
 def course_folder_import(*, path: Path | str) -> ImportReport:
@@ -135,6 +152,7 @@ def lab_fields(*, draft: LabDraft) -> dict[str, Any]:
         "dataset": dataset,
         "starter_code": draft.starter_code,
         "reference_solution": draft.reference_solution,
+        "ablations": draft.ablations,
         **draft.section.lab_values(),
     }
     lab = Lab(module=Module(), **fields)

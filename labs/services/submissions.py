@@ -115,13 +115,26 @@ def submission_finish(
     return bool(rows.update(status=status, finished_at=timezone.now(), **fields))
 
 
+def lab_validation_runs(*, lab: Lab, by: User) -> list[Submission]:
+    """The runs that validate a lab, created queued: its reference solution, its unmodified
+    starter code and each ablation (the reference without its idea)."""
+    variants = [
+        ("reference", "", lab.reference_solution),
+        ("starter", "", lab.starter_code),
+        *(("ablation", a["name"], a["code"]) for a in lab.ablations),
+    ]
+    return [
+        Submission.objects.create(
+            learner=by, lab=lab, code=code, validation_of=role, ablation=ablation
+        )
+        for role, ablation, code in variants
+    ]
+
+
 def lab_validate_enqueue(*, lab: Lab, by: User) -> list[Submission]:
-    """Queue the reference solution and the unmodified starter code through the real pipeline."""
+    """Queue every validation run of the lab through the real pipeline, on the workers."""
     with transaction.atomic():
-        runs = [
-            Submission.objects.create(learner=by, lab=lab, code=code, validation_of=role)
-            for role, code in (("reference", lab.reference_solution), ("starter", lab.starter_code))
-        ]
+        runs = lab_validation_runs(lab=lab, by=by)
         for run in runs:
             submission_enqueue_on_commit(run)
     return runs

@@ -275,3 +275,74 @@ def test_the_admin_s_json_for_rules_and_floors_is_checked_by_the_same_rules(
     with pytest.raises(ValidationError) as error:
         lab.full_clean()
     assert message in " ".join(error.value.message_dict[field])
+
+
+# --------------------------------------------------------------------------
+# `ablations:` (the reference without its idea, each of which must fail)
+
+ABLATION = {"name": "no-weights", "file": "ablation.py", "without": "class weights"}
+
+
+def test_ablations_are_read_with_their_code(dataset, stage):
+    (stage / "ablation.py").write_text("HYPERPARAMETERS = {'epochs': 1}\n")
+    fields = fields_of(stage, section(ablations=[ABLATION]))
+    assert fields["ablations"] == [
+        {
+            "name": "no-weights",
+            "without": "class weights",
+            "code": "HYPERPARAMETERS = {'epochs': 1}\n",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ablations", "files", "message", "line"),
+    [
+        ([ABLATION], {}, "ablation file ablation.py not found next to the module", 15),
+        ([ABLATION, {**ABLATION}], {"ablation.py": ""}, "ablation name(s) used twice", 13),
+        ([{**ABLATION, "name": "No Weights"}], {"ablation.py": ""}, "is not a valid slug", 14),
+        ([{"name": "x", "file": "ablation.py"}], {"ablation.py": ""}, "has no 'without'", 14),
+    ],
+)
+def test_a_bad_ablation_names_the_file_the_line_and_the_problem(
+    dataset, stage, ablations, files, message, line
+):
+    for name, text in files.items():
+        (stage / name).write_text(text)
+    with pytest.raises(CourseFolderError) as error:
+        fields_of(stage, section(ablations=ablations))
+    assert message in error.value.message, error.value.message
+    assert error.value.line == line, str(error.value)
+
+
+def test_an_ablation_with_a_syntax_error_names_its_own_file_and_line(dataset, stage):
+    (stage / "ablation.py").write_text("x = 1\ndef broken(:\n")
+    with pytest.raises(CourseFolderError) as error:
+        fields_of(stage, section(ablations=[ABLATION]))
+    assert error.value.path.endswith("ablation.py") and error.value.line == 2
+
+
+def test_ablations_export_as_files_and_read_back_unchanged(dataset, course, tmp_path):
+    from labs.exporting import course_folder_export
+    from labs.services.authoring import course_folder_import
+    from tests.factories import ModuleFactory
+
+    module = ModuleFactory.create(
+        course=course, stage=course.stages.first(), slug="lab-x", kind="lab", position=20
+    )
+    ablations = [{"name": "no-weights", "without": "class weights", "code": "x = 2\n"}]
+    Lab.objects.create(
+        module=module,
+        dataset=dataset,
+        starter_code="x = 0\n",
+        reference_solution="x = 1\n",
+        baseline=0.3,
+        target=0.9,
+        ablations=ablations,
+    )
+    files = course_folder_export(course=course, dest=tmp_path / "out")
+
+    assert any(path.name == "ablation-no-weights.py" for path in files)
+    Lab.objects.filter(module=module).update(ablations=[])
+    course_folder_import(path=tmp_path / "out")
+    assert Lab.objects.get(module=module).ablations == ablations

@@ -10,9 +10,9 @@ from runs.validation import labs_in_order, validate_labs, write_table
 
 class Command(BaseCommand):
     help = (
-        "Validate a course's labs: run each reference solution and starter code through the "
-        "real pipeline (sandbox, engine, grader) in this process and print one table. Every "
-        "reference must pass and no starter may."
+        "Validate a course's labs: run each reference solution, starter code and ablation "
+        "through the real pipeline (sandbox, engine, grader) in this process and print one "
+        "table, a row per run. Every reference must pass; no starter or ablation may."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,8 +36,9 @@ class Command(BaseCommand):
                 raise CommandError(f"Course {slug!r} has no lab {', '.join(unknown)}.")
             labs = labs.filter(module__slug__in=options["labs"])
         self.stderr.write(f"Validating {labs.count()} lab(s) of {slug}…")
+        count = labs.count()
         rows, failures = validate_labs(labs, log=self.stderr.write)
         write_table(rows, self.stdout.write)
         if failures:
-            raise CommandError(f"{failures} of {len(rows)} lab(s) failed validation.")
-        self.stdout.write(f"All {len(rows)} lab(s) of {slug} validated.")
+            raise CommandError(f"{failures} of {count} lab(s) failed validation.")
+        self.stdout.write(f"All {count} lab(s) of {slug} validated.")
