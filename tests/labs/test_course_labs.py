@@ -83,3 +83,18 @@ def test_reference_and_starter_run_through_the_sandbox_and_are_graded(reduced_la
         check = runs["reference"].grade.weight_check
         assert 0 < check["share"] <= (lab.max_trainable_share or 1)
         assert {t["kind"] for t in check["tensors"]} == {"free", "low_rank"}
+    for ablation in lab.ablations:  # each ran; the real model decides whether they pass
+        run = Submission.objects.get(lab=lab, ablation=ablation["name"])
+        assert run.status in Submission.FINAL, run.status
+
+
+def test_the_peft_labs_full_fine_tune_is_refused_by_the_grader_whatever_its_process_claims(
+    reduced_labs,
+):
+    lab = reduced_labs["lab-peft"]
+    validate_labs([lab], log=lambda line: None)
+
+    full = Submission.objects.get(lab=lab, ablation="full-fine-tune")
+    assert full.run_info["trainable_share"] < 1e-6  # what its own process reported
+    assert full.status == Submission.Status.REJECTED
+    assert "changed, but this lab allows changes only to classifier.*" in full.error_message
