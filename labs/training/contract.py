@@ -8,13 +8,14 @@ is documented in the package docstring (`labs/training/__init__.py`).
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib.util
 import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,10 @@ from labs.training.spec import RunSpec, SpecError
 MODULE_NAME = "solution"
 DISPLAY_NAME = "solution.py"
 MAX_MESSAGE = 400
+# The longest text preprocess may return, in training and at serving alike: far above
+# any shipped dataset's longest text (under 1,000 characters) and far beyond what
+# max_length keeps (at most 256 tokens), so it refuses only a runaway result.
+MAX_PREPROCESSED_CHARS = 10_000
 
 # Hook name -> the parameters it is called with, in order.
 HOOKS: dict[str, tuple[str, ...]] = {
@@ -119,6 +124,35 @@ def load_learner_code(code_file: str | Path) -> LearnerCode:
     hooks = _collect_hooks(module)
     raw = _raw_hyperparameters(module)
     return LearnerCode(path, module, hooks, raw, _near_miss_warnings(module))
+
+
+def may_define_hook(code: str, hook: str) -> bool:
+    """Whether `code` may define `hook`, read without running it (the host decides so).
+
+    True when the name occurs anywhere in the parsed code: a def, an assignment, an
+    import, an attribute, a keyword or a string such as `globals()["preprocess"]`.
+    Comments do not count. A name only built at run time ("pre" + "process") is not
+    seen: such a file is served as if it had no hook. Code that does not parse may
+    define anything.
+    """
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    for node in ast.walk(tree):
+        for _, value in ast.iter_fields(node):
+            if value == hook or (isinstance(value, list) and hook in value):
+                return True
+    return False
+
+
+def preprocess_texts(learner: LearnerCode, texts: Sequence[str]) -> list[str]:
+    """The texts as the model reads them: through the learner's `preprocess`, each result
+    checked, or unchanged without the hook. Training (train and dev) and serving (the
+    held-out texts, labs.training.serving) both go through here."""
+    if not learner.has("preprocess"):
+        return list(texts)
+    return [learner.call("preprocess", text) for text in texts]
 
 
 def _collect_hooks(module: ModuleType) -> dict[str, Callable[..., Any]]:
@@ -261,10 +295,22 @@ def _range_text(low: float | None, high: float | None, low_open: bool, high_open
 # ---------------------------------------------------------------- return checks
 
 
-def _check_preprocess(result: Any) -> str | None:
-    if isinstance(result, str):
-        return None
-    return f"must return a str, got {type(result).__name__}"
+def preprocessed_text_problem(result: Any) -> str | None:
+    """What is wrong with one result of preprocess, or None. Public: the worker checks
+    the texts that come back from serving with it too (they pass through learner code)."""
+    if not isinstance(result, str):
+        return f"must return a str, got {type(result).__name__}"
+    if len(result) > MAX_PREPROCESSED_CHARS:
+        return (
+            f"returned a text of {len(result):,} characters; "
+            f"at most {MAX_PREPROCESSED_CHARS:,} are allowed"
+        )
+    try:
+        result.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: the tokenizer would fail on it outside the learner's hook.
+        return "returned a str that is not valid Unicode text (it holds a lone surrogate)"
+    return None
 
 
 def _check_prepare_model(result: Any) -> str | None:
@@ -306,7 +352,7 @@ def _check_training_step(result: Any) -> str | None:
 
 
 _RETURN_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "preprocess": _check_preprocess,
+    "preprocess": preprocessed_text_problem,
     "prepare_model": _check_prepare_model,
     "build_optimizer": _check_build_optimizer,
     "build_scheduler": _check_build_scheduler,

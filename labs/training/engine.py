@@ -39,6 +39,7 @@ from labs.training.contract import (
     LearnerCode,
     LearnerCodeError,
     load_learner_code,
+    preprocess_texts,
     resolve_hyperparameters,
 )
 from labs.training.data import DataError, read_csv
@@ -258,9 +259,7 @@ def encode(
         raise DataError(
             f"{path} has label(s) {', '.join(map(repr, unknown))} not in the spec's labels."
         )
-    texts = [text for text, _ in rows]
-    if learner.has("preprocess"):
-        texts = [learner.call("preprocess", text) for text in texts]
+    texts = preprocess_texts(learner, [text for text, _ in rows])
     # One batched call to the Rust tokenizer; padding is left to each batch.
     ids = tokenizer(
         texts,

@@ -10,6 +10,8 @@ from labs.training.contract import (
     DEFAULT_HYPERPARAMETERS,
     LearnerCodeError,
     load_learner_code,
+    may_define_hook,
+    preprocess_texts,
     resolve_hyperparameters,
 )
 from labs.training.engine import train
@@ -197,3 +199,36 @@ def test_frozen_model_with_no_trainable_parameters_is_the_learners_error(
     code = "def prepare_model(model):\n    model.requires_grad_(False)\n    return model\n"
     error = learner_failure(make_spec, code)
     assert error.message == "prepare_model() left the model with no trainable parameters."
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("def preprocess(text):\n    return text\n", True),
+        ("preprocess = str.lower\n", True),
+        ("from string import capwords as preprocess\n", True),
+        ("globals()['preprocess'] = str.lower\n", True),
+        ("import sys\nsetattr(sys.modules[__name__], 'preprocess', str.lower)\n", True),
+        ("def preprocess(:\n", True),  # unparsable: may define anything
+        ("HYPERPARAMETERS = {}\n# preprocess is optional\n", False),
+        ('"""No preprocess here."""\ndef prepare_model(model):\n    return model\n', False),
+    ],
+)
+def test_may_define_hook_reads_the_code_without_running_it(code: str, expected: bool) -> None:
+    assert may_define_hook(code, "preprocess") is expected
+
+
+@pytest.mark.parametrize(
+    ("returned", "message"),
+    [
+        ("'x' * 10_001", "returned a text of 10,001 characters; at most 10,000 are allowed"),
+        ("'\\ud800'", "not valid Unicode text"),
+        ("b'bytes'", "must return a str, got bytes"),
+    ],
+)
+def test_a_preprocess_result_the_model_cannot_read_fails_training(
+    tmp_path: Path, returned: str, message: str
+) -> None:
+    path = write_solution(tmp_path, f"def preprocess(text):\n    return {returned}\n")
+    with pytest.raises(LearnerCodeError, match=message):
+        preprocess_texts(load_learner_code(path), ["a text"])
