@@ -2,9 +2,11 @@
 
 Run it as `python -m labs.training --spec spec.json` (see `__main__`), or
 call `labs.training.engine.train(RunSpec(...), on_event=..., should_stop=...)`.
-`spec`, `data` and `metrics` import only the standard library (the grader
-and the Django side use them without torch); `engine`, `batching`, `tiny`
-and `contract`'s return checks import torch/transformers when used.
+`python -m labs.training --serve-preprocess FOLDER` runs the learner's
+`preprocess` on held-out texts for the grader (`serving`).
+`spec`, `data`, `metrics` and `serving` import only the standard library (the
+grader and the Django side use them without torch); `engine`, `batching`,
+`tiny` and `contract`'s return checks import torch/transformers when used.
 
 The learner contract
 ====================
@@ -56,9 +58,15 @@ Hooks
 Define any of these functions; the engine's default is used for the rest.
 
 `preprocess(text: str) -> str`
-    Called once per training and dev text, before tokenisation. Must return
-    a str. The grader evaluates the saved model on the raw held-out texts,
-    so preprocessing shapes training only.
+    Called once per training and dev text, before tokenisation, and again on
+    every held-out text at grading, as a serving system would: the grader
+    scores the saved model on the held-out texts as `preprocess` returns
+    them. Must return a str of at most 10,000 characters (valid Unicode) for
+    any input. The held-out texts go through it in a separate sandboxed run
+    (`serving`) whose output, prints and files nobody sees, so a failure
+    there is reported without any detail. The grader decides from the
+    source whether there is a hook to serve: name it in the file (a `def`,
+    an assignment or an import), not only in a string built at run time.
 
 `prepare_model(model) -> model`
     Called once with the freshly loaded `BertForSequenceClassification`

@@ -1,9 +1,11 @@
-"""Command line: `python -m labs.training --spec spec.json` (or `--make-tiny PATH`).
+"""Command line: `python -m labs.training --spec spec.json` (or `--serve-preprocess FOLDER`,
+`--make-tiny PATH`).
 
 stdout carries only JSON-lines events (labs/training/events.py), one object
 per line, flushed each; everything else (the learner's print(), library
 warnings, tracebacks of platform faults) goes to stderr, which the sandbox
-keeps as the learner's log.
+keeps as the learner's log. With `--serve-preprocess` the worker keeps
+neither: the input is the held-out set (labs/training/serving.py).
 
 Exit codes: 0 done, 2 bad spec or usage, 3 learner error, 4 stopped,
 anything else a platform fault.
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         print(make_tiny_bert(args.make_tiny))
         return EXIT_DONE
     emit = _event_writer(_claim_stdout())
+    if args.serve_preprocess:
+        return _serve_preprocess(args.serve_preprocess, emit)
     return _run(args.spec, emit)
 
 
@@ -49,6 +53,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m labs.training", description=__doc__)
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--spec", help="run spec JSON file: train and save a checkpoint")
+    action.add_argument(
+        "--serve-preprocess",
+        metavar="FOLDER",
+        help="apply the learner's preprocess to held-out texts (labs.training.serving)",
+    )
     action.add_argument("--make-tiny", metavar="PATH", help="write a tiny random BERT to PATH")
     return parser.parse_args(argv)
 
@@ -113,6 +122,18 @@ def _run(spec_path: str, emit: Callable[[dict[str, Any]], None]) -> int:
         emit({"event": "platform_error", "message": f"{type(exc).__name__}: {exc}"})
         return EXIT_PLATFORM
     return EXIT_DONE if result["event"] == "done" else EXIT_STOPPED
+
+
+def _serve_preprocess(folder: str, emit: Callable[[dict[str, Any]], None]) -> int:
+    from labs.training.contract import LearnerCodeError
+    from labs.training.serving import LOADING_CODE_EVENT, serve_preprocess
+
+    try:
+        serve_preprocess(folder, on_loading_code=lambda: emit(LOADING_CODE_EVENT))
+    except LearnerCodeError:
+        # Neither its message nor its traceback is printed: either may quote a held-out text.
+        return EXIT_LEARNER
+    return EXIT_DONE
 
 
 def _quiet_transformers() -> None:

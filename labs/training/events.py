@@ -7,6 +7,7 @@ imported. Nothing the worker sees before it can be the learner's doing; after
 it, the learner's code shares the engine's process and can write to the event
 channel like the engine does, so a line there that is not one of these events
 is taken as the learner's (see runs/pipeline.py, which decides who is at fault).
+`--serve-preprocess` (labs/training/serving.py) prints `loading_code` only.
 """
 
 from __future__ import annotations
