@@ -1,4 +1,5 @@
-"""Job folders: what a run's sandbox sees (code, train and dev splits, a spec), and their pruning.
+"""Job folders: what a run's sandbox sees (code, train and dev splits, a spec), the sandbox
+the engine runs in, and their pruning.
 
 A job folder lives on the worker's local disk under ACADEMY_JOBS_DIR, named by the
 submission's id. The held-out split is never written here: the grader reads it
@@ -12,21 +13,27 @@ import datetime
 import logging
 import os
 import shutil
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
-from labs.models import Example, Submission
+import labs.training
+from labs.models import Example, Lab, Submission
 from labs.training.data import stratified_split, stratified_subset, write_csv
 from labs.training.spec import RunSpec
+from sandbox import Limits, SandboxMode, SandboxPolicy
 
 logger = logging.getLogger(__name__)
 
 # Where the sandbox mounts the job folder and the base model (the engine reads the spec's paths).
 JOB_MOUNT = "/job"
 MODEL_MOUNT = "/model"
+# Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
+DISK_FULL_BYTES = 64 * 1024 * 1024
 
 
 def job_dir_for(submission: Submission) -> Path:
@@ -63,6 +70,38 @@ def job_write(submission: Submission) -> Path:
         max_trainable_share=lab.max_trainable_share,
     ).to_json(job_dir / "spec.json")
     return job_dir
+
+
+def engine_policy(
+    lab: Lab, job_dir: Path, *, wall_seconds: int, ro_binds: Mapping[str, str] | None = None
+) -> SandboxPolicy:
+    """The sandbox a stage of this lab's run gets: the engine read-only at /code, `job_dir`
+    at /job, the lab's memory, the worker's thread count, and `ro_binds` besides."""
+    threads = settings.ACADEMY_TRAINING_THREADS
+    engine_dir = Path(labs.training.__file__).resolve().parent
+    return SandboxPolicy(
+        mode=SandboxMode(settings.ACADEMY_SANDBOX_MODE),
+        limits=Limits(
+            wall_seconds=wall_seconds,
+            cpu_seconds=wall_seconds * max(1, threads) + 60,
+            memory_mb=lab.memory_mb,
+        ),
+        job_dir=str(job_dir),
+        ro_binds={str(engine_dir): "/code/labs/training", **(ro_binds or {})},
+        env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
+        cwd_inside="/code",
+        memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+    )
+
+
+def engine_argv(*args: str) -> list[str]:
+    """`python -m labs.training ARGS` with the worker's own interpreter."""
+    return [sys.executable, "-m", "labs.training", *args]
+
+
+def disk_nearly_full(path: Path) -> bool:
+    usage = shutil.disk_usage(path)
+    return usage.free < max(DISK_FULL_BYTES, usage.total // 50)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ of training, none for grading) and never use one.
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 import sys
 import traceback
@@ -33,7 +32,6 @@ from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 
-import labs.training
 import sandbox
 from academy.deadlines import database_calls_bounded
 from grading.services import submission_grade
@@ -41,9 +39,10 @@ from labs.models import Lab, Submission
 from labs.selectors import submissions_fair_order
 from labs.services.submissions import queue_wake, submission_finish
 from labs.training.base_models import resolve_base_model
-from runs.jobs import JOB_MOUNT, MODEL_MOUNT, job_write
+from runs.jobs import JOB_MOUNT, MODEL_MOUNT, engine_argv, engine_policy, job_write
+from runs.jobs import disk_nearly_full as _disk_nearly_full
 from runs.reporter import RunReporter
-from sandbox import Limits, SandboxMode, SandboxPolicy, SandboxResult, SandboxUnavailable
+from sandbox import LIMIT_OUTCOMES, SandboxResult, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_PLATFORM_RETRIES = 2
 # Candidates tried per wake-up when another worker wins the race for the first.
 CLAIM_CANDIDATES = 5
-# Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
-DISK_FULL_BYTES = 64 * 1024 * 1024
-# What the sandbox reports when a limit ended the run: the learner's program, not ours.
-LIMIT_OUTCOMES = frozenset({"timeout", "memory", "cpu", "output_limit"})
 
 
 # --------------------------------------------------------------------------
@@ -179,27 +174,15 @@ def _run_claimed(submission: Submission) -> str:
 def _train(submission: Submission, job_dir: Path, reporter: RunReporter) -> SandboxResult:
     """The engine, sandboxed, on this job folder; its events stream into the row."""
     lab = submission.lab
-    threads = settings.ACADEMY_TRAINING_THREADS
-    engine_dir = Path(labs.training.__file__).resolve().parent
-    policy = SandboxPolicy(
-        mode=SandboxMode(settings.ACADEMY_SANDBOX_MODE),
-        limits=Limits(
-            wall_seconds=lab.wall_time_seconds,
-            cpu_seconds=lab.wall_time_seconds * max(1, threads) + 60,
-            memory_mb=lab.memory_mb,
-        ),
-        job_dir=str(job_dir),
-        ro_binds={
-            str(engine_dir): "/code/labs/training",
-            resolve_base_model(lab.base_model): MODEL_MOUNT,
-        },
-        env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
-        cwd_inside="/code",
-        memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+    policy = engine_policy(
+        lab,
+        job_dir,
+        wall_seconds=lab.wall_time_seconds,
+        ro_binds={resolve_base_model(lab.base_model): MODEL_MOUNT},
     )
     return sandbox.run(
         policy,
-        argv=[sys.executable, "-m", "labs.training", "--spec", f"{JOB_MOUNT}/spec.json"],
+        argv=engine_argv("--spec", f"{JOB_MOUNT}/spec.json"),
         on_stdout_line=reporter.handle_line,
         should_stop=reporter.should_stop,
     )
@@ -376,11 +359,6 @@ def _platform_fault(submission: Submission, *, log_tail: str, reason: str = "") 
         log_tail=log_tail,
     )
     return Submission.Status.FAILED
-
-
-def _disk_nearly_full(path: Path) -> bool:
-    usage = shutil.disk_usage(path)
-    return usage.free < max(DISK_FULL_BYTES, usage.total // 50)
 
 
 def _clean_log(text: str) -> str:

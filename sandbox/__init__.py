@@ -34,6 +34,7 @@ from __future__ import annotations
 from sandbox.capabilities import Capabilities, capabilities_report, detect_capabilities
 from sandbox.jobfiles import open_job_file
 from sandbox.policy import (
+    LIMIT_OUTCOMES,
     MAX_LINE_BYTES,
     MAX_STDOUT_BYTES,
     STDERR_TAIL_BYTES,
@@ -47,6 +48,7 @@ from sandbox.policy import (
 from sandbox.supervisor import SandboxResult, run, run_sandboxed
 
 __all__ = [
+    "LIMIT_OUTCOMES",
     "MAX_LINE_BYTES",
     "MAX_STDOUT_BYTES",
     "STDERR_TAIL_BYTES",

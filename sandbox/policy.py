@@ -29,6 +29,8 @@ DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
 CGROUP_PREFIX = "llm-academy-sandbox-"
 
 OUTCOMES = ("ok", "exited", "timeout", "memory", "cpu", "cancelled", "output_limit")
+# The outcomes where a limit stopped the program: its own doing, not the platform's.
+LIMIT_OUTCOMES = frozenset({"timeout", "memory", "cpu", "output_limit"})
 MEMORY_ENFORCEMENTS = ("cgroup", "rlimit_as", "none")
 
 MIB = 1024 * 1024
