@@ -359,7 +359,8 @@ def predict(
     precision: str = "auto",
     on_batch: Callable[[], None] = lambda: None,
 ) -> Evaluation:
-    """Batched, length-sorted, dynamically padded inference on the raw held-out texts.
+    """Batched, length-sorted, dynamically padded inference on the held-out texts as given
+    (served through the learner's preprocess by the worker, or raw).
 
     The model is moved to the device and cast to the precision in place (one copy in memory).
     """

@@ -29,7 +29,8 @@ from grading.evaluation import (
 )
 from grading.models import AuditEvent, Grade, ModuleProgress
 from grading.selectors import course_progress, lab_weight_rules
-from labs.models import Example, Lab, Submission
+from labs.models import Lab, Submission
+from labs.selectors import heldout_rows
 from labs.services.submissions import submission_finish
 
 
@@ -218,17 +219,22 @@ def grade_values(lab: Lab, metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_checkpoint(
-    lab: Lab, job_dir: Path, *, heartbeat: Callable[[], None] = lambda: None
+    lab: Lab,
+    job_dir: Path,
+    *,
+    texts: Sequence[str] | None = None,
+    heartbeat: Callable[[], None] = lambda: None,
 ) -> tuple[dict[str, Any], Evaluation]:
     """Score the checkpoint in `job_dir` on the lab's held-out split (raises CheckpointRejected,
-    also for weights that differ from the base model more than the lab allows)."""
+    also for weights that differ from the base model more than the lab allows).
+
+    `texts`: the held-out texts as served (through the learner's preprocess, by the
+    worker's serving stage), one for each held-out row in its order; None: the raw texts."""
     from labs.training.base_models import resolve_base_model
 
-    heldout = list(
-        Example.objects.filter(dataset=lab.dataset, split=Example.Split.HELDOUT)
-        .order_by("position")
-        .values_list("text", "label")
-    )
+    heldout = heldout_rows(dataset=lab.dataset)
+    if texts is not None and len(texts) != len(heldout):
+        raise ValueError(f"{len(texts)} served texts for {len(heldout)} held-out rows")
     labels = list(lab.dataset.labels)
     index = {label: i for i, label in enumerate(labels)}
     base_model = resolve_base_model(lab.base_model)
@@ -237,7 +243,7 @@ def evaluate_checkpoint(
     heartbeat()
     evaluation = predict(
         model,
-        [text for text, _ in heldout],
+        [text for text, _ in heldout] if texts is None else texts,
         base_model=base_model,
         precision=settings.ACADEMY_GRADING_PRECISION,
         on_batch=heartbeat,
@@ -253,12 +259,18 @@ def evaluate_checkpoint(
 
 
 def submission_grade(
-    *, submission: Submission, job_dir: Path, heartbeat: Callable[[], None]
+    *,
+    submission: Submission,
+    job_dir: Path,
+    texts: Sequence[str] | None = None,
+    heartbeat: Callable[[], None],
 ) -> None:
-    """Post-training step in the worker: held-out evaluation, Grade, progress. Idempotent."""
+    """Post-training step in the worker: held-out evaluation, Grade, progress. Idempotent.
+
+    `texts`: the served held-out texts (see evaluate_checkpoint)."""
     lab = submission.lab
     try:
-        metrics, evaluation = evaluate_checkpoint(lab, job_dir, heartbeat=heartbeat)
+        metrics, evaluation = evaluate_checkpoint(lab, job_dir, texts=texts, heartbeat=heartbeat)
     except CheckpointRejected as exc:
         submission_finish(
             submission, Submission.Status.REJECTED, counts_as_attempt=True, error_message=str(exc)
@@ -310,15 +322,8 @@ class RegradeImpossible(Exception):
     pass
 
 
-def submission_regrade(
-    *, submission: Submission, job_dir: Path, actor: User | None = None
-) -> Grade:
-    """Score the checkpoint in `job_dir` again under the lab's current rubric (its floors
-    included), without retraining.
-
-    The audit trail records who asked for it and the score before and after. A checkpoint
-    the lab's current weight rules refuse keeps its grade (a completion is never revoked)
-    and is reported as not re-graded."""
+def regrade_check(*, submission: Submission, job_dir: Path) -> None:
+    """Raise RegradeImpossible unless the run is graded and its checkpoint is still here."""
     if submission.status != Submission.Status.GRADED:
         raise RegradeImpossible(
             f"Run #{submission.pk} is {submission.get_status_display().lower()}, not graded."
@@ -328,8 +333,25 @@ def submission_regrade(
             f"The files of run #{submission.pk} were cleaned up (or are on another worker): "
             "it cannot be re-graded without training again."
         )
+
+
+def submission_regrade(
+    *,
+    submission: Submission,
+    job_dir: Path,
+    texts: Sequence[str] | None = None,
+    actor: User | None = None,
+) -> Grade:
+    """Score the checkpoint in `job_dir` again under the lab's current rubric (its floors
+    included), without retraining.
+
+    `texts`: the served held-out texts, as for the first grade (see evaluate_checkpoint).
+    The audit trail records who asked for it and the score before and after. A checkpoint
+    the lab's current weight rules refuse keeps its grade (a completion is never revoked)
+    and is reported as not re-graded."""
+    regrade_check(submission=submission, job_dir=job_dir)
     try:
-        metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir)
+        metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir, texts=texts)
     except CheckpointRejected as exc:
         raise RegradeImpossible(
             f"Run #{submission.pk} was not re-graded: the lab now refuses its checkpoint. {exc}"

@@ -29,6 +29,16 @@ def dataset_get(*, slug: str) -> Dataset:
         raise Http404("No such dataset.") from None
 
 
+def heldout_rows(*, dataset: Dataset) -> list[tuple[str, str]]:
+    """The held-out split as (text, label), in its order: for the grader and the serving
+    stage, whose texts must line up one for one. Never for a page."""
+    return list(
+        Example.objects.filter(dataset=dataset, split=Example.Split.HELDOUT)
+        .order_by("position", "pk")
+        .values_list("text", "label")
+    )
+
+
 def dataset_card(*, dataset: Dataset) -> dict:
     """What a learner may see of a dataset: sizes, the train label distribution, a sample.
 
