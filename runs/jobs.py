@@ -3,7 +3,8 @@ the engine runs in, and their pruning.
 
 A job folder lives on the worker's local disk under ACADEMY_JOBS_DIR, named by the
 submission's id. The held-out split is never written here: the grader reads it
-from the database, outside the sandbox.
+from the database, outside the sandbox. (The serving stage's folders, which hold
+the held-out texts, live apart under SERVING_DIR: runs/serving.py.)
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 # Where the sandbox mounts the job folder and the base model (the engine reads the spec's paths).
 JOB_MOUNT = "/job"
 MODEL_MOUNT = "/model"
+# Under ACADEMY_JOBS_DIR: never a submission's id, so no job folder and no pruning by id.
+SERVING_DIR = "serving"
 # Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
 DISK_FULL_BYTES = 64 * 1024 * 1024
 
@@ -117,7 +120,8 @@ def jobs_prune(*, older_than: datetime.timedelta, dry_run: bool = False) -> Prun
     A folder whose run is still queued or running is never touched; a folder with
     no row at all (a deleted submission, a folder copied in by hand) goes by its
     modification time. A graded run's checkpoint goes with its folder, after which
-    it can no longer be re-graded without training again.
+    it can no longer be re-graded without training again. So does any serving folder
+    of the run's (runs/serving.py removes its own; a worker killed mid-stage cannot).
     """
     root = Path(settings.ACADEMY_JOBS_DIR)
     if not root.is_dir():
@@ -142,9 +146,10 @@ def jobs_prune(*, older_than: datetime.timedelta, dry_run: bool = False) -> Prun
             ended = datetime.datetime.fromtimestamp(folder.stat().st_mtime, tz=datetime.UTC)
         if ended is None or ended >= cutoff:
             continue
-        freed += _folder_bytes(folder)
-        if not dry_run:
-            shutil.rmtree(folder, ignore_errors=True)
+        for path in [folder, *(root / SERVING_DIR).glob(f"{pk}-*")]:
+            freed += _folder_bytes(path)
+            if not dry_run:
+                shutil.rmtree(path, ignore_errors=True)
         removed.append(pk)
     if removed and not dry_run:
         logger.info("Pruned %s job folder(s), %s bytes", len(removed), freed)

@@ -7,6 +7,8 @@
                                                 (runs/reporter.py, also the heartbeat)
       → read how training ended                 _training_verdict: cancelled, the
                                                 learner's error, a limit, or our fault
+      → serve the held-out texts                _serve: the learner's preprocess on them,
+                                                in a silent sandbox (runs/serving.py)
       → grade the checkpoint                    _grade → grading.services.submission_grade
       → finish the row                          labs.services.submissions.submission_finish
 
@@ -42,7 +44,8 @@ from labs.training.base_models import resolve_base_model
 from runs.jobs import JOB_MOUNT, MODEL_MOUNT, engine_argv, engine_policy, job_write
 from runs.jobs import disk_nearly_full as _disk_nearly_full
 from runs.reporter import RunReporter
-from sandbox import LIMIT_OUTCOMES, SandboxResult, SandboxUnavailable
+from runs.serving import ServingFault, ServingRefused, ServingStopped, heldout_served
+from sandbox import LIMIT_OUTCOMES, SandboxError, SandboxResult, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +155,7 @@ def _run_claimed(submission: Submission) -> str:
         job_dir = job_write(submission)
         result = _train(submission, job_dir, reporter)
     except SandboxUnavailable as exc:
-        submission_finish(
-            submission,
-            Submission.Status.FAILED,
-            counts_as_attempt=False,
-            error_message=f"This worker cannot run code safely: {exc} No attempt was used.",
-        )
-        return Submission.Status.FAILED
+        return _sandbox_unavailable(submission, exc)
     except Exception:
         logger.exception("Platform fault training submission %s", submission.pk)
         return _platform_fault_recorded(submission, detail=traceback.format_exc())
@@ -168,7 +165,10 @@ def _run_claimed(submission: Submission) -> str:
     final = _training_verdict(submission, result, reporter, job_dir)
     if final is not None:
         return final
-    return _grade(submission, job_dir, reporter)
+    final, texts = _serve(submission, reporter)
+    if final is not None:
+        return final
+    return _grade(submission, job_dir, reporter, texts)
 
 
 def _train(submission: Submission, job_dir: Path, reporter: RunReporter) -> SandboxResult:
@@ -291,12 +291,43 @@ def _learner_fault(
     return Submission.Status.ERROR
 
 
-def _grade(submission: Submission, job_dir: Path, reporter: RunReporter) -> str:
+def _serve(submission: Submission, reporter: RunReporter) -> tuple[str | None, list[str] | None]:
+    """The held-out texts through the learner's preprocess, as a serving system would feed
+    the model (runs/serving.py; nothing of the stage is kept). Returns (the final status,
+    None) when the stage ended the run, else (None, the texts to grade; None: raw)."""
+
+    def lost() -> bool:
+        reporter.flush()  # the heartbeat while the stage runs
+        return reporter.lost_ownership
+
+    try:
+        return None, heldout_served(submission=submission, should_stop=lost)
+    except ServingRefused as exc:
+        return _learner_fault(submission, str(exc)), None
+    except ServingStopped:
+        return Submission.Status.RUNNING, None  # another worker owns the row now
+    except SandboxUnavailable as exc:
+        return _sandbox_unavailable(submission, exc), None
+    except (SandboxError, ServingFault) as exc:
+        return _platform_fault_recorded(submission, detail=f"serving stage: {exc}"), None
+    except DatabaseError:
+        logger.exception("Submission %s: database unreachable while serving", submission.pk)
+        return Submission.Status.RUNNING, None
+    except Exception:
+        logger.exception("Serving fault on submission %s (not retried)", submission.pk)
+        return _grading_failed(submission), None
+
+
+def _grade(
+    submission: Submission, job_dir: Path, reporter: RunReporter, texts: list[str] | None
+) -> str:
     """Held-out evaluation, the Grade and progress (grading.services). A fault here is ours,
     but training again would not mend it: the run ends failed once, with no retry."""
     try:
         # The throttled flush is also the heartbeat while the grader works.
-        submission_grade(submission=submission, job_dir=job_dir, heartbeat=reporter.flush)
+        submission_grade(
+            submission=submission, job_dir=job_dir, texts=texts, heartbeat=reporter.flush
+        )
     except DatabaseError:
         # The database went away: leave the row running; the sweep requeues it once the
         # database answers and its heartbeat is seen to be stale.
@@ -304,19 +335,33 @@ def _grade(submission: Submission, job_dir: Path, reporter: RunReporter) -> str:
         return Submission.Status.RUNNING
     except Exception:
         logger.exception("Grading fault on submission %s (not retried)", submission.pk)
-        submission_finish(
-            submission,
-            Submission.Status.FAILED,
-            counts_as_attempt=False,
-            error_message="The platform could not grade your run (not your fault; no attempt "
-            "was used). Your instructor has been told; please submit again later.",
-        )
-        return Submission.Status.FAILED
+        return _grading_failed(submission)
     return Submission.objects.values_list("status", flat=True).get(pk=submission.pk)
+
+
+def _grading_failed(submission: Submission) -> str:
+    submission_finish(
+        submission,
+        Submission.Status.FAILED,
+        counts_as_attempt=False,
+        error_message="The platform could not grade your run (not your fault; no attempt "
+        "was used). Your instructor has been told; please submit again later.",
+    )
+    return Submission.Status.FAILED
 
 
 # --------------------------------------------------------------------------
 # The platform's own faults
+
+
+def _sandbox_unavailable(submission: Submission, exc: SandboxUnavailable) -> str:
+    submission_finish(
+        submission,
+        Submission.Status.FAILED,
+        counts_as_attempt=False,
+        error_message=f"This worker cannot run code safely: {exc} No attempt was used.",
+    )
+    return Submission.Status.FAILED
 
 
 def _platform_fault_recorded(

@@ -11,10 +11,11 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
-from grading.services import RegradeImpossible, submission_regrade
+from grading.services import RegradeImpossible, regrade_check, submission_regrade
 from labs.models import Submission
 from runs import pipeline, sweep
 from runs.jobs import job_dir_for
+from runs.serving import ServingRefused, heldout_served
 
 logger = logging.getLogger(__name__)
 
@@ -92,14 +93,20 @@ def _requeue_on_worker_start(**_: object) -> None:
     time_limit=1300,
 )
 def regrade_submission(submission_id: int, requested_by_id: int | None = None) -> None:
+    """Grade a kept checkpoint again, on the held-out texts served as its first grade had
+    them: the serving stage runs here, on a worker, like the pipeline's (runs/serving.py)."""
     from django.contrib.auth import get_user_model
 
     submission = Submission.objects.select_related("lab__dataset").get(pk=submission_id)
     actor = get_user_model().objects.filter(pk=requested_by_id).first() if requested_by_id else None
+    job_dir = job_dir_for(submission)
     try:
-        submission_regrade(submission=submission, job_dir=job_dir_for(submission), actor=actor)
-    except RegradeImpossible as exc:
-        # Nothing to retry: the files are gone. The admin's list shows it was not re-graded.
+        regrade_check(submission=submission, job_dir=job_dir)
+        texts = heldout_served(submission=submission)
+        submission_regrade(submission=submission, job_dir=job_dir, texts=texts, actor=actor)
+    except (RegradeImpossible, ServingRefused) as exc:
+        # Nothing to retry: the files are gone, or the preprocess fails on the held-out texts
+        # (the message says nothing of them). The admin's list shows it was not re-graded.
         logger.warning("Re-grade of submission %s impossible: %s", submission_id, exc)
 
 

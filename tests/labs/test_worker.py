@@ -157,3 +157,37 @@ def test_a_passing_run_is_graded_updates_progress_and_opens_the_next_stage(
         lambda: worker.log().count("not claimable") >= 1, timeout=30, message="duplicate dropped"
     )
     assert Grade.objects.filter(submission=submission).count() == 1
+
+
+def test_held_out_texts_a_preprocess_prints_or_raises_reach_no_row_log_or_file(
+    worker, learner, lab
+):
+    heldout = list(lab.dataset.examples.filter(split="heldout").values_list("text", flat=True))
+    code = TINY_SOLUTION.replace('"epochs": 2', '"epochs": 1') + (
+        "\nimport sys\n"
+        "def preprocess(text):\n"
+        "    print('preprocessing', text, file=sys.stderr)\n"
+        "    if ' held ' in text:  # only the held-out texts say 'held'\n"
+        "        raise ValueError(text)\n"
+        "    return text.lower()\n"
+    )
+    submission = submission_create(learner=learner, lab=lab, code=code)
+    wait_for(
+        lambda: fresh(submission).status in Submission.FINAL,
+        timeout=180,
+        message=lambda: f"final\n{worker.log()}",
+    )
+
+    assert submission.status == Submission.Status.ERROR, submission.error_message
+    assert submission.counts_as_attempt
+    assert "would reveal the held-out set" in submission.error_message
+    assert "preprocessing" in submission.log_tail  # training's own prints are still shown
+    job_dir = worker.jobs_dir / str(submission.pk)
+    readable = "\n".join(
+        [
+            repr(list(Submission.objects.filter(pk=submission.pk).values())),
+            worker.log_path.read_text(errors="replace"),  # the worker's whole log, INFO and up
+            *(path.read_text(errors="replace") for path in job_dir.rglob("*") if path.is_file()),
+        ]
+    )
+    assert [text for text in heldout if text in readable] == []

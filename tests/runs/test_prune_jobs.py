@@ -55,6 +55,22 @@ def test_prune_jobs_removes_only_folders_of_runs_that_ended_before_the_age(
     assert "1 of active runs kept" in out.getvalue()
 
 
+def test_prune_jobs_also_removes_a_serving_folder_a_dead_worker_left(learner, lab, jobs):
+    from runs.jobs import SERVING_DIR
+
+    old = _run(learner, lab, status="graded", ended_days_ago=45)
+    running = _run(learner, lab, status="running", ended_days_ago=None)
+    for run in (old, running):
+        _job_folder(jobs, run.pk)
+        (jobs / SERVING_DIR / f"{run.pk}-stage").mkdir(parents=True)
+        (jobs / SERVING_DIR / f"{run.pk}-stage" / "texts.json").write_text('["held out"]')
+
+    call_command("prune_jobs", "--older-than", "30d", stdout=io.StringIO())
+
+    assert [p.name for p in (jobs / SERVING_DIR).iterdir()] == [f"{running.pk}-stage"]
+    assert sorted(p.name for p in jobs.iterdir()) == sorted([str(running.pk), SERVING_DIR])
+
+
 def test_prune_jobs_dry_run_removes_nothing(learner, lab, jobs):
     old = _run(learner, lab, status="error", ended_days_ago=90)
     _job_folder(jobs, old.pk)
