@@ -135,6 +135,8 @@ class LabSection(Section):
     starter: Text
     solution: Text
     hooks: Annotated[list[str], AfterValidator(_hooks)] = Field(default_factory=list)
+    # Set by the lab, over the learner's HYPERPARAMETERS (checked by Lab.clean).
+    fixed_hyperparameters: dict[str, Any] = Field(default_factory=dict)
     limits: Annotated[LabLimits, BeforeValidator(_empty_is_default)] = Field(
         default_factory=LabLimits
     )
@@ -192,6 +194,8 @@ class LabSection(Section):
             del data["grading"]["floors"]
         if not self.ablations:
             del data["ablations"]
+        if not self.fixed_hyperparameters:
+            del data["fixed_hyperparameters"]
         for key in ("may_change", "low_rank"):
             if self.checkpoint is not None and not getattr(self.checkpoint, key):
                 del data["checkpoint"][key]
@@ -206,6 +210,7 @@ LAB_FIELD_PLACES: dict[str, tuple[str, ...]] = {
     "dev_fraction": ("dev_fraction",),
     "base_model": ("base_model",),
     "required_hooks": ("hooks",),
+    "fixed_hyperparameters": ("fixed_hyperparameters",),
     "wall_time_seconds": ("limits", "wall_seconds"),
     "memory_mb": ("limits", "memory_mb"),
     "max_epochs": ("limits", "max_epochs"),

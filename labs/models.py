@@ -21,6 +21,7 @@ from django.utils.text import slugify
 from courses.authoring.source import explain
 from courses.models import Module
 from labs import authoring_schema as defaults
+from labs.training.contract import DEFAULT_HYPERPARAMETERS
 
 
 class Dataset(models.Model):
@@ -110,6 +111,9 @@ class Lab(models.Model):
     # [{"name": slug, "without": what was taken out, "code": the file}].
     ablations = models.JSONField(default=list, blank=True)
     required_hooks = models.JSONField(default=list, blank=True)
+    # Hyperparameters the lab sets (e.g. a peak learning rate the learner's scheduler must
+    # tame): the engine uses these, whatever the learner's HYPERPARAMETERS say.
+    fixed_hyperparameters = models.JSONField(default=dict, blank=True)
     wall_time_seconds = models.PositiveIntegerField(default=defaults.DEFAULT_WALL_SECONDS)
     memory_mb = models.PositiveIntegerField(default=defaults.DEFAULT_MEMORY_MB)
     max_trainable_share = models.FloatField(
@@ -179,6 +183,7 @@ class Lab(models.Model):
         self._clean_floors()
         self._clean_checkpoint_rules()
         self._clean_ablations()
+        self._clean_fixed_hyperparameters()
 
     def _clean_floors(self) -> None:
         floors: Any = self.pass_floors
@@ -198,6 +203,21 @@ class Lab(models.Model):
                 raise ValidationError(
                     {"pass_floors": f"The {name} floor is a number above 0, at most 1."}
                 )
+
+    def _clean_fixed_hyperparameters(self) -> None:
+        fixed: Any = self.fixed_hyperparameters
+        if not isinstance(fixed, dict):
+            raise ValidationError(
+                {"fixed_hyperparameters": "A mapping of hyperparameter names to values."}
+            )
+        unknown = sorted(set(fixed) - set(DEFAULT_HYPERPARAMETERS))
+        if unknown:
+            raise ValidationError(
+                {
+                    "fixed_hyperparameters": f"Unknown hyperparameter(s): {', '.join(unknown)} "
+                    f"(known: {', '.join(DEFAULT_HYPERPARAMETERS)})."
+                }
+            )
 
     def _clean_ablations(self) -> None:
         ablations: Any = self.ablations

@@ -71,6 +71,7 @@ def job_write(submission: Submission) -> Path:
         max_epochs=lab.max_epochs,
         threads=settings.ACADEMY_TRAINING_THREADS,
         max_trainable_share=lab.max_trainable_share,
+        fixed_hyperparameters=dict(lab.fixed_hyperparameters),
     ).to_json(job_dir / "spec.json")
     return job_dir
 

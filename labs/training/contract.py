@@ -224,7 +224,13 @@ def resolve_hyperparameters(raw: dict[str, Any], spec: RunSpec) -> tuple[dict[st
             f"HYPERPARAMETERS has unknown key {', '.join(map(repr, unknown))}; "
             f"allowed keys are {', '.join(DEFAULT_HYPERPARAMETERS)}."
         )
-    hp = {**DEFAULT_HYPERPARAMETERS, **raw}
+    warnings = [
+        f"HYPERPARAMETERS[{key!r}] = {raw[key]!r} is fixed by this lab at {value!r}; "
+        f"the run uses {value!r}."
+        for key, value in spec.fixed_hyperparameters.items()
+        if key in raw and raw[key] != value
+    ]
+    hp = {**DEFAULT_HYPERPARAMETERS, **raw, **spec.fixed_hyperparameters}
     _check_number(hp, "learning_rate", float, low=0.0, high=1.0, low_open=True)
     _check_number(hp, "epochs", int, low=1)
     _check_number(hp, "batch_size", int, low=1, high=spec.max_batch_size)
@@ -242,7 +248,6 @@ def resolve_hyperparameters(raw: dict[str, Any], spec: RunSpec) -> tuple[dict[st
             f"HYPERPARAMETERS['early_stopping_metric'] = {hp['early_stopping_metric']!r} is not "
             f"one of {', '.join(map(repr, EARLY_STOPPING_METRICS))}."
         )
-    warnings = []
     for key, cap in (("epochs", spec.max_epochs), ("max_length", spec.max_length_cap)):
         if hp[key] > cap:
             warnings.append(

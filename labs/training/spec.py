@@ -46,6 +46,9 @@ class RunSpec:
     progress_every: int = 5
     # The most trainable / total parameters prepare_model may leave (None: no cap).
     max_trainable_share: float | None = None
+    # Hyperparameters the lab sets itself (e.g. a peak learning rate to tame): they win over
+    # the learner's HYPERPARAMETERS, with a warning where the learner's differ.
+    fixed_hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -131,6 +134,8 @@ def _matches(value: Any, hint: Any) -> bool:
     if origin is list:
         (item,) = typing.get_args(hint)
         return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(key, str) for key in value)
     if hint is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
@@ -145,6 +150,8 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(arg) for arg in typing.get_args(hint))
     if hint is type(None):
         return "null"
+    if origin is dict:
+        return "a JSON object"
     if origin is list:
         item = typing.get_args(hint)[0]
         return f"a list of {_PLURALS.get(item, getattr(item, '__name__', str(item)))}"

@@ -346,3 +346,18 @@ def test_ablations_export_as_files_and_read_back_unchanged(dataset, course, tmp_
     Lab.objects.filter(module=module).update(ablations=[])
     course_folder_import(path=tmp_path / "out")
     assert Lab.objects.get(module=module).ablations == ablations
+
+
+def test_fixed_hyperparameters_are_read_checked_and_exported(dataset, stage):
+    fixed = {"learning_rate": 5e-4, "warmup_ratio": 0.1}
+    fields = fields_of(stage, section(fixed_hyperparameters=fixed))
+    assert fields["fixed_hyperparameters"] == fixed
+    values = {name: fields[name] for name in authoring_schema.LAB_FIELD_PLACES}
+    written = LabSection.from_lab_values(
+        values, dataset="tiny-sentiment", starter="starter.py", solution="solution.py"
+    ).front_matter()
+    assert written["fixed_hyperparameters"] == fixed
+    assert fields_of(stage, section())["fixed_hyperparameters"] == {}
+    with pytest.raises(CourseFolderError) as error:
+        fields_of(stage, section(fixed_hyperparameters={"lr": 1e-3}))
+    assert "Unknown hyperparameter(s): lr" in error.value.message

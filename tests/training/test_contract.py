@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,25 @@ def test_max_length_above_the_cap_is_lowered_with_a_warning() -> None:
     hp, warnings = resolve_hyperparameters({"max_length": 1024}, spec_for(Path("/x")))
     assert hp["max_length"] == 256
     assert warnings == ["HYPERPARAMETERS['max_length'] = 1024 is above this lab's cap; using 256."]
+
+
+def test_a_labs_fixed_hyperparameters_win_over_the_learners_with_a_warning() -> None:
+    spec = dataclasses.replace(
+        spec_for(Path("/x")), fixed_hyperparameters={"learning_rate": 5e-4, "warmup_ratio": 0.1}
+    )
+    hp, warnings = resolve_hyperparameters({"learning_rate": 1e-5, "epochs": 2}, spec)
+    assert (hp["learning_rate"], hp["warmup_ratio"], hp["epochs"]) == (5e-4, 0.1, 2)
+    # Only a value the learner set and the lab overrides is worth a word.
+    assert warnings == [
+        "HYPERPARAMETERS['learning_rate'] = 1e-05 is fixed by this lab at 0.0005; "
+        "the run uses 0.0005."
+    ]
+
+
+def test_a_fixed_hyperparameter_is_checked_like_the_learners() -> None:
+    spec = dataclasses.replace(spec_for(Path("/x")), fixed_hyperparameters={"learning_rate": 2})
+    with pytest.raises(LearnerCodeError, match="learning_rate"):
+        resolve_hyperparameters({}, spec)
 
 
 def test_missing_code_file_is_the_platforms_fault_not_the_learners(tmp_path: Path) -> None:
