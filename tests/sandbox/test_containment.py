@@ -21,8 +21,10 @@ from sandbox import (
     Capabilities,
     Limits,
     SandboxError,
+    SandboxMode,
+    run_sandboxed,
 )
-from tests.sandbox.conftest import VENV_PYTHON, ScriptRunner, processes_with
+from tests.sandbox.conftest import FAST_LIMITS, VENV_PYTHON, ScriptRunner, processes_with
 
 pytestmark = pytest.mark.usefixtures("strict")
 
@@ -245,9 +247,10 @@ def test_only_the_job_folder_and_read_only_binds_are_visible(
         paths = json.loads(sys.argv[1])
         print(json.dumps({
             "exists": {p: os.path.exists(p) for p in paths["hidden"]},
-            "project": sorted(os.listdir(paths["project"])),
             "code": sorted(os.listdir("/code")),
             "etc": sorted(os.listdir("/etc")),
+            "usr": sorted(os.listdir("/usr")),
+            "prefix": [sys.prefix, sys.executable],
         }))
         """,
         json.dumps(
@@ -259,20 +262,67 @@ def test_only_the_job_folder_and_read_only_binds_are_visible(
                     "/etc/shadow",
                     "/etc/passwd",
                     "/var/lib/postgresql",
-                    str(project_root / "pyproject.toml"),
+                    str(project_root),
+                    sys.prefix,
+                    sys.base_prefix,
                     "/sys/fs/cgroup",
+                    "/usr/local/etc",
+                    "/usr/share",
                 ],
-                "project": str(project_root),
             }
         ),
         ro_binds={str(Path(__file__).resolve().parents[2] / "labs"): "/code/labs"},
     )
+    assert run.lines, run.result.stderr_tail
     seen = json.loads(run.lines[-1])
     assert seen["exists"] == dict.fromkeys(seen["exists"], False)
-    assert seen["project"] == [Path(sys.prefix).name]  # only the venv, nothing else
     assert seen["code"] == ["labs"]
     assert set(seen["etc"]) <= {"ld.so.cache", "localtime"}
+    # Of /usr, only library folders and the sandbox's own tools; the interpreter at /python.
+    assert set(seen["usr"]) <= {"lib", "lib64", "bin"}
+    assert seen["prefix"][0] == "/python"
+    assert seen["prefix"][1].startswith("/python/bin/python3")
     assert token not in run.stdout
+
+
+def test_the_sandbox_names_no_host_path_or_job_in_its_command_lines_or_job_mount(
+    tmp_path: Path, token: str, strict: Capabilities
+) -> None:
+    # A job folder named like a submission's (jobs/<id>) somewhere under the project's tree.
+    job_dir = tmp_path / "jobs" / token
+    job_dir.mkdir(parents=True)
+    (job_dir / "main.py").write_text(
+        textwrap.dedent("""
+        import json, os
+        cmdlines = {
+            pid: open(f"/proc/{pid}/cmdline", "rb").read().decode("utf-8", "replace")
+            for pid in os.listdir("/proc") if pid.isdigit()
+        }
+        print(json.dumps({"cmdlines": cmdlines, "mountinfo": open("/proc/self/mountinfo").read()}))
+        """)
+    )
+    lines: list[str] = []
+    result = run_sandboxed(
+        argv=[VENV_PYTHON, "-I", "/job/main.py"],
+        job_dir=str(job_dir),
+        limits=FAST_LIMITS,
+        mode=SandboxMode.STRICT,
+        on_stdout_line=lines.append,
+        capabilities=strict,
+    )
+    assert result.outcome == "ok", result.stderr_tail
+    seen = json.loads(lines[-1])
+    host_paths = [str(tmp_path), token, sys.prefix, sys.base_prefix, str(Path(sys.prefix).parent)]
+    for pid, cmdline in seen["cmdlines"].items():
+        for path in host_paths:
+            assert path not in cmdline, f"/proc/{pid}/cmdline shows {path}: {cmdline}"
+    job_mounts = [line for line in seen["mountinfo"].splitlines() if line.split()[4] == "/job"]
+    assert len(job_mounts) == 1
+    for path in (str(tmp_path), token):
+        assert path not in seen["mountinfo"]
+    if strict.job_quota:
+        assert job_mounts[0].split()[3] == "/"  # a tmpfs of its own, not a host folder
+        assert result.disk_enforcement == "tmpfs"
 
 
 def test_read_only_binds_and_the_system_cannot_be_written(run_script: ScriptRunner) -> None:
