@@ -89,12 +89,15 @@ def engine_policy(
             wall_seconds=wall_seconds,
             cpu_seconds=wall_seconds * max(1, threads) + 60,
             memory_mb=lab.memory_mb,
+            disk_mb=settings.ACADEMY_JOB_DISK_MB,
         ),
         job_dir=str(job_dir),
         ro_binds={str(engine_dir): "/code/labs/training", **(ro_binds or {})},
         env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
         cwd_inside="/code",
         memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+        pids_cgroup_parent=settings.ACADEMY_SANDBOX_PIDS_CGROUP_PARENT,
+        uid_range=settings.ACADEMY_SANDBOX_UID_RANGE,
     )
 
 

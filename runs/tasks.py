@@ -66,7 +66,12 @@ def _preload_grading_libraries(**_: object) -> None:
     # reads in the worker's log what it enforces on learner code.
     from sandbox import capabilities_report
 
-    for line in capabilities_report(settings.ACADEMY_SANDBOX_CGROUP_PARENT).splitlines():
+    report = capabilities_report(
+        settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+        settings.ACADEMY_SANDBOX_PIDS_CGROUP_PARENT,
+        settings.ACADEMY_SANDBOX_UID_RANGE,
+    )
+    for line in report.splitlines():
         logger.info("Sandbox: %s", line)
 
 

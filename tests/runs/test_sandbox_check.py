@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
 
 import pytest
@@ -19,6 +20,21 @@ def test_sandbox_check_prints_the_strict_sandbox_and_the_memory_cap(settings):
     assert "STRICT sandbox available" in text
     assert "Memory cap: " in text
     assert ("cgroup v" in text) or ("RLIMIT_AS fallback" in text)
+
+
+@pytest.mark.skipif(not STRICT_HERE, reason="bubblewrap and prlimit are not installed here")
+def test_sandbox_check_says_how_each_run_gets_its_own_processes_and_disk(settings):
+    settings.ACADEMY_SANDBOX_MODE = "strict"
+    settings.ACADEMY_JOB_DISK_MB = 512
+    out = io.StringIO()
+    call_command("sandbox_check", stdout=out)
+    text = out.getvalue()
+    process_lines = [line for line in text.splitlines() if line.startswith("Process limit: ")]
+    assert len(process_lines) == 1
+    if os.geteuid() == 0:  # root: a pids cgroup, else a uid of its own, never a shared uid
+        assert "SHARED" not in process_lines[0]
+        assert "Job folder quota: 512 MB per run (ACADEMY_JOB_DISK_MB)." in text
+    assert "Job folder quota: " in text
 
 
 def test_sandbox_check_fails_when_strict_cannot_run(settings, monkeypatch):

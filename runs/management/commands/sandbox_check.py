@@ -11,18 +11,28 @@ from sandbox import SandboxMode, detect_capabilities
 class Command(BaseCommand):
     help = (
         "Print what this machine enforces on learner code: the sandbox (strict or basic), the "
-        "memory cap (cgroup v1/v2, or the address-space fallback), and what is missing. Exits "
-        "non-zero when the configured mode cannot run here."
+        "memory cap (cgroup v1/v2, or the address-space fallback), each run's own process "
+        "limit (a pids cgroup, or a uid of its own) and job folder quota, and what is missing. "
+        "Exits non-zero when the configured mode cannot run here."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # A fresh probe, not the worker's cached one: the operator may have just fixed something.
-        caps = detect_capabilities(memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT)
+        caps = detect_capabilities(
+            memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+            pids_cgroup_parent=settings.ACADEMY_SANDBOX_PIDS_CGROUP_PARENT,
+            uid_range=settings.ACADEMY_SANDBOX_UID_RANGE,
+        )
         mode = SandboxMode(settings.ACADEMY_SANDBOX_MODE)
         self.stdout.write(f"Configured mode: {mode} (ACADEMY_SANDBOX_MODE).")
         parent = settings.ACADEMY_SANDBOX_CGROUP_PARENT or "the worker's own cgroup"
         self.stdout.write(f"Memory cgroup parent: {parent} (ACADEMY_SANDBOX_CGROUP_PARENT).")
         self.stdout.write(caps.describe())
+        if caps.job_quota:
+            self.stdout.write(
+                f"Job folder quota: {settings.ACADEMY_JOB_DISK_MB} MB per run "
+                "(ACADEMY_JOB_DISK_MB)."
+            )
         if mode is SandboxMode.STRICT and not caps.full:
             raise CommandError(
                 "The strict sandbox cannot run on this machine; workers here will refuse lab "
