@@ -351,6 +351,12 @@ if _uid_range != "off":
 # Each run's job folder quota (a size-capped tmpfs where the worker is root): a run that
 # writes more gets "no space left" in its own folder. A MiniLM checkpoint is ~90 MB.
 ACADEMY_JOB_DISK_MB = env_int("ACADEMY_JOB_DISK_MB", 1024)
+# A worker claims no run while its jobs disk has less free than this (the run stays queued
+# for a worker that has room): a run's files come back to that disk when it ends.
+ACADEMY_JOBS_MIN_FREE_MB = env_int("ACADEMY_JOBS_MIN_FREE_MB", 2 * ACADEMY_JOB_DISK_MB)
+# Once graded, a run's folder keeps only its checkpoint, for re-grading, this long; a run
+# that ended any other way keeps nothing (runs/jobs.py, `manage.py prune_jobs`).
+ACADEMY_JOB_RETENTION_DAYS = env_int("ACADEMY_JOB_RETENTION_DAYS", 30)
 # Threads the engine may use inside one run; on a 2-core box one run uses both.
 ACADEMY_TRAINING_THREADS = env_int("ACADEMY_TRAINING_THREADS", os.cpu_count() or 1)
 # Held-out grading in bf16 where the CPU or GPU has native bf16 units ("auto"); "fp32"

@@ -5,15 +5,18 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from runs.jobs import jobs_usage
 from sandbox import SandboxMode, detect_capabilities
+
+MB = 1024 * 1024
 
 
 class Command(BaseCommand):
     help = (
         "Print what this machine enforces on learner code: the sandbox (strict or basic), the "
         "memory cap (cgroup v1/v2, or the address-space fallback), each run's own process "
-        "limit (a pids cgroup, or a uid of its own) and job folder quota, and what is missing. "
-        "Exits non-zero when the configured mode cannot run here."
+        "limit (a pids cgroup, or a uid of its own) and job folder quota, what is missing, and "
+        "the disk the job folders hold. Exits non-zero when the configured mode cannot run here."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,6 +36,7 @@ class Command(BaseCommand):
                 f"Job folder quota: {settings.ACADEMY_JOB_DISK_MB} MB per run "
                 "(ACADEMY_JOB_DISK_MB)."
             )
+        self._write_job_folders()
         if mode is SandboxMode.STRICT and not caps.full:
             raise CommandError(
                 "The strict sandbox cannot run on this machine; workers here will refuse lab "
@@ -42,3 +46,17 @@ class Command(BaseCommand):
             self.stdout.write(
                 "WARNING: basic mode runs learner code with rlimits only, without isolation."
             )
+
+    def _write_job_folders(self) -> None:
+        usage = jobs_usage()
+        self.stdout.write(
+            f"Job folders: {usage.folders} under {settings.ACADEMY_JOBS_DIR}, holding "
+            f"{usage.bytes_held / MB:.1f} MB; a graded run keeps its checkpoint "
+            f"{settings.ACADEMY_JOB_RETENTION_DAYS} days (ACADEMY_JOB_RETENTION_DAYS)."
+        )
+        free, floor = usage.disk_free // MB, settings.ACADEMY_JOBS_MIN_FREE_MB
+        self.stdout.write(
+            f"Their disk: {free} MB free of {usage.disk_total // MB} MB; runs are claimed only "
+            f"above {floor} MB (ACADEMY_JOBS_MIN_FREE_MB)"
+            + (": BELOW IT NOW, this worker claims nothing." if free < floor else ".")
+        )
