@@ -14,10 +14,10 @@ STRICT mode, as root (a Celery worker on a server)::
                  no groups, no capabilities, no_new_privs
         bwrap (unprivileged, user namespace)  forbids nested user namespaces; 65534 inside
           sh: report "started", stdin -> /dev/null
-            the learner's program: /python/bin/python3.X, the job at /job
+            the learner's program: /venv/bin/python, the job at /job
 
-Inside, host paths are neutral: the interpreter's prefix is at /python with the
-venv's site-packages, of /usr only the library folders it loads (sandbox/runtime.py),
+Inside, host paths are neutral: the interpreter's prefix is at /python, its venv made
+again at /venv, of /usr only the library folders it loads (sandbox/runtime.py),
 the job at /job, and bubblewrap reads its mount list from a file descriptor, so its
 command line (the sandbox's /proc/1/cmdline) names no host folder and no job.
 

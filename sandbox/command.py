@@ -18,6 +18,7 @@ from sandbox.policy import (
     SANDBOX_TMP,
     SANDBOX_UID,
     SYSTEM_TOP_DIRS,
+    VENV_MOUNT,
     Limits,
 )
 
@@ -94,6 +95,24 @@ def args_file(args: list[str]) -> int:
     the job folder's (and so the submission's id) among them."""
     fd = os.memfd_create("sandbox-args", os.MFD_CLOEXEC)
     os.write(fd, b"".join(arg.encode() + b"\0" for arg in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def venv_args(venv_python: str, config_fd: int) -> list[str]:
+    """The virtualenv made inside (runtime.Runtime): bin/python and pyvenv.cfg, readable by
+    the run's uid (bubblewrap makes data files 0600, root's, by default)."""
+    return [
+        *("--perms", "0755", "--dir", f"{VENV_MOUNT}/bin"),
+        *("--symlink", venv_python, f"{VENV_MOUNT}/bin/python"),
+        *("--perms", "0444", "--ro-bind-data", str(config_fd), f"{VENV_MOUNT}/pyvenv.cfg"),
+    ]
+
+
+def data_file(text: str) -> int:
+    """A memfd holding text, for bubblewrap's --ro-bind-data."""
+    fd = os.memfd_create("sandbox-data", os.MFD_CLOEXEC)
+    os.write(fd, text.encode())
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 

@@ -14,8 +14,10 @@ logger = logging.getLogger(__name__)
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 JOB_MOUNT = "/job"
-# The interpreter's prefix inside the sandbox, wherever it lives on the host.
+# The interpreter's prefix inside the sandbox, wherever it lives on the host, and the
+# virtualenv made again on top of it (sandbox/runtime.py).
 PYTHON_MOUNT = "/python"
+VENV_MOUNT = "/venv"
 MAX_LINE_BYTES = 64 * 1024
 MAX_STDOUT_BYTES = 50 * 1024 * 1024
 STDERR_TAIL_BYTES = 20 * 1024
@@ -79,6 +81,7 @@ RESERVED_DESTS = (
     "/etc",
     JOB_MOUNT,
     PYTHON_MOUNT,
+    VENV_MOUNT,
     *(f"/{name}" for name in SYSTEM_TOP_DIRS),
 )
 # Inside the sandbox these are private tmpfs mounts, not the host's shared ones.

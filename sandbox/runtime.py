@@ -1,14 +1,17 @@
 """What the program's interpreter needs inside the sandbox, and nothing else of the host.
 
 The interpreter's prefix is mounted at /python whatever its host path (the standard
-library, the executable, the libraries it links from its prefix), with the virtualenv's
-site-packages in place of the prefix's own; of /usr, only the folders holding the
-shared libraries the interpreter, its C modules and the sandbox's own tools load (found
-with ldd) and the C.UTF-8 locale. Not /usr/bin, /usr/share, /usr/local (world-readable
-configuration such as npmrc lives there), nor the host paths of the venv or prefix.
-Libraries that site-packages' own extensions load from the system (libstdc++ for torch)
-live in those same folders; a package needing a system library from anywhere else
-fails to import, visibly, in the learner's log.
+library, the executable, the libraries it links from its prefix), and the virtualenv is
+made again at /venv: its site-packages, a bin/python link to /python and a pyvenv.cfg
+naming /python (the host's names the host prefix). Every Python's site.py honours a
+venv; not every one looks for site-packages beside its standard library (Debian's does
+not). Of /usr, only the folders holding the shared libraries the interpreter, its C
+modules and the sandbox's own tools load (found with ldd), and the C.UTF-8 locale: not
+/usr/bin, /usr/share or /usr/local (world-readable configuration such as npmrc lives
+there), nor the host paths of the venv or the prefix. The libraries site-packages'
+extensions load from the system (libstdc++ for torch) live in those same folders; a
+package needing a system library from anywhere else fails to import, visibly, in the
+learner's log.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sandbox.policy import PYTHON_MOUNT
+from sandbox.policy import PYTHON_MOUNT, VENV_MOUNT
 
 # Shell for the start-up shim (command.started_shim); learner code may use it too.
 SHELL = "/bin/sh"
 LOCALE = "/usr/lib/locale/C.utf8"
+_SYSTEM_LIB_DIRS = ("/lib", "/usr/lib")
 _PYTHON_NAME = re.compile(r"python(\d+\.\d+)")
 
 
@@ -36,6 +40,10 @@ class Runtime:
     executable: str  # argv[0] inside
     bin_dir: str  # for PATH inside
     env: Mapping[str, str] = field(default_factory=dict)
+    # The virtualenv made at VENV_MOUNT: its pyvenv.cfg, and the interpreter its
+    # bin/python links to (None: the program runs the prefix's interpreter itself).
+    venv_config: str | None = None
+    venv_python: str | None = None
 
 
 @functools.lru_cache(maxsize=8)
@@ -58,14 +66,26 @@ def python_runtime(executable: str, tools: tuple[str, ...] = ()) -> Runtime:
     binds = [(real, inside_exe), (stdlib, f"{inside_lib}/python{version}")]
     venv = os.path.dirname(os.path.dirname(executable))
     site = os.path.join(venv, "lib", f"python{version}", "site-packages")
+    venv_config = None
     if os.path.exists(os.path.join(venv, "pyvenv.cfg")) and os.path.isdir(site):
-        # The base interpreter looks for its site-packages here: it finds the venv's.
-        binds.append((os.path.realpath(site), f"{inside_lib}/python{version}/site-packages"))
+        binds.append((os.path.realpath(site), f"{VENV_MOUNT}/lib/python{version}/site-packages"))
+        venv_config = (
+            f"home = {PYTHON_MOUNT}/bin\ninclude-system-site-packages = false\n"
+            f"version = {version}\n"
+        )
     loaded = shared_libraries(
         [real, *glob.glob(os.path.join(stdlib, "lib-dynload", "*.so")), *_tool_paths(tools)]
     )
     env: dict[str, str] = {}
-    own_libs = [lib for lib in loaded if _is_under(os.path.realpath(lib), prefix)]
+    # The prefix's own lib folder (libpython of a pyenv or /usr/local build), unless the
+    # prefix is the system's (/usr: Debian's python), whose libraries are the system's.
+    prefix_lib = os.path.realpath(os.path.join(prefix, "lib"))
+    own_libs = [
+        lib
+        for lib in loaded
+        if os.path.dirname(os.path.realpath(lib)) == prefix_lib
+        and prefix_lib not in _SYSTEM_LIB_DIRS
+    ]
     if own_libs:
         # libpython: its RUNPATH names the host prefix, so the loader is told where it went.
         binds += [
@@ -73,11 +93,14 @@ def python_runtime(executable: str, tools: tuple[str, ...] = ()) -> Runtime:
         ]
         env["LD_LIBRARY_PATH"] = inside_lib
     binds += _system_binds([lib for lib in loaded if lib not in own_libs], tools)
+    executable_inside = f"{VENV_MOUNT}/bin/python" if venv_config else inside_exe
     return Runtime(
         binds=tuple(binds),
-        executable=inside_exe,
-        bin_dir=os.path.dirname(inside_exe),
+        executable=executable_inside,
+        bin_dir=os.path.dirname(executable_inside),
         env=env,
+        venv_config=venv_config,
+        venv_python=inside_exe if venv_config else None,
     )
 
 
@@ -130,7 +153,3 @@ def shared_libraries(files: list[str]) -> list[str]:
         if line.startswith("\t") and os.path.isabs(path) and os.path.exists(path):
             found.append(path)
     return sorted(set(found))
-
-
-def _is_under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")

@@ -21,6 +21,7 @@ from sandbox.command import (
     args_file,
     bind_args,
     build_sandbox_env,
+    data_file,
     host_path_translator,
     namespace_args,
     nested_userns_args,
@@ -30,6 +31,7 @@ from sandbox.command import (
     system_mount_args,
     tmpfs_args,
     validate_binds,
+    venv_args,
 )
 from sandbox.jobspace import JobSpace, job_files_limit
 from sandbox.policy import (
@@ -320,6 +322,11 @@ def _strict_launch(
     prepare_job_dir(job_dir, caps.is_root, identity.uid, identity.gid)
     tools = tuple(t for t in (caps.bubblewrap, caps.setpriv) if t and caps.is_root)
     runtime = python_runtime(argv[0], tools)
+    pass_fds: list[int] = []
+    venv: list[str] = []
+    if runtime.venv_config is not None and runtime.venv_python is not None:
+        pass_fds.append(data_file(runtime.venv_config))
+        venv = venv_args(runtime.venv_python, pass_fds[-1])
     mounts = [
         *system_mount_args(),
         # The tmpfs first: a checkout (and so its venv) may itself live under /tmp,
@@ -328,6 +335,7 @@ def _strict_launch(
         *bind_args(
             [*((h, d, False) for h, d in runtime.binds), *binds, (job_dir, JOB_MOUNT, True)]
         ),
+        *venv,
         "--remount-ro",
         "/",
     ]
@@ -340,7 +348,7 @@ def _strict_launch(
     memory_enforcement = "cgroup" if cgroups.memory else "rlimit_as"
     address_space = None if cgroups.memory else address_space_fallback_mb(limits)
     bwrap_stat = os.stat(caps.bubblewrap)
-    mount_fd = args_file([*namespace_args(caps.is_root), *mounts])
+    pass_fds.append(args_file([*namespace_args(caps.is_root), *mounts]))
     command = [
         *cgroups.join_args(),
         *rlimit_args(
@@ -351,7 +359,7 @@ def _strict_launch(
         ),
         caps.bubblewrap,
         "--args",
-        str(mount_fd),
+        str(pass_fds[-1]),
         "--",
         *inside,
         *started_shim(cwd_inside),
@@ -373,7 +381,7 @@ def _strict_launch(
         cgroups=cgroups,
         bwrap_identity=(bwrap_stat.st_dev, bwrap_stat.st_ino),
         process_enforcement=identity.process_enforcement,
-        pass_fds=(mount_fd,),
+        pass_fds=tuple(pass_fds),
     )
 
 

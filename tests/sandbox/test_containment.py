@@ -250,7 +250,7 @@ def test_only_the_job_folder_and_read_only_binds_are_visible(
             "code": sorted(os.listdir("/code")),
             "etc": sorted(os.listdir("/etc")),
             "usr": sorted(os.listdir("/usr")),
-            "prefix": [sys.prefix, sys.executable],
+            "prefix": [sys.prefix, sys.base_prefix, sys.executable],
         }))
         """,
         json.dumps(
@@ -278,10 +278,10 @@ def test_only_the_job_folder_and_read_only_binds_are_visible(
     assert seen["exists"] == dict.fromkeys(seen["exists"], False)
     assert seen["code"] == ["labs"]
     assert set(seen["etc"]) <= {"ld.so.cache", "localtime"}
-    # Of /usr, only library folders and the sandbox's own tools; the interpreter at /python.
+    # Of /usr, only library folders and the sandbox's own tools; the interpreter's prefix
+    # at /python, its venv made again at /venv.
     assert set(seen["usr"]) <= {"lib", "lib64", "bin"}
-    assert seen["prefix"][0] == "/python"
-    assert seen["prefix"][1].startswith("/python/bin/python3")
+    assert seen["prefix"] == ["/venv", "/python", "/venv/bin/python"]
     assert token not in run.stdout
 
 
@@ -548,3 +548,39 @@ def test_torch_with_dataloader_workers_runs_within_the_memory_limit(
     seen = json.loads(run.lines[-1])
     assert seen["torch"].startswith("2.")
     assert seen["total"] == sum(range(64))
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system Python 3.11 here")
+def test_a_venv_of_the_systems_own_python_runs_with_its_packages(
+    tmp_path: Path, strict: Capabilities
+) -> None:
+    # Debian's Python looks for no site-packages beside its standard library (its site.py
+    # knows dist-packages): only a venv made again inside finds the venv's packages.
+    venv = tmp_path / "venv"
+    subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True)
+    package = venv / "lib" / "python3.11" / "site-packages" / "probe_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("ANSWER = 42\n")
+    for path in [tmp_path, *venv.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "main.py").write_text(
+        "import json, sqlite3, ssl, sys, probe_package\n"
+        "print(json.dumps([sys.prefix, sys.base_prefix, probe_package.ANSWER]))\n"
+    )
+    lines: list[str] = []
+    result = run_sandboxed(
+        argv=[str(venv / "bin" / "python"), "-I", "/job/main.py"],
+        job_dir=str(job),
+        limits=FAST_LIMITS,
+        mode=SandboxMode.STRICT,
+        on_stdout_line=lines.append,
+        capabilities=strict,
+    )
+    assert result.outcome == "ok", result.stderr_tail
+    assert json.loads(lines[-1]) == ["/venv", "/python", 42]
