@@ -20,6 +20,8 @@ from typing import Any, overload
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from sandbox.policy import DEFAULT_UID_RANGE
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -327,6 +329,34 @@ if ACADEMY_SANDBOX_MODE not in {"strict", "basic"}:
 # holds processes cannot have limited children: run the worker in a leaf (<unit>/worker)
 # and name <unit> here. `manage.py sandbox_check` says which memory cap is in force.
 ACADEMY_SANDBOX_CGROUP_PARENT = env_str("ACADEMY_SANDBOX_CGROUP_PARENT")
+# The same for each run's pids cgroup (its own process limit). Unset: the worker's own pids
+# cgroup, or on cgroup v2 ACADEMY_SANDBOX_CGROUP_PARENT (one cgroup carries both limits).
+ACADEMY_SANDBOX_PIDS_CGROUP_PARENT = env_str("ACADEMY_SANDBOX_PIDS_CGROUP_PARENT")
+# Where no pids cgroup is writable, each concurrent run is lent a uid of this range (first-
+# last; no account may use them), so RLIMIT_NPROC, counted per uid machine-wide, counts one
+# run only. "off": every run shares uid 65534, and one run's fork bomb can fail another's.
+_uid_range = env_str("ACADEMY_SANDBOX_UID_RANGE", "-".join(map(str, DEFAULT_UID_RANGE)))
+ACADEMY_SANDBOX_UID_RANGE: tuple[int, int] | None = None
+if _uid_range != "off":
+    try:
+        _first, _last = (int(part) for part in _uid_range.split("-"))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"ACADEMY_SANDBOX_UID_RANGE must be FIRST-LAST (e.g. 65000-65255) or off, got "
+            f"{_uid_range!r}."
+        ) from None
+    if not 0 < _first <= _last:
+        raise ImproperlyConfigured("ACADEMY_SANDBOX_UID_RANGE must run from a low to a high uid.")
+    ACADEMY_SANDBOX_UID_RANGE = (_first, _last)
+# Each run's job folder quota (a size-capped tmpfs where the worker is root): a run that
+# writes more gets "no space left" in its own folder. A MiniLM checkpoint is ~90 MB.
+ACADEMY_JOB_DISK_MB = env_int("ACADEMY_JOB_DISK_MB", 1024)
+# A worker claims no run while its jobs disk has less free than this (the run stays queued
+# for a worker that has room): a run's files come back to that disk when it ends.
+ACADEMY_JOBS_MIN_FREE_MB = env_int("ACADEMY_JOBS_MIN_FREE_MB", 2 * ACADEMY_JOB_DISK_MB)
+# Once graded, a run's folder keeps only its checkpoint, for re-grading, this long; a run
+# that ended any other way keeps nothing (runs/jobs.py, `manage.py prune_jobs`).
+ACADEMY_JOB_RETENTION_DAYS = env_int("ACADEMY_JOB_RETENTION_DAYS", 30)
 # Threads the engine may use inside one run; on a 2-core box one run uses both.
 ACADEMY_TRAINING_THREADS = env_int("ACADEMY_TRAINING_THREADS", os.cpu_count() or 1)
 # Held-out grading in bf16 where the CPU or GPU has native bf16 units ("auto"); "fp32"

@@ -4,7 +4,10 @@ the engine runs in, and their pruning.
 A job folder lives on the worker's local disk under ACADEMY_JOBS_DIR, named by the
 submission's id. The held-out split is never written here: the grader reads it
 from the database, outside the sandbox. (The serving stage's folders, which hold
-the held-out texts, live apart under SERVING_DIR: runs/serving.py.)
+the held-out texts, live apart under SERVING_DIR: runs/serving.py.) Once a run has
+ended its folder is tidied on the worker that ran it (jobs_tidy): a graded run keeps
+only its checkpoint, for re-grading, for ACADEMY_JOB_RETENTION_DAYS; any other run
+keeps nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from django.conf import settings
 from django.utils import timezone
 
 import labs.training
+from grading.evaluation import CHECKPOINT_DIR
 from labs.models import Example, Lab, Submission
 from labs.training.data import stratified_split, stratified_subset, write_csv
 from labs.training.spec import RunSpec
@@ -89,12 +93,15 @@ def engine_policy(
             wall_seconds=wall_seconds,
             cpu_seconds=wall_seconds * max(1, threads) + 60,
             memory_mb=lab.memory_mb,
+            disk_mb=settings.ACADEMY_JOB_DISK_MB,
         ),
         job_dir=str(job_dir),
         ro_binds={str(engine_dir): "/code/labs/training", **(ro_binds or {})},
         env={"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)},
         cwd_inside="/code",
         memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+        pids_cgroup_parent=settings.ACADEMY_SANDBOX_PIDS_CGROUP_PARENT,
+        uid_range=settings.ACADEMY_SANDBOX_UID_RANGE,
     )
 
 
@@ -165,3 +172,121 @@ def _folder_bytes(folder: Path) -> int:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(parent, name)).st_size
     return total
+
+
+# --------------------------------------------------------------------------
+# What a worker keeps, and the room it has
+
+
+@dataclass(frozen=True)
+class TidyReport:
+    trimmed: list[int]  # graded: all but the checkpoint removed
+    removed: list[int]  # the whole folder: ended ungraded, past retention, or no row
+    kept_active: int
+    bytes_freed: int
+
+
+def jobs_tidy(*, retention: datetime.timedelta, dry_run: bool = False) -> TidyReport:
+    """Keep of the job folders only what can still be used: a graded run's checkpoint (a
+    re-grade reads it), until `retention` after the run ended. A run that ended any other
+    way (error, failed, rejected, cancelled) can never be re-graded: its folder goes at
+    once. Folders of runs still queued or running are never touched.
+
+    A worker calls it after each run and at start-up: job folders live on the disk of
+    the worker that ran them, so no central job can clean them."""
+    root = Path(settings.ACADEMY_JOBS_DIR)
+    if not root.is_dir():
+        return TidyReport(trimmed=[], removed=[], kept_active=0, bytes_freed=0)
+    pruned = jobs_prune(older_than=retention, dry_run=dry_run)
+    folders = {int(p.name): p for p in root.iterdir() if p.is_dir() and p.name.isdigit()}
+    statuses = dict(
+        Submission.objects.filter(pk__in=set(folders) - set(pruned.removed))
+        .exclude(status__in=Submission.ACTIVE)
+        .values_list("pk", "status")
+        .iterator()
+    )
+    trimmed, removed, freed = [], [], 0
+    for pk, status in sorted(statuses.items()):
+        folder = folders[pk]
+        if status == Submission.Status.GRADED:
+            extra = [p for p in folder.iterdir() if p.name != CHECKPOINT_DIR]
+            if extra:
+                freed += sum(_path_bytes(p) for p in extra)
+                trimmed.append(pk)
+                if not dry_run:
+                    for path in extra:
+                        _remove(path)
+        else:
+            freed += _folder_bytes(folder)
+            removed.append(pk)
+            if not dry_run:
+                shutil.rmtree(folder, ignore_errors=True)
+    if (trimmed or removed) and not dry_run:
+        logger.info(
+            "Tidied job folders: %s trimmed to their checkpoint, %s removed", trimmed, removed
+        )
+    return TidyReport(
+        trimmed=trimmed,
+        removed=sorted({*removed, *pruned.removed}),
+        kept_active=pruned.kept_active,
+        bytes_freed=freed + pruned.bytes_freed,
+    )
+
+
+def jobs_retention() -> datetime.timedelta:
+    return datetime.timedelta(days=settings.ACADEMY_JOB_RETENTION_DAYS)
+
+
+def jobs_disk_free() -> int:
+    """Bytes free on the worker's disk for job folders (not a run's own quota)."""
+    root = Path(settings.ACADEMY_JOBS_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(root).free
+
+
+def jobs_disk_has_room() -> bool:
+    """Whether this worker may claim a run: a run's files come back to this disk when it
+    ends (up to its quota), and the database may share it."""
+    return jobs_disk_free() >= settings.ACADEMY_JOBS_MIN_FREE_MB * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobsUsage:
+    folders: int
+    bytes_held: int
+    disk_free: int
+    disk_total: int
+
+
+def jobs_usage() -> JobsUsage:
+    """What the job folders hold on this worker's disk (sandbox_check prints it)."""
+    root = Path(settings.ACADEMY_JOBS_DIR)
+    root.mkdir(parents=True, exist_ok=True)
+    folders = [p for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+    usage = shutil.disk_usage(root)
+    return JobsUsage(
+        folders=len(folders),
+        bytes_held=sum(_folder_bytes(folder) for folder in folders),
+        disk_free=usage.free,
+        disk_total=usage.total,
+    )
+
+
+def _path_bytes(path: Path) -> int:
+    return _folder_bytes(path) if path.is_dir() and not path.is_symlink() else _lstat_size(path)
+
+
+def _lstat_size(path: Path) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def _remove(path: Path) -> None:
+    # Never following a link the learner planted: rmtree on a real folder, unlink otherwise.
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -158,7 +158,9 @@ def _run_claimed(submission: Submission) -> str:
         return _sandbox_unavailable(submission, exc)
     except Exception:
         logger.exception("Platform fault training submission %s", submission.pk)
-        return _platform_fault_recorded(submission, detail=traceback.format_exc())
+        full = _disk_nearly_full(Path(settings.ACADEMY_JOBS_DIR))  # e.g. files not written back
+        reason = "the worker's disk is full" if full else ""
+        return _platform_fault_recorded(submission, detail=traceback.format_exc(), reason=reason)
     reporter.flush(force=True)
     if reporter.lost_ownership:
         return Submission.Status.RUNNING  # another worker owns the row now
@@ -235,6 +237,9 @@ def _training_verdict(
             f"the learner's code: {reporter.platform_error or reporter.spec_error or ''}",
             learner_output=result.stderr_tail,
         )
+    if result.outcome in sandbox.QUOTA_OUTCOMES:
+        # The run filled its own job-folder quota or process limit (the host saw it): theirs.
+        return _learner_fault(submission, result.detail, **common)
     if reporter.platform_error is not None and _disk_nearly_full(job_dir):
         # The engine could not write the checkpoint because the worker's disk is full: our
         # fault, retried, never an attempt. (Checked on the host: the event alone is not proof.)

@@ -11,10 +11,17 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
+from academy.deadlines import database_calls_bounded
 from grading.services import RegradeImpossible, regrade_check, submission_regrade
 from labs.models import Submission
 from runs import pipeline, sweep
-from runs.jobs import job_dir_for
+from runs.jobs import (
+    job_dir_for,
+    jobs_disk_free,
+    jobs_disk_has_room,
+    jobs_retention,
+    jobs_tidy,
+)
 from runs.serving import ServingRefused, heldout_served
 
 logger = logging.getLogger(__name__)
@@ -40,9 +47,34 @@ def run_submission(submission_id: int | None = None, queue: str | None = None) -
     for messages sent before wake-ups existed, whose queue it tells)."""
     if queue is None:
         queue = pipeline.submission_queue(submission_id=submission_id)
-    pipeline.submission_run_next(
-        queue=queue, worker=run_submission.request.hostname, hint=submission_id
-    )
+    if not jobs_disk_has_room():
+        # A run's files come back to this disk when it ends: leave the row queued for a
+        # worker with room (the sweep wakes one up again), rather than fail it.
+        logger.warning(
+            "Not claiming a run of queue %s (wake-up %s): %s MB free for job folders, under "
+            "ACADEMY_JOBS_MIN_FREE_MB=%s; the run stays queued.",
+            queue,
+            submission_id,
+            jobs_disk_free() // (1024 * 1024),
+            settings.ACADEMY_JOBS_MIN_FREE_MB,
+        )
+        return
+    try:
+        pipeline.submission_run_next(
+            queue=queue, worker=run_submission.request.hostname, hint=submission_id
+        )
+    finally:
+        _tidy_job_folders()
+
+
+def _tidy_job_folders() -> None:
+    """Only a graded run's checkpoint stays, for the retention: on the worker that ran it,
+    since job folders live on its own disk."""
+    try:
+        with database_calls_bounded():  # a hung database must not hold the worker's slot
+            jobs_tidy(retention=jobs_retention())
+    except Exception:  # tidying never costs a run or a worker
+        logger.exception("Could not tidy the job folders")
 
 
 # Each database call of the sweep is bounded (ACADEMY_DATABASE_CALL_SECONDS); the limits
@@ -66,7 +98,12 @@ def _preload_grading_libraries(**_: object) -> None:
     # reads in the worker's log what it enforces on learner code.
     from sandbox import capabilities_report
 
-    for line in capabilities_report(settings.ACADEMY_SANDBOX_CGROUP_PARENT).splitlines():
+    report = capabilities_report(
+        settings.ACADEMY_SANDBOX_CGROUP_PARENT,
+        settings.ACADEMY_SANDBOX_PIDS_CGROUP_PARENT,
+        settings.ACADEMY_SANDBOX_UID_RANGE,
+    )
+    for line in report.splitlines():
         logger.info("Sandbox: %s", line)
 
 
@@ -80,6 +117,7 @@ def _requeue_on_worker_start(**_: object) -> None:
         return
     if requeued:
         logger.warning("Requeued orphaned runs at start-up: %s", requeued)
+    _tidy_job_folders()  # what runs that ended while no worker was up left behind
     # A worker that died just now still looks alive for a few seconds: look again once
     # its heartbeat must have gone stale, without waiting for (or relying on) beat.
     requeue_stale_runs.apply_async(countdown=settings.ACADEMY_STALE_RUN_SECONDS + 1)

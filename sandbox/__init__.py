@@ -5,13 +5,21 @@ this module can be tested (and reasoned about) on its own.
 
 STRICT mode, as root (a Celery worker on a server)::
 
-    sh: join a fresh memory cgroup            (when one is writable)
-    prlimit: cpu, fsize, nofile, nproc, core  (+ address space without a cgroup)
-    bwrap (root, no user namespace)           mounts the sandbox, new pid/net/ipc/uts
-      setpriv -> uid/gid 65534, no groups, no capabilities, no_new_privs
-        bwrap (unprivileged, user namespace)  only to forbid nested user namespaces
+    the job folder's files -> a size-capped tmpfs   (its quota; back on disk after the run)
+    sh: join fresh memory and pids cgroups    (where writable)
+    prlimit: cpu, fsize, nofile, core         (+ nproc without a pids cgroup,
+                                               + address space without a memory cgroup)
+    bwrap --args FD (root, no user namespace) mounts the sandbox, new pid/net/ipc/uts
+      setpriv -> uid 65534, or a uid lent to this run alone without a pids cgroup;
+                 no groups, no capabilities, no_new_privs
+        bwrap (unprivileged, user namespace)  forbids nested user namespaces; 65534 inside
           sh: report "started", stdin -> /dev/null
-            the learner's program
+            the learner's program: /venv/bin/python, the job at /job
+
+Inside, host paths are neutral: the interpreter's prefix is at /python, its venv made
+again at /venv, of /usr only the library folders it loads (sandbox/runtime.py),
+the job at /job, and bubblewrap reads its mount list from a file descriptor, so its
+command line (the sandbox's /proc/1/cmdline) names no host folder and no job.
 
 The outer bubblewrap runs as root without a user namespace because the
 interpreter lives under /root (mode 700): only root can bind it, and a
@@ -33,10 +41,12 @@ from __future__ import annotations
 
 from sandbox.capabilities import Capabilities, capabilities_report, detect_capabilities
 from sandbox.jobfiles import open_job_file
+from sandbox.jobspace import JobFilesLost
 from sandbox.policy import (
     LIMIT_OUTCOMES,
     MAX_LINE_BYTES,
     MAX_STDOUT_BYTES,
+    QUOTA_OUTCOMES,
     STDERR_TAIL_BYTES,
     Limits,
     SandboxError,
@@ -51,8 +61,10 @@ __all__ = [
     "LIMIT_OUTCOMES",
     "MAX_LINE_BYTES",
     "MAX_STDOUT_BYTES",
+    "QUOTA_OUTCOMES",
     "STDERR_TAIL_BYTES",
     "Capabilities",
+    "JobFilesLost",
     "Limits",
     "SandboxError",
     "SandboxMode",

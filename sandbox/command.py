@@ -18,6 +18,7 @@ from sandbox.policy import (
     SANDBOX_TMP,
     SANDBOX_UID,
     SYSTEM_TOP_DIRS,
+    VENV_MOUNT,
     Limits,
 )
 
@@ -73,7 +74,9 @@ def nested_userns_args(bwrap: str, is_root: bool) -> list[str]:
 
 
 def system_mount_args() -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
+    """The merged-/usr links (or the real top folders), two files of /etc, /proc, /dev.
+    Of /usr itself only what the program loads is bound (sandbox/runtime.py)."""
+    args: list[str] = []
     for name in SYSTEM_TOP_DIRS:
         host = f"/{name}"
         if os.path.islink(host):
@@ -86,31 +89,36 @@ def system_mount_args() -> list[str]:
     return [*args, "--proc", "/proc", "--dev", "/dev"]
 
 
-def interpreter_dirs(executable: str) -> list[str]:
-    """Host folders argv[0] needs: its venv and the base Python the venv points at."""
-    bin_dir = os.path.dirname(executable)
-    dirs = [os.path.dirname(os.path.realpath(executable))]
-    venv = os.path.dirname(bin_dir)
-    config = os.path.join(venv, "pyvenv.cfg")
-    if os.path.exists(config):
-        dirs.append(venv)
-        with open(config, encoding="utf-8") as fh:
-            for line in fh:
-                key, _, value = line.partition("=")
-                if key.strip() == "home":
-                    dirs.append(os.path.dirname(os.path.realpath(value.strip())))
-    # bin/python -> its prefix (lib/pythonX.Y lives beside bin/)
-    dirs = [os.path.dirname(d) if os.path.basename(d) == "bin" else d for d in dirs]
-    return _outermost([d for d in dirs if not is_under(d, "/usr")])
+def args_file(args: list[str]) -> int:
+    """bubblewrap's arguments in a memfd, for `--args FD`: the sandbox's pid 1 is a
+    bubblewrap, and its /proc/1/cmdline would otherwise show every host path it binds,
+    the job folder's (and so the submission's id) among them."""
+    fd = os.memfd_create("sandbox-args", os.MFD_CLOEXEC)
+    os.write(fd, b"".join(arg.encode() + b"\0" for arg in args))
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def venv_args(venv_python: str, config_fd: int) -> list[str]:
+    """The virtualenv made inside (runtime.Runtime): bin/python and pyvenv.cfg, readable by
+    the run's uid (bubblewrap makes data files 0600, root's, by default)."""
+    return [
+        *("--perms", "0755", "--dir", f"{VENV_MOUNT}/bin"),
+        *("--symlink", venv_python, f"{VENV_MOUNT}/bin/python"),
+        *("--perms", "0444", "--ro-bind-data", str(config_fd), f"{VENV_MOUNT}/pyvenv.cfg"),
+    ]
+
+
+def data_file(text: str) -> int:
+    """A memfd holding text, for bubblewrap's --ro-bind-data."""
+    fd = os.memfd_create("sandbox-data", os.MFD_CLOEXEC)
+    os.write(fd, text.encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def is_under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _outermost(paths: list[str]) -> list[str]:
-    unique = sorted(set(paths), key=len)
-    return [p for i, p in enumerate(unique) if not any(is_under(p, q) for q in unique[:i])]
 
 
 def bind_args(binds: list[tuple[str, str, bool]]) -> list[str]:
@@ -145,15 +153,20 @@ def tmpfs_args(limits: Limits) -> list[str]:
     return args
 
 
-def rlimit_args(prlimit: str, limits: Limits, address_space_mb: int | None) -> list[str]:
+def rlimit_args(
+    prlimit: str, limits: Limits, address_space_mb: int | None, *, nproc: bool = True
+) -> list[str]:
+    """nproc=False where a pids cgroup caps the run: RLIMIT_NPROC counts the uid's processes
+    machine-wide, so with uid 65534 shared it would pool every run's processes."""
     args = [
         prlimit,
         f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + CPU_HARD_MARGIN_SECONDS}",
         f"--fsize={limits.file_size_mb * MIB}",
         f"--nofile={limits.open_files}",
-        f"--nproc={limits.max_processes}",
         "--core=0",
     ]
+    if nproc:
+        args.append(f"--nproc={limits.max_processes}")
     if address_space_mb is not None:
         args.append(f"--as={address_space_mb * MIB}")
     return [*args, "--"]
@@ -209,19 +222,21 @@ def validate_binds(ro_binds: Mapping[str, str]) -> list[tuple[str, str, bool]]:
     return binds
 
 
-def prepare_job_dir(job_dir: str, is_root: bool) -> None:
-    """Give the job folder to uid 65534 so the program can write there.
+def prepare_job_dir(
+    job_dir: str, is_root: bool, uid: int = SANDBOX_UID, gid: int = SANDBOX_GID
+) -> None:
+    """Give the job folder to the run's uid so the program can write there.
 
     lchown, never following links: on a reused folder the learner may have
     planted symlinks to host files (Judge0 CVE-2024-28185).
     """
     if not is_root:
         return  # without root, sandbox uid 65534 maps to our own uid
-    os.chown(job_dir, SANDBOX_UID, SANDBOX_GID)
+    os.chown(job_dir, uid, gid)
     os.chmod(job_dir, 0o700)
     for root, dirs, files in os.walk(job_dir):
         for name in dirs + files:
-            os.chown(os.path.join(root, name), SANDBOX_UID, SANDBOX_GID, follow_symlinks=False)
+            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
 
 
 def host_path_translator(job_dir: str, binds: list[tuple[str, str, bool]]) -> Callable[[str], str]:

@@ -14,6 +14,10 @@ logger = logging.getLogger(__name__)
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 JOB_MOUNT = "/job"
+# The interpreter's prefix inside the sandbox, wherever it lives on the host, and the
+# virtualenv made again on top of it (sandbox/runtime.py).
+PYTHON_MOUNT = "/python"
+VENV_MOUNT = "/venv"
 MAX_LINE_BYTES = 64 * 1024
 MAX_STDOUT_BYTES = 50 * 1024 * 1024
 STDERR_TAIL_BYTES = 20 * 1024
@@ -28,10 +32,41 @@ CPU_HARD_MARGIN_SECONDS = 5
 DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
 CGROUP_PREFIX = "llm-academy-sandbox-"
 
-OUTCOMES = ("ok", "exited", "timeout", "memory", "cpu", "cancelled", "output_limit")
+OUTCOMES = (
+    "ok",
+    "exited",
+    "timeout",
+    "memory",
+    "cpu",
+    "cancelled",
+    "output_limit",
+    "disk",
+    "processes",
+)
+# The run filled its own job folder or process limit: the host saw it, so it is the
+# learner's doing even when their code (or the engine in its process) reported something else.
+QUOTA_OUTCOMES = frozenset({"disk", "processes"})
 # The outcomes where a limit stopped the program: its own doing, not the platform's.
 LIMIT_OUTCOMES = frozenset({"timeout", "memory", "cpu", "output_limit"})
 MEMORY_ENFORCEMENTS = ("cgroup", "rlimit_as", "none")
+# cgroup: a pids cgroup per run. uid: a uid of its own per run, so RLIMIT_NPROC counts only
+# that run. shared_uid: RLIMIT_NPROC of one uid every run on the machine shares.
+# none: BASIC mode as root, where RLIMIT_NPROC does not apply.
+PROCESS_ENFORCEMENTS = ("cgroup", "uid", "shared_uid", "none")
+# tmpfs: the job folder is a size-capped tmpfs during the run. none: the worker's disk.
+DISK_ENFORCEMENTS = ("tmpfs", "none")
+# Tasks of the sandbox itself in a run's pids cgroup (bubblewrap, its pid 1, the nested
+# bubblewrap): the learner's program keeps Limits.max_processes, itself included.
+PLATFORM_TASKS = 3
+# A uid of its own per concurrent run, where no pids cgroup is writable (a setting
+# overrides it). Debian reserves 65000-65533; no account may use these uids.
+DEFAULT_UID_RANGE = (65000, 65255)
+# Machine-wide state of the sandbox (root only): uid leases, job-folder mount points.
+RUNTIME_DIR = "/run/llm-academy-sandbox"
+# Files a job folder may hold per MB of its quota (tmpfs nr_inodes): an inode costs the
+# kernel memory that the size cap does not count.
+JOB_FILES_PER_MB = 16
+MIN_JOB_FILES = 1024
 
 MIB = 1024 * 1024
 # System folders the program may read; never writable, never the host's /etc.
@@ -45,22 +80,30 @@ RESERVED_DESTS = (
     "/tmp",  # noqa: S108 - the sandbox's own tmpfs, not the host's
     "/etc",
     JOB_MOUNT,
+    PYTHON_MOUNT,
+    VENV_MOUNT,
     *(f"/{name}" for name in SYSTEM_TOP_DIRS),
 )
 # Inside the sandbox these are private tmpfs mounts, not the host's shared ones.
 SANDBOX_TMP = "/tmp"  # noqa: S108
 SANDBOX_SHM = "/dev/shm"  # noqa: S108
-SETPRIV_ARGS = (
-    f"--reuid={SANDBOX_UID}",
-    f"--regid={SANDBOX_GID}",
-    "--clear-groups",
-    "--inh-caps=-all",
-    "--bounding-set=-all",
-    "--no-new-privs",
-)
+
+
+def setpriv_args(uid: int = SANDBOX_UID, gid: int = SANDBOX_GID) -> list[str]:
+    return [
+        f"--reuid={uid}",
+        f"--regid={gid}",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--bounding-set=-all",
+        "--no-new-privs",
+    ]
+
 
 # Stderr markers of an allocation failure under RLIMIT_AS (no OOM killer there).
 ALLOCATION_FAILURES = ("MemoryError", "std::bad_alloc", "can't allocate memory")
+# Stderr markers of a fork or thread refused at RLIMIT_NPROC (no counter to read there).
+PROCESS_LIMIT_FAILURES = ("can't start new thread", "Resource temporarily unavailable")
 
 
 class SandboxMode(StrEnum):
@@ -76,6 +119,8 @@ class Limits:
     file_size_mb: int = 512
     max_processes: int = 64
     open_files: int = 256
+    # The job folder's quota (a size-capped tmpfs where the worker is root).
+    disk_mb: int = 1024
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -97,6 +142,11 @@ class SandboxPolicy:
     cwd_inside: str = JOB_MOUNT
     # Where per-run memory cgroups are made (None: the worker's own cgroup).
     memory_cgroup_parent: str | None = None
+    # Where per-run pids cgroups are made (None: the worker's own pids cgroup, or on
+    # cgroup v2 the memory cgroup parent).
+    pids_cgroup_parent: str | None = None
+    # Uids (first, last) leased one per concurrent run where no pids cgroup is writable.
+    uid_range: tuple[int, int] | None = DEFAULT_UID_RANGE
 
 
 class SandboxError(RuntimeError):

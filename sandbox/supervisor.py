@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sandbox.capabilities import Capabilities, capabilities_for, detect_capabilities
-from sandbox.cgroups import MemoryCgroup
+from sandbox.cgroups import RunCgroup
 from sandbox.command import (
     address_space_fallback_mb,
+    args_file,
     bind_args,
     build_sandbox_env,
+    data_file,
     host_path_translator,
-    interpreter_dirs,
-    is_under,
     namespace_args,
     nested_userns_args,
     prepare_job_dir,
@@ -31,7 +31,9 @@ from sandbox.command import (
     system_mount_args,
     tmpfs_args,
     validate_binds,
+    venv_args,
 )
+from sandbox.jobspace import JobSpace, job_files_limit
 from sandbox.policy import (
     ALLOCATION_FAILURES,
     CPU_HARD_MARGIN_SECONDS,
@@ -40,17 +42,23 @@ from sandbox.policy import (
     KILL_GRACE_SECONDS,
     MAX_STDOUT_BYTES,
     MIB,
+    PLATFORM_TASKS,
+    PROCESS_LIMIT_FAILURES,
+    SANDBOX_GID,
     SANDBOX_TMP,
-    SETPRIV_ARGS,
+    SANDBOX_UID,
     STDERR_TAIL_BYTES,
     Limits,
     SandboxError,
     SandboxMode,
     SandboxPolicy,
     SandboxUnavailable,
+    setpriv_args,
 )
 from sandbox.processes import descendants, is_executable, same_start, signal_verified
+from sandbox.runtime import python_runtime
 from sandbox.streams import StdoutLines, Tail
+from sandbox.uids import UidLease
 
 logger = logging.getLogger(__name__)
 
@@ -68,13 +76,15 @@ class SandboxResult:
     mode: SandboxMode
     memory_enforcement: str  # one of MEMORY_ENFORCEMENTS
     detail: str = ""  # one sentence for the learner
+    process_enforcement: str = "none"  # one of PROCESS_ENFORCEMENTS
+    disk_enforcement: str = "none"  # one of DISK_ENFORCEMENTS
 
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
 
 
-def _describe_outcome(outcome: str, returncode: int, limits: Limits) -> str:
+def _describe_outcome(outcome: str, returncode: int, limits: Limits, filled: str | None) -> str:
     if outcome == "exited":
         sig = _death_signal(returncode)
         if sig is not None:
@@ -89,6 +99,16 @@ def _describe_outcome(outcome: str, returncode: int, limits: Limits) -> str:
         "cancelled": "The run was cancelled.",
         "output_limit": f"The program printed more than {MAX_STDOUT_BYTES // MIB} MB "
         "to standard output and was stopped.",
+        "disk": (
+            f"Your run wrote more than its {limits.disk_mb} MB of disk"
+            if filled != "files"
+            else f"Your run made more than its {job_files_limit(limits.disk_mb):,} files"
+        )
+        + " in its job folder, so a write failed with 'No space left on device'. Save less "
+        "(one checkpoint, at the end) or delete what you no longer need.",
+        "processes": f"Your run tried to start more than its {limits.max_processes} processes "
+        "and threads, so a start failed. Use fewer DataLoader workers or threads, and make "
+        "sure no loop starts processes without waiting for them.",
     }
     return messages[outcome]
 
@@ -112,11 +132,40 @@ class _Launch:
     cwd: str
     mode: SandboxMode
     memory_enforcement: str
-    cgroup: MemoryCgroup | None
+    cgroups: _RunCgroups
     # STRICT: SIGTERM goes to the learner's processes, never to bubblewrap
     # (its death SIGKILLs the whole sandbox at once, leaving no grace period).
     bwrap_identity: tuple[int, int] | None
+    process_enforcement: str
+    space: JobSpace | None = None
     preexec: Callable[[], None] | None = None
+    # Inherited by the command and closed here once it has started (bubblewrap's --args).
+    pass_fds: tuple[int, ...] = ()
+
+
+@dataclass
+class _RunCgroups:
+    """A run's cgroups: one on v2 (memory and pids), one per controller on v1."""
+
+    memory: RunCgroup | None = None
+    pids: RunCgroup | None = None
+
+    @property
+    def all(self) -> list[RunCgroup]:
+        unique = [self.memory, self.pids]
+        return [c for i, c in enumerate(unique) if c is not None and c not in unique[:i]]
+
+    def kill_all(self) -> None:
+        for cgroup in self.all:
+            cgroup.kill_all()
+
+    def join_args(self) -> list[str]:
+        # Each shell joins one cgroup, then execs the next: every process of the run is
+        # inside before any of them allocates or forks.
+        args: list[str] = []
+        for cgroup in self.all:
+            args += ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs_file]
+        return args
 
 
 def run(
@@ -159,9 +208,10 @@ def run_sandboxed(
 ) -> SandboxResult:
     """Run argv (argv[0]: an absolute path, e.g. the venv's python) sandboxed.
 
-    Raises SandboxUnavailable (STRICT requested, cannot run here) or
-    SandboxError (the sandbox failed before the program started). Everything
-    the program itself does is reported in the result's outcome.
+    Raises SandboxUnavailable (STRICT requested, cannot run here),
+    SandboxError (the sandbox failed before the program started) or JobFilesLost
+    (what the run left could not be written back to job_dir). Everything the
+    program itself does is reported in the result's outcome.
     """
     if not argv or not os.path.isabs(argv[0]):
         raise ValueError("argv[0] must be an absolute path to the program")
@@ -181,14 +231,40 @@ def run_sandboxed(
         )
     if should_stop():
         return SandboxResult(0, "cancelled", "", 0.0, mode, "none", detail="The run was cancelled.")
-    cgroup = MemoryCgroup(caps.memory_cgroup, limits.memory_mb) if caps.memory_cgroup else None
-    try:
-        if mode is SandboxMode.STRICT:
+    strict = mode is SandboxMode.STRICT
+    process_enforcement = caps.process_enforcement(strict=strict)
+    # Unwound in reverse: the job space is released (its memory uncharged) before the
+    # cgroups go, and the uid is freed last, once nothing of the run is left.
+    with contextlib.ExitStack() as stack:
+        uid, gid = SANDBOX_UID, SANDBOX_GID
+        if process_enforcement == "uid":
+            assert caps.uid_range is not None
+            uid = gid = stack.enter_context(UidLease(*caps.uid_range))
+        cgroups = _make_cgroups(stack, caps, limits, with_pids=process_enforcement == "cgroup")
+        space = None
+        # BASIC mode runs learner code as the worker, able to write anywhere: a quota on
+        # its job folder would only look like one.
+        if strict and caps.job_quota:
+            assert caps.mount is not None and caps.umount is not None
+            space = stack.enter_context(
+                JobSpace(
+                    job_dir,
+                    size_mb=limits.disk_mb,
+                    uid=uid,
+                    gid=gid,
+                    mount=caps.mount,
+                    umount=caps.umount,
+                )
+            )
+        run_dir = space.path if space else job_dir
+        identity = _Identity(uid, gid, process_enforcement)
+        if strict:
             launch = _strict_launch(
-                argv, job_dir, binds, limits, env or {}, cwd_inside, caps, cgroup
+                argv, run_dir, binds, limits, env or {}, cwd_inside, caps, cgroups, identity
             )
         else:
-            launch = _basic_launch(argv, job_dir, binds, limits, env or {}, caps, cgroup)
+            launch = _basic_launch(argv, run_dir, binds, limits, env or {}, caps, cgroups, identity)
+        launch.space = space
         supervisor = _Supervisor(
             launch,
             limits=limits,
@@ -198,18 +274,37 @@ def run_sandboxed(
             kill_grace_seconds=kill_grace_seconds,
             max_stdout_bytes=max_stdout_bytes,
         )
-        return supervisor.run()
-    finally:
-        if cgroup is not None:
-            cgroup.remove()
+        result = supervisor.run()
+        if space is not None:
+            space.keep()
+        return result
 
 
-def _cgroup_join_args(cgroup: MemoryCgroup | None) -> list[str]:
-    # The shell joins the cgroup, then execs the rest: every process of the
-    # run is inside before any of them allocates.
-    if cgroup is None:
-        return []
-    return ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs_file]
+@dataclass(frozen=True)
+class _Identity:
+    uid: int
+    gid: int
+    process_enforcement: str  # one of PROCESS_ENFORCEMENTS
+
+
+def _make_cgroups(
+    stack: contextlib.ExitStack, caps: Capabilities, limits: Limits, *, with_pids: bool
+) -> _RunCgroups:
+    # The sandbox's own tasks are added to the learner's budget (PLATFORM_TASKS).
+    tasks = limits.max_processes + PLATFORM_TASKS if with_pids else None
+    shared = with_pids and caps.pids_cgroup == caps.memory_cgroup  # one v2 cgroup for both
+    cgroups = _RunCgroups()
+    if caps.memory_cgroup:
+        cgroups.memory = RunCgroup(
+            caps.memory_cgroup, memory_mb=limits.memory_mb, max_tasks=tasks if shared else None
+        )
+        stack.callback(cgroups.memory.remove)
+    if shared:
+        cgroups.pids = cgroups.memory
+    elif with_pids and caps.pids_cgroup:
+        cgroups.pids = RunCgroup(caps.pids_cgroup, max_tasks=tasks)
+        stack.callback(cgroups.pids.remove)
+    return cgroups
 
 
 def _strict_launch(
@@ -220,42 +315,62 @@ def _strict_launch(
     env: Mapping[str, str],
     cwd_inside: str,
     caps: Capabilities,
-    cgroup: MemoryCgroup | None,
+    cgroups: _RunCgroups,
+    identity: _Identity,
 ) -> _Launch:
     assert caps.bubblewrap is not None and caps.prlimit is not None
-    prepare_job_dir(job_dir, caps.is_root)
-    tools = [t for t in (caps.bubblewrap, caps.setpriv) if t and not is_under(t, "/usr")]
-    runtime = [(d, d, False) for d in interpreter_dirs(argv[0]) + tools]
+    prepare_job_dir(job_dir, caps.is_root, identity.uid, identity.gid)
+    tools = tuple(t for t in (caps.bubblewrap, caps.setpriv) if t and caps.is_root)
+    runtime = python_runtime(argv[0], tools)
+    pass_fds: list[int] = []
+    venv: list[str] = []
+    if runtime.venv_config is not None and runtime.venv_python is not None:
+        pass_fds.append(data_file(runtime.venv_config))
+        venv = venv_args(runtime.venv_python, pass_fds[-1])
     mounts = [
         *system_mount_args(),
         # The tmpfs first: a checkout (and so its venv) may itself live under /tmp,
         # and a tmpfs mounted after the binds would hide them.
         *tmpfs_args(limits),
-        *bind_args([*runtime, *binds, (job_dir, JOB_MOUNT, True)]),
+        *bind_args(
+            [*((h, d, False) for h, d in runtime.binds), *binds, (job_dir, JOB_MOUNT, True)]
+        ),
+        *venv,
         "--remount-ro",
         "/",
     ]
     inside: list[str] = []
     if caps.is_root:
-        inside = [caps.setpriv or "setpriv", *SETPRIV_ARGS, "--"]
+        inside = [caps.setpriv or "setpriv", *setpriv_args(identity.uid, identity.gid), "--"]
         if caps.nested_userns_blocked:
+            # It maps the run's uid to 65534 inside, whichever uid the run was lent.
             inside += nested_userns_args(caps.bubblewrap, True)
-    memory_enforcement = "cgroup" if cgroup else "rlimit_as"
-    address_space = None if cgroup else address_space_fallback_mb(limits)
+    memory_enforcement = "cgroup" if cgroups.memory else "rlimit_as"
+    address_space = None if cgroups.memory else address_space_fallback_mb(limits)
     bwrap_stat = os.stat(caps.bubblewrap)
+    pass_fds.append(args_file([*namespace_args(caps.is_root), *mounts]))
     command = [
-        *_cgroup_join_args(cgroup),
-        *rlimit_args(caps.prlimit, limits, address_space),
+        *cgroups.join_args(),
+        *rlimit_args(
+            caps.prlimit,
+            limits,
+            address_space,
+            nproc=identity.process_enforcement != "cgroup",
+        ),
         caps.bubblewrap,
-        *namespace_args(caps.is_root),
-        *mounts,
+        "--args",
+        str(pass_fds[-1]),
         "--",
         *inside,
         *started_shim(cwd_inside),
-        *argv,
+        runtime.executable,
+        *argv[1:],
     ]
     sandbox_env = build_sandbox_env(
-        home=JOB_MOUNT, cache=f"{SANDBOX_TMP}/cache", bin_dir=os.path.dirname(argv[0]), extra=env
+        home=JOB_MOUNT,
+        cache=f"{SANDBOX_TMP}/cache",
+        bin_dir=runtime.bin_dir,
+        extra={**runtime.env, **env},
     )
     return _Launch(
         command=command,
@@ -263,8 +378,10 @@ def _strict_launch(
         cwd="/",
         mode=SandboxMode.STRICT,
         memory_enforcement=memory_enforcement,
-        cgroup=cgroup,
+        cgroups=cgroups,
         bwrap_identity=(bwrap_stat.st_dev, bwrap_stat.st_ino),
+        process_enforcement=identity.process_enforcement,
+        pass_fds=tuple(pass_fds),
     )
 
 
@@ -275,7 +392,8 @@ def _basic_launch(
     limits: Limits,
     env: Mapping[str, str],
     caps: Capabilities,
-    cgroup: MemoryCgroup | None,
+    cgroups: _RunCgroups,
+    identity: _Identity,
 ) -> _Launch:
     logger.warning(
         "Sandbox BASIC mode: learner code runs WITHOUT network or file-system isolation%s "
@@ -283,11 +401,14 @@ def _basic_launch(
         ", AS ROOT" if caps.is_root else "",
     )
     translate = host_path_translator(job_dir, binds)
-    address_space = None if cgroup else address_space_fallback_mb(limits)
+    address_space = None if cgroups.memory else address_space_fallback_mb(limits)
+    nproc = identity.process_enforcement != "cgroup"
     if caps.prlimit:
-        limit_args, preexec = rlimit_args(caps.prlimit, limits, address_space), None
+        limit_args = rlimit_args(caps.prlimit, limits, address_space, nproc=nproc)
+        preexec = None
     else:
-        limit_args, preexec = [], functools.partial(_apply_rlimits, limits, address_space)
+        limit_args = []
+        preexec = functools.partial(_apply_rlimits, limits, address_space, nproc)
     sandbox_env = build_sandbox_env(
         home=job_dir,
         cache=os.path.join(job_dir, ".cache"),
@@ -295,7 +416,7 @@ def _basic_launch(
         extra={key: translate(value) for key, value in env.items()},
     )
     command = [
-        *_cgroup_join_args(cgroup),
+        *cgroups.join_args(),
         *limit_args,
         *started_shim(job_dir),
         *(translate(arg) for arg in argv),
@@ -305,21 +426,23 @@ def _basic_launch(
         env=sandbox_env,
         cwd=job_dir,
         mode=SandboxMode.BASIC,
-        memory_enforcement="cgroup" if cgroup else "rlimit_as",
-        cgroup=cgroup,
+        memory_enforcement="cgroup" if cgroups.memory else "rlimit_as",
+        cgroups=cgroups,
         bwrap_identity=None,
+        process_enforcement=identity.process_enforcement,
         preexec=preexec,
     )
 
 
-def _apply_rlimits(limits: Limits, address_space_mb: int | None) -> None:
+def _apply_rlimits(limits: Limits, address_space_mb: int | None, nproc: bool) -> None:
     """preexec_fn fallback when prlimit is missing (BASIC mode only)."""
     cpu = (limits.cpu_seconds, limits.cpu_seconds + CPU_HARD_MARGIN_SECONDS)
     fsize = limits.file_size_mb * MIB
     resource.setrlimit(resource.RLIMIT_CPU, cpu)
     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+    if nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if address_space_mb is not None:
         space = address_space_mb * MIB
@@ -364,12 +487,15 @@ class _Supervisor:
                 cwd=self.launch.cwd,
                 start_new_session=True,  # our own process group, apart from the worker's
                 preexec_fn=self.launch.preexec,  # only in BASIC mode without prlimit
+                pass_fds=self.launch.pass_fds,
             )
         except OSError as exc:
             os.close(started_read)
             raise SandboxError(f"Could not start the sandbox: {exc}") from exc
         finally:
             os.close(started_write)
+            for fd in self.launch.pass_fds:
+                os.close(fd)
         self.proc = proc
         try:
             status = self._supervise(proc, started_read, begin)
@@ -490,15 +616,13 @@ class _Supervisor:
         self.kill_at = None
         self._signal_program(signal.SIGKILL)
         self._killpg(signal.SIGKILL)
-        if self.launch.cgroup is not None:
-            self.launch.cgroup.kill_all()
+        self.launch.cgroups.kill_all()
 
     def _after_exit(self, proc: subprocess.Popen[bytes]) -> None:
         """The main process is gone: take anything it left behind with it."""
         if self.launch.mode is SandboxMode.BASIC:
             self._killpg(signal.SIGKILL)
-        if self.launch.cgroup is not None:
-            self.launch.cgroup.kill_all()
+        self.launch.cgroups.kill_all()
 
     def _ensure_dead(self, proc: subprocess.Popen[bytes]) -> None:
         """On any error (a callback that raised...), leave nothing running."""
@@ -516,7 +640,9 @@ class _Supervisor:
                 f"The sandbox failed before the program started (exit {returncode}): "
                 f"{self.stderr.text().strip()[-2000:]}"
             )
-        outcome = self._classify(returncode)
+        space = self.launch.space
+        filled = space.exhausted() if space is not None else None
+        outcome = self._classify(returncode, filled)
         return SandboxResult(
             returncode=returncode,
             outcome=outcome,
@@ -524,19 +650,32 @@ class _Supervisor:
             wall_seconds=round(wall, 3),
             mode=self.launch.mode,
             memory_enforcement=self.launch.memory_enforcement,
-            detail=_describe_outcome(outcome, returncode, self.limits),
+            detail=_describe_outcome(outcome, returncode, self.limits, filled),
+            process_enforcement=self.launch.process_enforcement,
+            disk_enforcement="tmpfs" if space is not None else "none",
         )
 
-    def _classify(self, returncode: int) -> str:
+    def _classify(self, returncode: int, filled: str | None) -> str:
+        """A limit that the host saw hit, for a program that then failed; else how it ended.
+        (A program that meets a limit and still exits 0 simply finished.)"""
         if self.stop_reason is not None:
             return self.stop_reason
         if returncode == 0:
             return "ok"
-        cgroup = self.launch.cgroup
-        if cgroup is not None and cgroup.oom_kills() > 0:
+        memory, pids = self.launch.cgroups.memory, self.launch.cgroups.pids
+        stderr = self.stderr.text()
+        if memory is not None and memory.oom_kills() > 0:
             return "memory"
-        if cgroup is None and any(m in self.stderr.text() for m in ALLOCATION_FAILURES):
+        if memory is None and any(m in stderr for m in ALLOCATION_FAILURES):
             return "memory"
+        if filled is not None:
+            return "disk"
+        if pids is not None and pids.task_limit_hits() > 0:
+            return "processes"
+        if self.launch.process_enforcement == "uid" and any(
+            m in stderr for m in PROCESS_LIMIT_FAILURES
+        ):
+            return "processes"
         sig = _death_signal(returncode)
         # The soft limit's SIGXCPU. A program that catches it is SIGKILLed at
         # the hard limit and reported as killed: the run's CPU time cannot be

@@ -8,6 +8,7 @@ import pytest
 
 from labs.models import Submission
 from labs.services.submissions import submission_create
+from runs.jobs import job_write
 from tests.conftest import TINY_SOLUTION, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -43,17 +44,24 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     assert [row["epoch"] for row in submission.dev_curve] == [1, 2]
     assert submission.device.startswith("CPU") or submission.run_info["device"] == "cpu"
     assert submission.sandbox_mode == "strict"
-    checkpoint = worker.jobs_dir / str(submission.pk) / "checkpoint"
+    job_dir = worker.jobs_dir / str(submission.pk)
+    # Once graded, the worker keeps only the checkpoint (for re-grading).
+    wait_for(
+        lambda: {p.name for p in job_dir.iterdir()} == {"checkpoint"},
+        timeout=30,
+        message=lambda: f"a job folder trimmed to its checkpoint: {list(job_dir.iterdir())}",
+    )
+    checkpoint = job_dir / "checkpoint"
     assert (checkpoint / "model.safetensors").is_file()
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["architectures"] == ["BertForSequenceClassification"]
     assert len(config["id2label"]) == len(lab.dataset.labels)
-    # The job folder never holds the held-out split.
-    job_files = {p.name for p in (worker.jobs_dir / str(submission.pk)).iterdir()}
-    assert job_files == {"solution.py", "train.csv", "dev.csv", "spec.json", "checkpoint"}
+    # The job folder never holds the held-out split: write it again as the worker did.
+    job_files = {p.name for p in job_write(submission).iterdir()}
+    assert job_files == {"solution.py", "train.csv", "dev.csv", "spec.json"}
     heldout_text = lab.dataset.examples.filter(split="heldout").first().text
     for name in ("train.csv", "dev.csv"):
-        assert heldout_text not in (worker.jobs_dir / str(submission.pk) / name).read_text()
+        assert heldout_text not in (job_dir / name).read_text()
 
 
 def test_learner_exception_is_an_error_with_their_traceback_only(worker, learner, lab):

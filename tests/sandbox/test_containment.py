@@ -21,8 +21,10 @@ from sandbox import (
     Capabilities,
     Limits,
     SandboxError,
+    SandboxMode,
+    run_sandboxed,
 )
-from tests.sandbox.conftest import VENV_PYTHON, ScriptRunner, processes_with
+from tests.sandbox.conftest import FAST_LIMITS, VENV_PYTHON, ScriptRunner, processes_with
 
 pytestmark = pytest.mark.usefixtures("strict")
 
@@ -245,9 +247,10 @@ def test_only_the_job_folder_and_read_only_binds_are_visible(
         paths = json.loads(sys.argv[1])
         print(json.dumps({
             "exists": {p: os.path.exists(p) for p in paths["hidden"]},
-            "project": sorted(os.listdir(paths["project"])),
             "code": sorted(os.listdir("/code")),
             "etc": sorted(os.listdir("/etc")),
+            "usr": sorted(os.listdir("/usr")),
+            "prefix": [sys.prefix, sys.base_prefix, sys.executable],
         }))
         """,
         json.dumps(
@@ -259,20 +262,67 @@ def test_only_the_job_folder_and_read_only_binds_are_visible(
                     "/etc/shadow",
                     "/etc/passwd",
                     "/var/lib/postgresql",
-                    str(project_root / "pyproject.toml"),
+                    str(project_root),
+                    sys.prefix,
+                    sys.base_prefix,
                     "/sys/fs/cgroup",
+                    "/usr/local/etc",
+                    "/usr/share",
                 ],
-                "project": str(project_root),
             }
         ),
         ro_binds={str(Path(__file__).resolve().parents[2] / "labs"): "/code/labs"},
     )
+    assert run.lines, run.result.stderr_tail
     seen = json.loads(run.lines[-1])
     assert seen["exists"] == dict.fromkeys(seen["exists"], False)
-    assert seen["project"] == [Path(sys.prefix).name]  # only the venv, nothing else
     assert seen["code"] == ["labs"]
     assert set(seen["etc"]) <= {"ld.so.cache", "localtime"}
+    # Of /usr, only library folders and the sandbox's own tools; the interpreter's prefix
+    # at /python, its venv made again at /venv.
+    assert set(seen["usr"]) <= {"lib", "lib64", "bin"}
+    assert seen["prefix"] == ["/venv", "/python", "/venv/bin/python"]
     assert token not in run.stdout
+
+
+def test_the_sandbox_names_no_host_path_or_job_in_its_command_lines_or_job_mount(
+    tmp_path: Path, token: str, strict: Capabilities
+) -> None:
+    # A job folder named like a submission's (jobs/<id>) somewhere under the project's tree.
+    job_dir = tmp_path / "jobs" / token
+    job_dir.mkdir(parents=True)
+    (job_dir / "main.py").write_text(
+        textwrap.dedent("""
+        import json, os
+        cmdlines = {
+            pid: open(f"/proc/{pid}/cmdline", "rb").read().decode("utf-8", "replace")
+            for pid in os.listdir("/proc") if pid.isdigit()
+        }
+        print(json.dumps({"cmdlines": cmdlines, "mountinfo": open("/proc/self/mountinfo").read()}))
+        """)
+    )
+    lines: list[str] = []
+    result = run_sandboxed(
+        argv=[VENV_PYTHON, "-I", "/job/main.py"],
+        job_dir=str(job_dir),
+        limits=FAST_LIMITS,
+        mode=SandboxMode.STRICT,
+        on_stdout_line=lines.append,
+        capabilities=strict,
+    )
+    assert result.outcome == "ok", result.stderr_tail
+    seen = json.loads(lines[-1])
+    host_paths = [str(tmp_path), token, sys.prefix, sys.base_prefix, str(Path(sys.prefix).parent)]
+    for pid, cmdline in seen["cmdlines"].items():
+        for path in host_paths:
+            assert path not in cmdline, f"/proc/{pid}/cmdline shows {path}: {cmdline}"
+    job_mounts = [line for line in seen["mountinfo"].splitlines() if line.split()[4] == "/job"]
+    assert len(job_mounts) == 1
+    for path in (str(tmp_path), token):
+        assert path not in seen["mountinfo"]
+    if strict.job_quota:
+        assert job_mounts[0].split()[3] == "/"  # a tmpfs of its own, not a host folder
+        assert result.disk_enforcement == "tmpfs"
 
 
 def test_read_only_binds_and_the_system_cannot_be_written(run_script: ScriptRunner) -> None:
@@ -498,3 +548,39 @@ def test_torch_with_dataloader_workers_runs_within_the_memory_limit(
     seen = json.loads(run.lines[-1])
     assert seen["torch"].startswith("2.")
     assert seen["total"] == sum(range(64))
+
+
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
+
+
+@pytest.mark.skipif(not SYSTEM_PYTHON.exists(), reason="no system Python 3.11 here")
+def test_a_venv_of_the_systems_own_python_runs_with_its_packages(
+    tmp_path: Path, strict: Capabilities
+) -> None:
+    # Debian's Python looks for no site-packages beside its standard library (its site.py
+    # knows dist-packages): only a venv made again inside finds the venv's packages.
+    venv = tmp_path / "venv"
+    subprocess.run([str(SYSTEM_PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True)
+    package = venv / "lib" / "python3.11" / "site-packages" / "probe_package"
+    package.mkdir()
+    (package / "__init__.py").write_text("ANSWER = 42\n")
+    for path in [tmp_path, *venv.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "main.py").write_text(
+        "import json, sqlite3, ssl, sys, probe_package\n"
+        "print(json.dumps([sys.prefix, sys.base_prefix, probe_package.ANSWER]))\n"
+    )
+    lines: list[str] = []
+    result = run_sandboxed(
+        argv=[str(venv / "bin" / "python"), "-I", "/job/main.py"],
+        job_dir=str(job),
+        limits=FAST_LIMITS,
+        mode=SandboxMode.STRICT,
+        on_stdout_line=lines.append,
+        capabilities=strict,
+    )
+    assert result.outcome == "ok", result.stderr_tail
+    assert json.loads(lines[-1]) == ["/venv", "/python", 42]

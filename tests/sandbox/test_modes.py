@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import resource
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,11 @@ def test_basic_mode_runs_with_limits_only_and_says_so(
     assert seen["cwd"] == str(job_dir)
     assert seen["env"]["INPUT"] == str(job_dir / "input.txt")
     assert seen["input"] == "data"
-    assert seen["nproc"] == 40
+    if run.result.process_enforcement == "cgroup":
+        # A pids cgroup caps the run; RLIMIT_NPROC, counted per uid, is left as it was.
+        assert seen["nproc"] == resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    else:
+        assert seen["nproc"] == 40
     assert token not in run.stdout
     assert "WITHOUT network or file-system isolation" in caplog.text
 

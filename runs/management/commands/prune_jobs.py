@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from runs.jobs import jobs_prune
+from runs.jobs import jobs_retention, jobs_tidy
 
 UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 
@@ -21,21 +21,26 @@ def parse_age(text: str) -> datetime.timedelta:
 
 class Command(BaseCommand):
     help = (
-        "Remove the job folders (code, data copies, checkpoints) of runs that ended before the "
-        "given age. Runs still queued or running are never touched. A pruned graded run can no "
-        "longer be re-graded without training again."
+        "Tidy this worker's job folders: a graded run keeps only its checkpoint (for "
+        "re-grading), until it ended longer ago than --older-than (default: "
+        "ACADEMY_JOB_RETENTION_DAYS); a run that ended any other way keeps nothing. Runs still "
+        "queued or running are never touched. A removed graded run can no longer be re-graded "
+        "without training again. Workers do this after every run; the command is for a disk "
+        "that must be freed now, or a machine whose worker is gone."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--older-than", required=True, help="age, e.g. 30d, 12h or 90m")
+        parser.add_argument("--older-than", help="age, e.g. 30d, 12h or 90m")
         parser.add_argument("--dry-run", action="store_true", help="list, remove nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        age = parse_age(options["older_than"])
-        report = jobs_prune(older_than=age, dry_run=options["dry_run"])
-        verb = "Would remove" if options["dry_run"] else "Removed"
+        age = parse_age(options["older_than"]) if options["older_than"] else jobs_retention()
+        report = jobs_tidy(retention=age, dry_run=options["dry_run"])
+        removed, trimmed = (
+            ("Would remove", "trim") if options["dry_run"] else ("Removed", "trimmed")
+        )
         megabytes = report.bytes_freed / 1024 / 1024
         self.stdout.write(
-            f"{verb} {len(report.removed)} job folder(s), {megabytes:.1f} MB; "
-            f"{report.kept_active} of active runs kept."
+            f"{removed} {len(report.removed)} job folder(s) and {trimmed} {len(report.trimmed)} "
+            f"to their checkpoint, {megabytes:.1f} MB; {report.kept_active} of active runs kept."
         )
