@@ -52,7 +52,7 @@ from labs.training.serving import (
 )
 from runs.jobs import JOB_MOUNT, SERVING_DIR, disk_nearly_full, engine_argv, engine_policy
 from runs.reporter import parse_event
-from sandbox import LIMIT_OUTCOMES, SandboxResult, UnsafeJobFile
+from sandbox import LIMIT_OUTCOMES, QUOTA_OUTCOMES, SandboxResult, UnsafeJobFile
 
 # Held-out sets are a few thousand texts: a preprocess that needs longer is broken.
 MAX_SERVING_SECONDS = 120
@@ -134,7 +134,7 @@ def _check_ended_well(result: SandboxResult, *, code_loaded: bool, folder: Path)
             f"the serving stage exited {result.returncode} ({result.outcome}) "
             "before loading the learner's code"
         )
-    if result.outcome in LIMIT_OUTCOMES:
+    if result.outcome in LIMIT_OUTCOMES | QUOTA_OUTCOMES:  # its own disk or process limit too
         raise ServingRefused(
             "Serving your preprocess on the held-out texts was stopped: "
             f"{result.detail}{_NOT_SHOWN}"
