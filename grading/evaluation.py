@@ -158,15 +158,6 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
             "The checkpoint's tokenizer vocabulary differs from the base model's."
         )
 
-    max_weights = int(_base_weights_bytes(base_model) * WEIGHTS_SLACK) + 1024 * 1024
-    blob = _read(job_dir, "model.safetensors", max_weights)
-    try:
-        tensors = load_safetensors(blob)
-    except (SafetensorError, ValueError, RuntimeError, OSError):
-        raise CheckpointRejected(
-            "model.safetensors is not a safetensors file (pickles and other formats are refused)."
-        ) from None
-
     # The architecture comes from the trusted base config; only weights come from the learner.
     trusted = BertConfig(
         **{k: v for k, v in base_config.items() if k not in {"architectures", "_name_or_path"}}
@@ -176,6 +167,19 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     trusted.label2id = {label: i for i, label in enumerate(labels)}
     model = BertForSequenceClassification(trusted)
     expected = model.state_dict()
+
+    max_weights = int(_base_weights_bytes(base_model) * WEIGHTS_SLACK) + 1024 * 1024
+    blob = _read(job_dir, "model.safetensors", max_weights)
+    # Names, shapes and dtypes are checked in the header before any tensor is built: a
+    # million tiny extra tensors or an exotic dtype is refused without costing memory.
+    check_safetensors_header(blob, expected)
+    try:
+        tensors = load_safetensors(blob)
+    except (SafetensorError, ValueError, RuntimeError, OSError):
+        raise CheckpointRejected(
+            "model.safetensors is not a safetensors file (pickles and other formats are refused)."
+        ) from None
+
     # Buffers such as position_ids may legitimately be absent from a checkpoint.
     optional = {k for k in expected if k.endswith("position_ids")}
     missing = sorted(set(expected) - set(tensors) - optional)
@@ -200,6 +204,54 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
     model.eval()
     return model
+
+
+# safetensors' dtype names of the dtypes a BERT's state dict holds.
+SAFETENSORS_DTYPES = {"float32": "F32", "int64": "I64"}
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+
+
+def check_safetensors_header(blob: bytes, expected: dict[str, Any]) -> None:
+    """Refuse a weights file whose header names a tensor the model lacks, or one of the
+    model's with another shape or dtype than the base model's (float8, say, or float16).
+
+    The format: 8 bytes of little-endian header length, then a JSON object of name ->
+    {dtype, shape, data_offsets}, then the data."""
+    not_safetensors = CheckpointRejected(
+        "model.safetensors is not a safetensors file (pickles and other formats are refused)."
+    )
+    if len(blob) < 8:
+        raise not_safetensors
+    size = int.from_bytes(blob[:8], "little")
+    if size > min(MAX_HEADER_BYTES, len(blob) - 8):
+        raise not_safetensors
+    try:
+        header = json.loads(blob[8 : 8 + size])
+    except (ValueError, UnicodeDecodeError):
+        raise not_safetensors from None
+    if not isinstance(header, dict):
+        raise not_safetensors
+    entries = {name: entry for name, entry in header.items() if name != "__metadata__"}
+    extra = sorted(set(entries) - set(expected))
+    if extra:
+        raise CheckpointRejected(
+            f"The checkpoint has {len(extra)} unexpected tensor(s), e.g. {extra[0]}."
+        )
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise not_safetensors
+        want = expected[name]
+        if entry.get("shape") != list(want.shape):
+            raise CheckpointRejected(
+                f"Tensor {name} has shape {tuple(entry.get('shape') or ())}, expected "
+                f"{tuple(want.shape)}."
+            )
+        wanted_dtype = SAFETENSORS_DTYPES.get(str(want.dtype).removeprefix("torch."))
+        if entry.get("dtype") != wanted_dtype:
+            raise CheckpointRejected(
+                f"Tensor {name} is stored as {entry.get('dtype')}, but the base model's is "
+                f"{wanted_dtype}: save the model in float32 (the engine's checkpoint is)."
+            )
 
 
 @dataclass(frozen=True)

@@ -338,3 +338,38 @@ def test_rubric_is_zero_at_baseline_hundred_at_target_linear_between(value, scor
 
 def test_rubric_caps_at_one_hundred_above_the_target():
     assert rubric_score(0.95, baseline=0.6, target=0.9) == 100.0
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float16", "bfloat16"])
+def test_a_tensor_in_another_dtype_than_the_bases_is_refused_by_name(job, tiny_model, dtype):  # noqa: F811
+    import torch
+
+    def narrow(tensors):
+        tensors["classifier.weight"] = tensors["classifier.weight"].to(getattr(torch, dtype))
+
+    rewrite_tensors(job, narrow)
+    message = rejected(job, tiny_model)
+    assert message.startswith("Tensor classifier.weight is stored as ")
+    assert "but the base model's is F32: save the model in float32" in message
+
+
+def test_a_header_of_many_extra_tensors_is_refused_before_any_is_built(
+    job,
+    tiny_model,  # noqa: F811
+    monkeypatch,
+):
+    """A header naming 100,000 empty tensors (7 MB, under the tiny model's size limit; the
+    real model's allows 1.2M): refused from the header, safetensors never asked to build."""
+    import safetensors.torch
+
+    header = {
+        f"extra.{i}": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]} for i in range(100_000)
+    }
+    raw = json.dumps(header).encode()
+    (job / "checkpoint" / "model.safetensors").write_bytes(len(raw).to_bytes(8, "little") + raw)
+    built = []
+    real_load = safetensors.torch.load
+    monkeypatch.setattr(safetensors.torch, "load", lambda blob: built.append(1) or real_load(blob))
+
+    assert "has 100000 unexpected tensor(s), e.g. extra.0" in rejected(job, tiny_model)
+    assert built == []

@@ -193,8 +193,8 @@ def test_a_change_to_a_frozen_tensor_is_refused_naming_it(job, tiny_model, peft_
 def test_a_frozen_tensor_saved_in_bfloat16_is_refused_with_the_reason(job, tiny_model):  # noqa: F811
     import torch
 
-    def half_precision(tensors):
-        tensors[KEY] = tensors[KEY].to(torch.bfloat16)
+    def half_precision(tensors):  # rounded to bfloat16, stored as float32
+        tensors[KEY] = tensors[KEY].to(torch.bfloat16).to(torch.float32)
 
     rewrite_tensors(job, half_precision)
     model = load_checkpoint(str(job), base_model=tiny_model, labels=LABELS)
