@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -32,6 +33,8 @@ from grading.selectors import course_progress, lab_weight_rules
 from labs.models import Lab, Submission
 from labs.selectors import heldout_rows
 from labs.services.submissions import submission_finish
+
+logger = logging.getLogger(__name__)
 
 
 class ProgressError(Refusal):
@@ -238,16 +241,29 @@ def evaluate_checkpoint(
     labels = list(lab.dataset.labels)
     index = {label: i for i, label in enumerate(labels)}
     base_model = resolve_base_model(lab.base_model)
-    model = load_checkpoint(str(job_dir), base_model=base_model, labels=labels)
-    weights = check_weights(model, base_model=base_model, rules=lab_weight_rules(lab))
-    heartbeat()
-    evaluation = predict(
-        model,
-        [text for text, _ in heldout] if texts is None else texts,
-        base_model=base_model,
-        precision=settings.ACADEMY_GRADING_PRECISION,
-        on_batch=heartbeat,
-    )
+    try:
+        model = load_checkpoint(str(job_dir), base_model=base_model, labels=labels)
+        weights = check_weights(model, base_model=base_model, rules=lab_weight_rules(lab))
+        heartbeat()
+        evaluation = predict(
+            model,
+            [text for text, _ in heldout] if texts is None else texts,
+            base_model=base_model,
+            precision=settings.ACADEMY_GRADING_PRECISION,
+            on_batch=heartbeat,
+        )
+    except (CheckpointRejected, DatabaseError):
+        raise
+    except Exception as exc:
+        # Whatever in the learner's checkpoint broke the grader is the learner's to hear of,
+        # by kind only: the exception's text could hold a host path or a held-out text.
+        # The traceback is the operators', who may have a grader bug to fix.
+        logger.exception("The checkpoint in %s broke the grader", job_dir)
+        raise CheckpointRejected(
+            f"The grader could not use your checkpoint ({type(exc).__name__} while reading or "
+            "running it). Save it as the engine does (a plain model, float32 weights); if "
+            "your code does not change how it is saved, tell your instructor."
+        ) from exc
     gold = [index[label] for _, label in heldout]
     metrics = classification_metrics(gold, evaluation.predictions, labels)
     if lab.metric == Lab.Metric.ROUTER:

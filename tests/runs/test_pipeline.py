@@ -76,3 +76,26 @@ def test_the_engines_warnings_reach_the_run_panel(db, client, learner, lab, sett
     ).content.decode()
     assert "The engine changed or noticed something in your code" in panel
     assert escape(warning) in panel
+
+
+def test_a_checkpoint_that_breaks_the_grader_is_rejected_by_kind_and_logged(
+    db, learner, lab, settings_for_runs, monkeypatch, caplog
+):
+    """Found with a float8 tensor before the header check: whatever in a learner's
+    checkpoint makes the grader raise is theirs (rejected, an attempt), never a platform
+    fault; the learner hears the kind of error only, the operators the traceback."""
+    import grading.services
+
+    def breaks(*args, **kwargs):
+        raise RuntimeError("cannot cast at /srv/academy/var/jobs/7")
+
+    monkeypatch.setattr(grading.services, "predict", breaks)
+    submission = Submission.objects.create(learner=learner, lab=lab, code=TINY_SOLUTION)
+
+    assert submission_run(submission_id=submission.pk, worker="test") == "rejected"
+
+    submission.refresh_from_db()
+    assert submission.counts_as_attempt and submission.platform_retries == 0
+    assert "The grader could not use your checkpoint (RuntimeError" in submission.error_message
+    assert "/srv/academy" not in submission.error_message
+    assert "cannot cast at /srv/academy" in caplog.text  # the traceback, for the operators
