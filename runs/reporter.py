@@ -133,6 +133,12 @@ class RunReporter:
                 self.warnings.append(message[:MAX_WARNING_CHARS])
                 self.run_info["warnings"] = self.warnings
                 self.pending.update(run_info=self.run_info)
+        elif kind == "after_training":
+            # Dev metrics of the model the learner's after_training hook changed.
+            self.run_info["after_training"] = {
+                k: _number(event.get(k)) for k in EPOCH_EVENT_KEYS[2:]
+            }
+            self.pending.update(run_info=self.run_info)
         elif kind == "learner_error":
             self.learner_error = event
         elif kind == "platform_error":

@@ -94,6 +94,18 @@ Define any of these functions; the engine's default is used for the rest.
     `backward()`, clips gradients, and steps the optimiser and scheduler.
     Default: cross-entropy on the logits with `hp["label_smoothing"]`.
 
+`after_training(model, dev) -> None`
+    Called once, after the last epoch (and after early stopping restored the
+    best one), before the model is saved: the place to calibrate on the dev
+    split and bake the result into the weights, e.g. add a bias to one
+    class's logit in `model.classifier.bias`. `dev.logits` holds the model's
+    logits on the dev split (dev texts x classes, float32, CPU), `dev.labels`
+    the gold class ids in the same order, `dev.label_names` the labels in
+    class-id order. Runs under `torch.no_grad()`; change the model in place
+    and return None. The run's reported dev numbers are then the changed
+    model's. Default: nothing. (The grader still checks the saved weights
+    against the lab's rules.)
+
 Adapters (LoRA and the like)
 ----------------------------
 The grader loads a plain `BertForSequenceClassification` with exactly the

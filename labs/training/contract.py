@@ -39,6 +39,7 @@ HOOKS: dict[str, tuple[str, ...]] = {
     "build_optimizer": ("model", "hp"),
     "build_scheduler": ("optimizer", "num_training_steps", "hp"),
     "training_step": ("model", "batch", "hp"),
+    "after_training": ("model", "dev"),
 }
 
 DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
@@ -344,6 +345,12 @@ def _check_build_scheduler(result: Any) -> str | None:
     )
 
 
+def _check_after_training(result: Any) -> str | None:
+    if result is None:
+        return None
+    return f"must change the model in place and return None, got {type(result).__name__}"
+
+
 def _check_training_step(result: Any) -> str | None:
     import torch
 
@@ -362,6 +369,7 @@ _RETURN_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "build_optimizer": _check_build_optimizer,
     "build_scheduler": _check_build_scheduler,
     "training_step": _check_training_step,
+    "after_training": _check_after_training,
 }
 
 

@@ -95,6 +95,8 @@ def train(
         stopped = {"event": "stopped", "step": run.step, "elapsed_s": _since(started)}
         on_event(stopped)
         return stopped
+    if learner.has("after_training"):
+        run.after_training(dev_set)
     save_checkpoint(
         run.model, tokenizer, spec.output_dir, learner=learner, base_shapes=run.base_shapes
     )
@@ -247,6 +249,17 @@ class Encoded:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+@dataclass
+class DevPredictions:
+    """What `after_training(model, dev)` is given: the trained model's logits on the dev
+    split (one row per dev text, float32, on the CPU), the gold class ids in the same order,
+    and the label names in class-id order."""
+
+    logits: torch.Tensor
+    labels: torch.Tensor
+    label_names: list[str]
 
 
 def encode(
@@ -546,7 +559,6 @@ class _Run:
         self.window_loss.zero_()
         self.window_steps = 0
 
-    @torch.inference_mode()
     def _diverged(self, loss: float) -> None:
         """A NaN or infinite loss poisons every weight it reaches: stop and say where."""
         first = self.step - self.window_steps + 1
@@ -560,6 +572,36 @@ class _Run:
             f"{self.total_steps}. {cause}"
         )
 
+    def after_training(self, dev_set: Encoded) -> None:
+        """The learner's last word before the model is saved: calibrate on dev (an
+        out-of-scope logit bias, say) and bake it into the weights. The dev numbers the run
+        reports are the calibrated model's."""
+        dev = self.dev_predictions(dev_set)
+        with self._blame_model(), torch.no_grad():
+            self.learner.call("after_training", self.model, dev)
+        metrics = self.evaluate(dev_set)
+        self.last_dev_accuracy = metrics["dev_accuracy"]
+        self.on_event({"event": "after_training", **metrics})
+
+    @torch.inference_mode()
+    def dev_predictions(self, data: Encoded) -> DevPredictions:
+        """The model's logits on the dev split, in its order, with the gold labels."""
+        self.model.eval()
+        size = max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
+        logits = torch.empty(len(data), len(self.spec.labels), device=self.device)
+        for indices in sorted_batches(data.lengths, size):
+            batch = collate(data, indices, self.pad_id, self.device)
+            with self._autocast(), self._blame_model():
+                logits[torch.tensor(indices, device=self.device)] = forward_logits(
+                    self.model, batch
+                ).float()
+        return DevPredictions(
+            logits=logits.cpu(),
+            labels=torch.tensor(data.labels),
+            label_names=list(self.spec.labels),
+        )
+
+    @torch.inference_mode()
     def evaluate(self, data: Encoded) -> dict[str, float]:
         """Mean cross-entropy, accuracy and macro-F1 on `data` (no label smoothing)."""
         self.model.eval()

@@ -22,6 +22,7 @@ EVENTS = frozenset(
         "step",  # one optimiser step: loss, samples/s
         "epoch",  # dev metrics after an epoch
         "early_stop",  # patience ran out
+        "after_training",  # dev metrics once the learner's after_training hook changed the model
         "stopped",  # a cancel or timeout ended the run between steps
         "done",  # the checkpoint is saved
         "learner_error",  # the learner's code failed: message and its traceback

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from labs.training.contract import LearnerCodeError
 from labs.training.data import DataError
 from labs.training.engine import train
 from labs.training.spec import RunSpec
@@ -217,3 +218,31 @@ def test_misspelt_hook_name_is_reported_as_a_warning(make_spec: MakeSpec) -> Non
 def test_labels_missing_from_the_spec_are_a_data_error(make_spec: MakeSpec) -> None:
     with pytest.raises(DataError, match=r"label\(s\) 'neu' not in the spec's labels"):
         train(make_spec(hp_code(), labels=["pos", "neg"]))
+
+
+def test_after_training_sees_the_dev_logits_and_its_change_is_saved(make_spec: MakeSpec) -> None:
+    """Calibrate on dev, bake it into the weights: the saved head carries the change."""
+    from safetensors.torch import load_file
+
+    code = hp_code(epochs=1) + (
+        "def after_training(model, dev):\n"
+        "    assert dev.logits.shape == (len(dev.labels), len(dev.label_names))\n"
+        f"    assert dev.label_names == {LABELS!r}\n"
+        "    model.classifier.bias[2] += 1000.0\n"
+    )
+    spec = make_spec(code)
+    result, events = run(spec)
+
+    (after,) = of_kind(events, "after_training")
+    assert after["dev_accuracy"] == pytest.approx(1 / 3, abs=0.01)  # everything is 'neu' now
+    assert result["final_dev_accuracy"] == after["dev_accuracy"]
+    saved = load_file(str(Path(spec.output_dir) / "model.safetensors"))
+    assert saved["classifier.bias"][2] > 900
+
+
+def test_after_training_must_change_the_model_in_place(make_spec: MakeSpec) -> None:
+    code = hp_code(epochs=1) + "def after_training(model, dev):\n    return model\n"
+    with pytest.raises(
+        LearnerCodeError, match=r"after_training\(\) must change the model in place"
+    ):
+        run(make_spec(code))
