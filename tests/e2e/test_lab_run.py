@@ -28,10 +28,12 @@ def test_learner_submits_the_reference_solution_watches_it_train_and_sees_the_re
     learner = get_user_model().objects.get(username="learner")
     lab = Lab.objects.get(module__slug="lab-first-fine-tune")
     # The real MiniLM on a smaller subset, so the browser sees several progress updates
-    # within CI's time; the rubric is lowered to what 500 examples reach. The real rubric
-    # is calibrated on the full subset by `manage.py validate_course` (see docs/authoring.md).
+    # within CI's time; the rubric is lowered to what 500 examples reach, and its recall
+    # floor dropped (500 tweets do not teach the minority classes). The real rubric is
+    # calibrated on the full subset by `manage.py validate_course` (see docs/authoring.md).
     lab.train_subset_size = 500
     lab.baseline, lab.target, lab.pass_mark = 0.3, 0.7, 50
+    lab.pass_floors = {}
     lab.save()
     for module in Module.objects.filter(stage=lab.module.stage, kind="theory", required=True):
         complete_module(learner=learner, module=module)  # passes each lesson's knowledge check
