@@ -41,8 +41,14 @@ from labs.models import Lab, Submission
 from labs.selectors import submissions_fair_order
 from labs.services.submissions import queue_wake, submission_finish
 from labs.training.base_models import resolve_base_model
-from runs.jobs import JOB_MOUNT, MODEL_MOUNT, engine_argv, engine_policy, job_write
-from runs.jobs import disk_nearly_full as _disk_nearly_full
+from runs.jobs import (
+    JOB_MOUNT,
+    MODEL_MOUNT,
+    disk_nearly_full,
+    engine_argv,
+    engine_policy,
+    job_write,
+)
 from runs.reporter import RunReporter
 from runs.serving import ServingFault, ServingRefused, ServingStopped, heldout_served
 from sandbox import LIMIT_OUTCOMES, SandboxError, SandboxResult, SandboxUnavailable
@@ -158,7 +164,7 @@ def _run_claimed(submission: Submission) -> str:
         return _sandbox_unavailable(submission, exc)
     except Exception:
         logger.exception("Platform fault training submission %s", submission.pk)
-        full = _disk_nearly_full(Path(settings.ACADEMY_JOBS_DIR))  # e.g. files not written back
+        full = disk_nearly_full(Path(settings.ACADEMY_JOBS_DIR))  # e.g. files not written back
         reason = "the worker's disk is full" if full else ""
         return _platform_fault_recorded(submission, detail=traceback.format_exc(), reason=reason)
     reporter.flush(force=True)
@@ -240,7 +246,7 @@ def _training_verdict(
     if result.outcome in sandbox.QUOTA_OUTCOMES:
         # The run filled its own job-folder quota or process limit (the host saw it): theirs.
         return _learner_fault(submission, result.detail, **common)
-    if reporter.platform_error is not None and _disk_nearly_full(job_dir):
+    if reporter.platform_error is not None and disk_nearly_full(job_dir):
         # The engine could not write the checkpoint because the worker's disk is full: our
         # fault, retried, never an attempt. (Checked on the host: the event alone is not proof.)
         return _platform_fault_recorded(

@@ -572,6 +572,10 @@ class _Run:
             f"{self.total_steps}. {cause}"
         )
 
+    def eval_batch_size(self) -> int:
+        """Evaluation keeps no gradients: up to twice the training batch, within the cap."""
+        return max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
+
     def after_training(self, dev_set: Encoded) -> None:
         """The learner's last word before the model is saved: calibrate on dev (an
         out-of-scope logit bias, say) and bake it into the weights. The dev numbers the run
@@ -587,7 +591,7 @@ class _Run:
     def dev_predictions(self, data: Encoded) -> DevPredictions:
         """The model's logits on the dev split, in its order, with the gold labels."""
         self.model.eval()
-        size = max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
+        size = self.eval_batch_size()
         logits = torch.empty(len(data), len(self.spec.labels), device=self.device)
         for indices in sorted_batches(data.lengths, size):
             batch = collate(data, indices, self.pad_id, self.device)
@@ -605,7 +609,7 @@ class _Run:
     def evaluate(self, data: Encoded) -> dict[str, float]:
         """Mean cross-entropy, accuracy and macro-F1 on `data` (no label smoothing)."""
         self.model.eval()
-        size = max(self.hp["batch_size"], min(2 * self.hp["batch_size"], self.spec.max_batch_size))
+        size = self.eval_batch_size()
         n = len(self.spec.labels)
         loss_sum = torch.zeros((), device=self.device)
         # Confusion counts gold * n + predicted, kept on the device: one sync at the end.
