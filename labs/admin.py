@@ -21,10 +21,10 @@ from academy.celery import app as celery_app
 from courses import admin as courses_admin
 from courses.authoring.source import CourseFolderError
 from courses.models import Course
-from labs.datasets import DatasetError, parse_dataset
+from labs.datasets import MAX_CSV_BYTES, DatasetError, parse_dataset
 from labs.models import Dataset, Lab, Submission
 from labs.services.authoring import course_folder_import_zip
-from labs.services.datasets import dataset_import
+from labs.services.datasets import dataset_import, dataset_replace_refusal
 from labs.services.submissions import lab_validate_enqueue
 
 # Registered by runs (runs.tasks), which sits above labs: enqueued by name.
@@ -65,6 +65,12 @@ class DatasetForm(forms.ModelForm):
         if bool(train) != bool(heldout):
             raise forms.ValidationError("Upload both CSVs together to replace the rows.")
         if train and heldout:
+            for upload in (train, heldout):
+                # Checked before reading: a 200 MB upload must not be read into memory first.
+                if upload.size is not None and upload.size > MAX_CSV_BYTES:
+                    raise forms.ValidationError(
+                        f"{upload.name}: larger than {MAX_CSV_BYTES // 1024 // 1024} MB"
+                    )
             try:
                 self.parsed = parse_dataset(
                     train=train.read(),
@@ -74,6 +80,12 @@ class DatasetForm(forms.ModelForm):
                 )
             except DatasetError as exc:
                 raise forms.ValidationError(str(exc)) from None
+            if self.instance.pk:
+                refusal = dataset_replace_refusal(
+                    dataset=self.instance, labels=self.parsed.labels, course=None
+                )
+                if refusal:
+                    raise forms.ValidationError(refusal)
         return cleaned
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from courses.authoring.schema import CHECK_KINDS, CheckSection, CourseMeta, ModuleFront
-from courses.authoring.source import CourseFolderError, YamlSource
+from courses.authoring.source import CourseFolderError, YamlSource, read_text, refuse_nul
 from courses.rendering import MarkdownError, render_markdown
 
 
@@ -152,10 +152,8 @@ def parse_course_folder(root: Path | str) -> CourseSpec:
 
 
 def parse_module_file(path: Path, *, relative_to: Path) -> ModuleSpec:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise CourseFolderError(path, f"not UTF-8 text ({exc.reason})") from None
+    text = read_text(path)
+    refuse_nul(path, text)
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         raise CourseFolderError(

@@ -26,6 +26,13 @@ ITEM_NAMES = {"stages": "stage", "questions": "question", "options": "option"}
 PROSE_FIELDS = {"prompt", "text", "explanation"}
 
 
+# The YAML tags a course file may use, explicitly or implicitly: plain data only. A tag such
+# as !!binary, !!timestamp or !!set makes a value the models cannot store (a 500 later).
+PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "seq", "map")
+)
+
+
 class CourseFolderError(ValueError):
     """A problem in a course folder, always naming the file and, where known, the line."""
 
@@ -35,6 +42,40 @@ class CourseFolderError(ValueError):
         self.path = str(path)
         self.line = line
         self.message = message
+
+
+def read_text(path: Path) -> str:
+    """A course file as text: UTF-8, or an error naming the line of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise CourseFolderError(
+            path,
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            line=line,
+        ) from None
+
+
+def refuse_nul(path: Path, text: str, *, line_offset: int = 0) -> None:
+    """PostgreSQL cannot store a NUL character in text: refused at its line, not a 500."""
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1 + line_offset
+        raise CourseFolderError(path, "a NUL character (\\x00) is not allowed", line=line)
+
+
+class _PlainLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: `&a` ... `*a` lets a few lines of YAML expand
+    into billions of nodes (a "billion laughs" bomb), and no course file needs one."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in course files", mark
+            )
+        return super().compose_node(parent, index)
 
 
 @dataclass(frozen=True)
@@ -49,10 +90,11 @@ class YamlSource:
     @classmethod
     def load(cls, path: Path, *, text: str | None = None, line_offset: int = 0) -> YamlSource:
         """Parse a YAML mapping; `line_offset` is how many file lines come before `text`."""
-        text = path.read_text(encoding="utf-8") if text is None else text
+        text = read_text(path) if text is None else text
+        refuse_nul(path, text, line_offset=line_offset)
         try:
-            data = yaml.safe_load(text)
-            root = yaml.compose(text)
+            root = yaml.compose(text, Loader=_PlainLoader)
+            data = yaml.load(text, Loader=_PlainLoader)  # noqa: S506 (a SafeLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 + line_offset if mark is not None else None
@@ -66,8 +108,17 @@ class YamlSource:
 
         def walk(node: yaml.Node, where: Loc) -> None:
             lines.setdefault(where, node.start_mark.line + 1 + line_offset)
+            if node.tag not in PLAIN_TAGS:
+                raise CourseFolderError(
+                    path,
+                    f"the YAML tag {node.tag} is not allowed (plain text, numbers, true/false, "
+                    "lists and mappings only)",
+                    line=node.start_mark.line + 1 + line_offset,
+                )
             if isinstance(node, yaml.MappingNode):
                 for key_node, value_node in node.value:
+                    if key_node.tag not in PLAIN_TAGS:
+                        walk(key_node, where)  # refused there, at the key's line
                     child = (*where, key_node.value)
                     lines[child] = key_node.start_mark.line + 1 + line_offset
                     walk(value_node, child)

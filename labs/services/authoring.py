@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from courses.authoring.parse import CourseSpec, ModuleSpec, parse_course_folder
-from courses.authoring.source import CourseFolderError, YamlSource
+from courses.authoring.source import CourseFolderError, YamlSource, read_text
 from courses.authoring.unzip import unpacked_course_folder
 from courses.models import Module
 from courses.services import ImportReport, course_import_spec
 from labs.authoring_schema import LAB_FIELD_PLACES, LAB_FILE_PLACES, LabSection
 from labs.models import Dataset, Lab
 from labs.services.datasets import DatasetFolder, dataset_folder_import, dataset_folder_read
+from labs.services.submissions import MAX_CODE_BYTES
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def lab_read(*, module: ModuleSpec, root: Path) -> LabDraft:
     source = module.lab
     section = source.validate(LabSection)
     code = {
-        key: _code_file(source, name=getattr(section, key), place=(key,), what=f"lab {key}")
+        key: _code_file(
+            source, root=root, name=getattr(section, key), place=(key,), what=f"lab {key}"
+        )
         for key in ("starter", "solution")
     }
     ablations = [
@@ -75,7 +78,11 @@ def lab_read(*, module: ModuleSpec, root: Path) -> LabDraft:
             "name": ablation.name,
             "without": ablation.without,
             "code": _code_file(
-                source, name=ablation.file, place=("ablations", i, "file"), what="ablation"
+                source,
+                root=root,
+                name=ablation.file,
+                place=("ablations", i, "file"),
+                what="ablation",
             ),
         }
         for i, ablation in enumerate(section.ablations)
@@ -90,16 +97,41 @@ def lab_read(*, module: ModuleSpec, root: Path) -> LabDraft:
     )
 
 
-def _code_file(source: YamlSource, *, name: str, place: tuple[str | int, ...], what: str) -> str:
-    """A Python file next to the module, read and parsed (errors name its line)."""
-    code_path = source.path.parent / name
+def _code_file(
+    source: YamlSource, *, root: Path, name: str, place: tuple[str | int, ...], what: str
+) -> str:
+    """A Python file next to the module, read and parsed (errors name its line).
+
+    The code is shown to every learner on the lab page, so the path must stay inside the
+    course folder: relative, no `..`, no link on the way (a link could point at any
+    server file), and no larger than a learner's own submission may be."""
+    relative = PurePosixPath(name)
+    if relative.is_absolute() or "\\" in name or ".." in relative.parts or name.startswith("~"):
+        raise source.error(
+            place,
+            f"{what} path '{name}' must be relative to the module's folder and stay inside "
+            "the course folder (no leading '/', no '..')",
+        )
+    code_path = source.path.parent / relative
+    here, linked = source.path.parent, False
+    for part in relative.parts:
+        here = here / part
+        linked = linked or here.is_symlink()
+    if linked or not code_path.resolve().is_relative_to(root.resolve()):
+        raise source.error(
+            place, f"{what} path '{name}' is a link or leaves the course folder; use a plain file"
+        )
     if not code_path.is_file():
         raise source.error(place, f"{what} file {name} not found next to the module")
-    code = code_path.read_text(encoding="utf-8")
+    if code_path.stat().st_size > MAX_CODE_BYTES:
+        raise source.error(place, f"{what} file {name} is larger than {MAX_CODE_BYTES // 1024} KB")
+    code = read_text(code_path)
     try:
         ast.parse(code)
     except SyntaxError as exc:
         raise CourseFolderError(code_path, f"syntax error: {exc.msg}", line=exc.lineno) from None
+    except (RecursionError, MemoryError):
+        raise CourseFolderError(code_path, "the code is nested too deeply to parse") from None
     return code
 
 
@@ -119,7 +151,7 @@ def course_folder_import_zip(*, upload: BinaryIO, name: str = "upload.zip") -> I
 def course_folder_write(*, folder: CourseFolder) -> ImportReport:
     report = course_import_spec(spec=folder.spec)
     for dataset_folder in folder.datasets:
-        dataset, outcome = dataset_folder_import(folder=dataset_folder)
+        dataset, outcome = dataset_folder_import(folder=dataset_folder, course=report.course)
         getattr(report, outcome).append(f"dataset {dataset.slug}")
     modules = {m.slug: m for m in Module.objects.filter(course=report.course)}
     for draft in folder.labs:
