@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.contrib.admin import AdminSite, ModelAdmin
 from django.db.models import Model
 
+from academy.signin import RateLimitedAdminAuthenticationForm
 from courses import admin as courses_admin
 from courses import models as courses_models
 from grading import admin as grading_admin
@@ -58,3 +59,5 @@ def register_models(site: AdminSite) -> None:
 
 
 register_models(admin.site)
+# The admin's sign-in counts failures like every other password form (academy.signin).
+admin.site.login_form = RateLimitedAdminAuthenticationForm

@@ -224,6 +224,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", default=True)
 if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a reverse proxy, the header it writes the client's address into (X-Forwarded-For)
+# and how many proxies of ours append to it: the per-address sign-in limit counts that
+# address, not the proxy's (academy.signin.client_address). Unset: REMOTE_ADDR.
+ACADEMY_CLIENT_ADDRESS_HEADER = env_str("ACADEMY_CLIENT_ADDRESS_HEADER", "")
+ACADEMY_TRUSTED_PROXY_HOPS = env_int("ACADEMY_TRUSTED_PROXY_HOPS", 1)
+if ACADEMY_TRUSTED_PROXY_HOPS < 1:
+    raise ImproperlyConfigured("ACADEMY_TRUSTED_PROXY_HOPS must be 1 or more.")
 # No inline script anywhere (htmx and CodeMirror are static files); inline styles stay
 # allowed for the server-rendered SVG charts and Pygments.
 ACADEMY_CONTENT_SECURITY_POLICY = (

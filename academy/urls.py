@@ -4,15 +4,22 @@ from django.contrib import admin
 from django.urls import include, path
 
 import academy.admin  # noqa: F401  (registers every model: the admin is composed there)
-from academy.views import RateLimitedLoginView
+from academy.views import RateLimitedLoginView, RateLimitedPasswordResetView, admin_login
 
 admin.site.site_header = "LLM Academy administration"
 admin.site.site_title = "LLM Academy admin"
 
 urlpatterns = [
+    # Before admin.site.urls, whose login view it wraps (a 429 once its form refuses).
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
-    # Before django.contrib.auth.urls, whose plain login view it replaces.
+    # Before django.contrib.auth.urls, whose plain views these replace.
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
+    path(
+        "accounts/password_reset/",
+        RateLimitedPasswordResetView.as_view(),
+        name="password_reset",
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("reports/", include("grading.reports.urls")),
     path("", include("web.urls.labs")),

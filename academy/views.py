@@ -1,39 +1,56 @@
+"""The sign-in, admin sign-in and password-reset views: Django's, with the limits of
+academy.signin and a 429 when a limit refuses."""
+
 from __future__ import annotations
 
-from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.views import LoginView, PasswordResetView
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 
-from academy.ratelimit import RateLimit, wait_phrase
+from academy.signin import (
+    RateLimitedAuthenticationForm,
+    RateLimitedPasswordResetForm,
+    is_throttled,
+)
 
-# Failed sign-ins: per account, whichever address they come from, and per client address.
-LOGIN_FAILURES_PER_ACCOUNT = RateLimit("login-account", limit=10, window_seconds=15 * 60)
-LOGIN_FAILURES_PER_ADDRESS = RateLimit("login-address", limit=100, window_seconds=15 * 60)
+
+def _throttled_message(form: Form) -> str:
+    return " ".join(str(message) for message in form.non_field_errors())
 
 
 class RateLimitedLoginView(LoginView):
-    """Django's sign-in, refusing further tries once an account or address failed too often."""
+    """Django's sign-in with RateLimitedAuthenticationForm; a refusal says when to retry."""
 
-    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        wait = LOGIN_FAILURES_PER_ACCOUNT.retry_after(self._account()) or (
-            LOGIN_FAILURES_PER_ADDRESS.retry_after(self._address())
-        )
-        if not wait:
-            return super().post(request, *args, **kwargs)
-        context = self.get_context_data(form=self.get_form())
-        context["throttled"] = (
-            f"Too many failed sign-ins. Try again in {wait_phrase(wait)}, "
-            "or ask your administrator to reset your password."
-        )
-        return self.render_to_response(context, status=429)
+    authentication_form = RateLimitedAuthenticationForm
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
-        LOGIN_FAILURES_PER_ACCOUNT.hit(self._account())
-        LOGIN_FAILURES_PER_ADDRESS.hit(self._address())
-        return super().form_invalid(form)
+        if not is_throttled(form):
+            return super().form_invalid(form)
+        context = self.get_context_data(form=form, throttled=_throttled_message(form))
+        return self.render_to_response(context, status=429)
 
-    def _account(self) -> str:
-        return self.request.POST.get("username", "").strip().lower()
 
-    def _address(self) -> str:
-        return self.request.META.get("REMOTE_ADDR", "")
+class RateLimitedPasswordResetView(PasswordResetView):
+    form_class = RateLimitedPasswordResetForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form: PasswordResetForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if is_throttled(form):
+            response.status_code = 429
+        return response
+
+
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """The admin's own sign-in page (its form counts failures); 429 once refused."""
+    response = admin.site.login(request)
+    context = getattr(response, "context_data", None) or {}
+    if is_throttled(context.get("form")):
+        response.status_code = 429
+    return response
