@@ -28,14 +28,14 @@ MODEL_ADMINS: dict[type[Model], type[ModelAdmin]] = {
     courses_models.Stage: courses_admin.StageAdmin,
     courses_models.Module: courses_admin.ModuleAdmin,
     courses_models.CheckQuestion: courses_admin.CheckQuestionAdmin,
-    courses_models.CheckAttempt: courses_admin.CheckAttemptAdmin,
+    courses_models.CheckAttempt: grading_admin.TaughtCheckAttemptAdmin,
     courses_models.Department: grading_admin.HrDepartmentAdmin,
     courses_models.EmployeeProfile: grading_admin.HrEmployeeProfileAdmin,
     courses_models.Enrollment: grading_admin.HrEnrollmentAdmin,
     # labs
     labs_models.Dataset: labs_admin.DatasetAdmin,
     labs_models.Lab: labs_admin.LabAdmin,
-    labs_models.Submission: labs_admin.SubmissionAdmin,
+    labs_models.Submission: grading_admin.TaughtSubmissionAdmin,
     # grading
     grading_models.ModuleProgress: grading_admin.ModuleProgressAdmin,
     grading_models.Grade: grading_admin.GradeAdmin,

@@ -6,6 +6,7 @@ The classes only; `academy/admin.py` registers them.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -14,12 +15,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
-from courses.admin import DepartmentAdmin, EmployeeProfileAdmin, EnrollmentAdmin, ReadOnlyAdmin
+from courses.admin import (
+    CheckAttemptAdmin,
+    DepartmentAdmin,
+    EmployeeProfileAdmin,
+    EnrollmentAdmin,
+    ReadOnlyAdmin,
+)
 from courses.models import Department, EmployeeProfile, Enrollment
 from grading.models import (
     ApiToken,
+    CourseStaff,
     DepartmentAssignment,
 )
+from grading.reports.selectors import is_hr
 from grading.reports.services import (
     api_token_create,
     api_token_revoke,
@@ -27,15 +36,36 @@ from grading.reports.services import (
     department_assignments_sync,
     enrollment_set_due_date,
 )
+from labs.admin import SubmissionAdmin
 
 
-class ModuleProgressAdmin(ReadOnlyAdmin):
+class TaughtCoursesOnly(admin.ModelAdmin):
+    """A list of learners' work that an instructor sees only for the courses they teach.
+
+    HR and superusers see every row, as before. The filter is the queryset's, so the
+    change list, each object's page (a 404 for another course's row), search and actions
+    all obey it. `course_lookup` is the path from the model to its course."""
+
+    course_lookup = "course"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        rows = super().get_queryset(request)
+        if is_hr(request.user):
+            return rows
+        taught = CourseStaff.objects.filter(user=_actor(request)).values("course_id")
+        return rows.filter(**{f"{self.course_lookup}__in": taught})
+
+
+class ModuleProgressAdmin(TaughtCoursesOnly, ReadOnlyAdmin):
+    course_lookup = "module__course"
+
     list_display = ["learner", "module", "status", "best_score", "completed_at"]
     list_filter = ["status", "module__course"]
     search_fields = ["learner__username", "module__slug"]
 
 
-class GradeAdmin(ReadOnlyAdmin):
+class GradeAdmin(TaughtCoursesOnly, ReadOnlyAdmin):
+    course_lookup = "submission__lab__module__course"
     list_display = [
         "submission",
         "metric",
@@ -114,7 +144,7 @@ class HrEmployeeProfileAdmin(EmployeeProfileAdmin):
         return _assign_redirect(people=[" ".join(queryset.values_list("employee_id", flat=True))])
 
 
-class HrEnrollmentAdmin(EnrollmentAdmin):
+class HrEnrollmentAdmin(TaughtCoursesOnly, EnrollmentAdmin):
     """A due date moved here is recorded in the audit trail."""
 
     def save_model(self, request: HttpRequest, obj: Enrollment, form, change) -> None:
@@ -163,3 +193,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             api_token_revoke(token=token)
+
+
+class TaughtCheckAttemptAdmin(TaughtCoursesOnly, CheckAttemptAdmin):
+    course_lookup = "module__course"
+
+
+class TaughtSubmissionAdmin(TaughtCoursesOnly, SubmissionAdmin):
+    course_lookup = "lab__module__course"

@@ -42,13 +42,13 @@ EXPECTED = {
     Stage: courses_admin.StageAdmin,
     Module: courses_admin.ModuleAdmin,
     CheckQuestion: courses_admin.CheckQuestionAdmin,
-    CheckAttempt: courses_admin.CheckAttemptAdmin,
+    CheckAttempt: grading_admin.TaughtCheckAttemptAdmin,  # instructors: their courses only
     Department: grading_admin.HrDepartmentAdmin,  # + HR's "assign a course"
     EmployeeProfile: grading_admin.HrEmployeeProfileAdmin,
     Enrollment: grading_admin.HrEnrollmentAdmin,
     Dataset: labs_admin.DatasetAdmin,
     Lab: labs_admin.LabAdmin,
-    Submission: labs_admin.SubmissionAdmin,
+    Submission: grading_admin.TaughtSubmissionAdmin,  # instructors: their courses only
     ModuleProgress: grading_admin.ModuleProgressAdmin,
     Grade: grading_admin.GradeAdmin,
     DepartmentAssignment: grading_admin.DepartmentAssignmentAdmin,

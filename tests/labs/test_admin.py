@@ -4,6 +4,7 @@ import io
 
 from django.urls import reverse
 
+from grading.models import CourseStaff
 from labs.models import Dataset, Submission
 
 
@@ -123,6 +124,7 @@ def test_validate_action_queues_the_reference_and_the_starter(
 
 def test_submissions_are_read_only_in_the_admin(client, instructor, learner, lab):
     submission = Submission.objects.create(learner=learner, lab=lab, code="x = 1")
+    CourseStaff.objects.create(course=lab.module.course, user=instructor)  # sees its runs
     client.force_login(instructor)
     assert (
         client.get(
@@ -143,6 +145,7 @@ def test_regrade_action_sends_the_regrade_task_by_name_for_graded_runs_only(
 ):
     from academy.celery import app
 
+    CourseStaff.objects.create(course=lab.module.course, user=instructor)  # sees its runs
     graded = Submission.objects.create(learner=learner, lab=lab, code="x = 1", status="graded")
     failed = Submission.objects.create(learner=learner, lab=lab, code="x = 2", status="failed")
     app.control.purge()  # only this test's messages
