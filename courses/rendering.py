@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import markdown
 import nh3
 from latex2mathml.converter import convert as tex_to_mathml
+from markdown.extensions.toc import slugify as toc_slugify
 from markdown.preprocessors import Preprocessor
+from pygments.token import STANDARD_TYPES
 
 PYGMENTS_CSS_CLASS = "codehilite"
 
@@ -246,11 +248,100 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 }
 
 
-def sanitise(html: str) -> str:
+# Element ids the app's own pages use (templates/): a lesson element with one of them would
+# receive the app's htmx swaps (a lesson's `id="progress-panel"` showed "✓ Completed"). A
+# test holds this set equal to the ids in the templates.
+APP_ELEMENT_IDS = frozenset(
+    {
+        "attribution", "check-submit", "code-editor", "editor", "export-csv", "export-json",
+        "history", "id_password", "id_username", "knowledge-check", "knowledge-check-title",
+        "learner-table", "locked", "main", "mark-complete", "progress-panel", "report-body",
+        "report-filters", "result", "run-panel", "run-status", "sort-input", "submit-error",
+        "submit-run",
+    }
+)  # fmt: skip
+# The classes the renderer itself writes: admonitions, heading permalinks, Pygments' code
+# block and its token classes. An author's own class could borrow the app's styles or hooks.
+ADMONITION_KINDS = frozenset(
+    {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error"}
+)
+RENDERER_CLASSES = (
+    # "diagram": a lesson's <figure> of an SVG drawing (styled in academy.css).
+    frozenset({"admonition", "admonition-title", "headerlink", "diagram", PYGMENTS_CSS_CLASS})
+    | ADMONITION_KINDS
+    | frozenset(value for value in STANDARD_TYPES.values() if value)
+)
+# Deeper than this, a list or quote is an accident (or an attack): Python-Markdown recurses
+# once per level, and 300 levels ran for 24 s before a RecursionError.
+MAX_NESTING = 16
+_LIST_ITEM = re.compile(r"^( *)(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
+_QUOTE = re.compile(r"^ {0,3}((?:> ?)+)")
+_RAW_BLOCK = re.compile(r"<\s*(script|style)\b", re.IGNORECASE)
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+).*?\1")
+
+
+def _check_source(source: str) -> None:
+    """Refuse what the sanitiser would silently mangle, and nesting that exhausts the parser.
+
+    An unclosed `<style>` made nh3 drop the rest of the lesson without a word; a raw
+    `<script>` or `<style>` is never kept, so an author hears about it at the line."""
+    fence: str | None = None
+    for number, line in enumerate(source.splitlines(), start=1):
+        opening = _FENCE.match(line)
+        if fence is not None:
+            if opening and opening.group(1)[0] == fence[0] and len(opening.group(1)) >= len(fence):
+                fence = None
+            continue
+        if opening:
+            fence = opening.group(1)
+            continue
+        expanded = line.expandtabs(4)
+        item = _LIST_ITEM.match(expanded)
+        if item and len(item.group(1)) >= 4 * MAX_NESTING:
+            raise MarkdownError(
+                f"lists are nested more than {MAX_NESTING} levels deep", line=number
+            )
+        quote = _QUOTE.match(expanded)
+        if quote and quote.group(1).count(">") > MAX_NESTING:
+            raise MarkdownError(
+                f"quotes are nested more than {MAX_NESTING} levels deep", line=number
+            )
+        raw = _RAW_BLOCK.search(_CODE_SPAN.sub("", line))
+        if raw and not expanded.startswith("    "):
+            tag = raw.group(1).lower()
+            raise MarkdownError(
+                f"raw <{tag}> is not allowed in a lesson (it would be removed); "
+                "put code in a fenced block",
+                line=number,
+            )
+
+
+def _slugify(value: str, separator: str) -> str:
+    slug = toc_slugify(value, separator)
+    # A heading such as "Progress panel" must not take the id of an element of the page.
+    return f"{slug}-section" if slug in APP_ELEMENT_IDS else slug
+
+
+def sanitise(html: str, *, anchors: frozenset[str] = frozenset()) -> str:
+    """Allow-listed tags and attributes; ids only the heading anchors this render made (and
+    an SVG drawing's own, e.g. an arrow's <marker>), never the app's; classes only the
+    renderer's own."""
+
+    def keep(tag: str, attribute: str, value: str) -> str | None:
+        if attribute == "id":
+            ours = value in anchors or tag in _SVG_TAGS
+            return value if ours and value not in APP_ELEMENT_IDS else None
+        if attribute == "class":
+            classes = [name for name in value.split() if name in RENDERER_CLASSES]
+            return " ".join(classes) or None
+        return value
+
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=keep,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     )
@@ -268,13 +359,24 @@ def render_markdown(source: str) -> Rendered:
         extensions=["fenced_code", "codehilite", "tables", "toc", "admonition", "sane_lists"],
         extension_configs={
             "codehilite": {"css_class": PYGMENTS_CSS_CLASS, "guess_lang": False},
-            "toc": {"permalink": "#", "permalink_title": "Link to this section"},
+            "toc": {
+                "permalink": "#",
+                "permalink_title": "Link to this section",
+                "slugify": _slugify,
+            },
         },
     )
     md.preprocessors.register(MathPreprocessor(md), "academy_math", 28)
-    html = md.convert(source)
+    _check_source(source)
+    try:
+        html = md.convert(source)
+    except RecursionError:
+        raise MarkdownError(
+            f"the lesson is nested too deeply to render (at most {MAX_NESTING} levels)"
+        ) from None
     headings = [(t["level"], t["id"], t["name"]) for t in _flatten(md.toc_tokens)]
-    return Rendered(html=sanitise(html), headings=headings)
+    anchors = frozenset(anchor for _, anchor, _ in headings)
+    return Rendered(html=sanitise(html, anchors=anchors), headings=headings)
 
 
 def _flatten(tokens: list[dict]) -> list[dict]:

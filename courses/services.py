@@ -44,6 +44,8 @@ class ImportReport:
     # Modules in the database but no longer in the folder are kept: deleting
     # them would delete learners' progress. They are listed so an author notices.
     not_in_folder: list[str] = field(default_factory=list)
+    # Imported, but worth a look (look-alike labels in a dataset).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -60,6 +62,7 @@ class ImportReport:
             f"  ! {name} is in the database but not in the folder (kept)"
             for name in self.not_in_folder
         ]
+        out += [f"  ! warning: {warning}" for warning in self.warnings]
         return out
 
 

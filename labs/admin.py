@@ -119,6 +119,8 @@ class DatasetAdmin(admin.ModelAdmin):
             f"Dataset {dataset.slug} {outcome}: {len(parsed.train)} train, "
             f"{len(parsed.heldout)} held-out rows, {len(parsed.labels)} labels.",
         )
+        for warning in parsed.warnings:
+            messages.warning(request, warning)
 
 
 class LabAdmin(admin.ModelAdmin):

@@ -13,7 +13,16 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from courses.authoring.schema import Section, Slug, Summary, Text, refuse, whole_number
+from courses.authoring.schema import (
+    MAX_TITLE,
+    Section,
+    Slug,
+    Summary,
+    Text,
+    at_most,
+    refuse,
+    whole_number,
+)
 from labs.training.contract import HOOKS
 
 DEFAULT_SUBSET_SEED = 13
@@ -238,6 +247,6 @@ class DatasetMeta(Section):
     """datasets/<slug>/dataset.yaml (the rows are train.csv and test.csv beside it)."""
 
     slug: Slug
-    title: Text
-    license: Text
+    title: Annotated[Text, at_most(MAX_TITLE)]
+    license: Annotated[Text, at_most(MAX_TITLE)]
     description: Summary = ""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from dataclasses import dataclass
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 from labs.training import data as training_data
 
@@ -20,6 +22,8 @@ class ParsedDataset:
     train: list[tuple[str, str]]
     heldout: list[tuple[str, str]]
     labels: list[str]
+    # What an author should look at but may mean (look-alike labels); not in the hash.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:
@@ -62,4 +66,40 @@ def parse_dataset(
             f"{heldout_name}: label(s) never seen in {train_name}: {', '.join(unseen[:10])}"
             + (" …" if len(unseen) > 10 else "")
         )
-    return ParsedDataset(train=train_rows, heldout=heldout_rows, labels=sorted(train_labels))
+    seen = {_comparable(text) for text, _ in train_rows}
+    leaked = [text for text, _ in heldout_rows if _comparable(text) in seen]
+    if leaked:
+        example = leaked[0] if len(leaked[0]) <= 60 else leaked[0][:57] + "…"
+        raise DatasetError(
+            f"{heldout_name}: {len(leaked)} held-out row(s) also appear in {train_name} "
+            f"(e.g. {example!r}); a model that saw them in training is graded on what it "
+            "memorised: remove them from one of the files"
+        )
+    labels = sorted(train_labels)
+    return ParsedDataset(
+        train=train_rows,
+        heldout=heldout_rows,
+        labels=labels,
+        warnings=tuple(_look_alikes(labels, name=train_name)),
+    )
+
+
+def _comparable(text: str) -> str:
+    """A text as an uncased model reads it: NFKC, casefolded, whitespace collapsed."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def _look_alikes(labels: list[str], *, name: str) -> list[str]:
+    """Labels that differ only in case, width, spaces or invisible characters.
+
+    They are separate classes to the grader, which is rarely what the author meant."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for label in labels:
+        visible = "".join(c for c in label if unicodedata.category(c) not in ("Cf", "Cc"))
+        groups[re.sub(r"\s+", "", _comparable(visible))].append(label)
+    return [
+        f"{name}: labels {', '.join(repr(label) for label in group)} look alike but are "
+        "separate classes; spell each class one way"
+        for group in groups.values()
+        if len(group) > 1
+    ]

@@ -21,6 +21,11 @@ MAX_QUESTIONS = 20
 MAX_OPTIONS = 8
 DEFAULT_MINUTES = 15
 DEFAULT_CHECK_PASS_MARK = 100
+# The column lengths of the models these values are stored in (courses.models, labs.models;
+# a test holds them equal). PostgreSQL refuses a longer value with a 500, SQLite stores it.
+MAX_SLUG = 80
+MAX_TITLE = 200
+MAX_MODULE_SUMMARY = 300
 
 
 def invalid(problem: str) -> PydanticCustomError:
@@ -42,9 +47,22 @@ class Section(BaseModel):
 
 
 def _slug(value: str) -> str:
+    if len(value) > MAX_SLUG:
+        raise refuse(f"a slug is at most {MAX_SLUG} characters (this one has {len(value)})")
     if not value or slugify(value) != value:
         raise refuse(f"'{value}' is not a valid slug (lowercase letters, digits, '-')")
     return value
+
+
+def at_most(limit: int) -> AfterValidator:
+    """A text no longer than its database column (`limit` characters)."""
+
+    def check(value: str) -> str:
+        if len(value) > limit:
+            raise refuse(f"at most {limit} characters (this one has {len(value)})")
+        return value
+
+    return AfterValidator(check)
 
 
 def _text(value: Any) -> Any:
@@ -73,6 +91,7 @@ Slug = Annotated[str, AfterValidator(_slug)]
 Text = Annotated[str, BeforeValidator(_text)]
 Flag = Annotated[bool, BeforeValidator(_flag)]
 Summary = Annotated[str, AfterValidator(str.strip)]
+Title = Annotated[str, at_most(MAX_TITLE)]
 
 
 def whole_number(*, low: int = 0, high: int | None = None, problem: str) -> BeforeValidator:
@@ -88,7 +107,7 @@ Percent = Annotated[
 
 class StageEntry(Section):
     slug: Slug
-    title: str
+    title: Title
     summary: Summary = ""
 
 
@@ -96,7 +115,7 @@ class CourseMeta(Section):
     """course.yaml."""
 
     slug: Slug
-    title: str
+    title: Title
     summary: Summary = ""
     published: Flag = True
     stages: Annotated[list[StageEntry], Field(min_length=1)]
@@ -134,11 +153,11 @@ class ModuleFront(Section):
     """A module file's front matter."""
 
     slug: Slug
-    title: str
+    title: Title
     kind: Annotated[str, AfterValidator(_kind)]
     required: Flag = True
     minutes: Minutes = DEFAULT_MINUTES
-    summary: Summary = ""
+    summary: Annotated[Summary, at_most(MAX_MODULE_SUMMARY)] = ""
     check: CheckSection | None = None
     # A lab module's `lab:` section: its schema is labs' (labs.authoring_schema.LabSection),
     # which reads it with the lines kept by the parser.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -38,7 +39,14 @@ def unpacked_course_folder(*, upload: BinaryIO, name: str = "upload.zip") -> Ite
                 raise CourseFolderError(name, f"unsafe path in archive: {member.filename}")
             if stat.S_ISLNK(member.external_attr >> 16):
                 raise CourseFolderError(name, f"links are not allowed: {member.filename}")
-        archive.extractall(root)
+        try:
+            archive.extractall(root)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            # A forged CRC, a truncated member or a bad compression stream: the upload is
+            # damaged, which the author can fix; it is not the platform's fault.
+            raise CourseFolderError(
+                name, f"the zip is damaged ({exc}); zip the folder again"
+            ) from None
         candidates = [p.parent for p in root.rglob("course.yaml") if "__MACOSX" not in p.parts]
         if len(candidates) != 1:
             raise CourseFolderError(name, "the zip must contain exactly one course.yaml")

@@ -151,7 +151,9 @@ def course_folder_import_zip(*, upload: BinaryIO, name: str = "upload.zip") -> I
 def course_folder_write(*, folder: CourseFolder) -> ImportReport:
     report = course_import_spec(spec=folder.spec)
     for dataset_folder in folder.datasets:
-        dataset, outcome = dataset_folder_import(folder=dataset_folder, course=report.course)
+        dataset, outcome = dataset_folder_import(
+            folder=dataset_folder, course=report.course, warnings=report.warnings
+        )
         getattr(report, outcome).append(f"dataset {dataset.slug}")
     modules = {m.slug: m for m in Module.objects.filter(course=report.course)}
     for draft in folder.labs:

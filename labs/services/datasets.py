@@ -142,7 +142,7 @@ def dataset_folder_read(*, path: Path) -> DatasetFolder:
 
 
 def dataset_folder_import(
-    *, folder: DatasetFolder, course: Course | None = None
+    *, folder: DatasetFolder, course: Course | None = None, warnings: list[str] | None = None
 ) -> tuple[Dataset, str]:
     """Import a dataset folder's rows (see dataset_import); a bad CSV names its file and row."""
     path = folder.path
@@ -156,6 +156,8 @@ def dataset_folder_import(
     except DatasetError as exc:
         # The message already starts with the file's name.
         raise CourseFolderError(path, str(exc)) from None
+    if warnings is not None:
+        warnings.extend(parsed.warnings)
     try:
         return dataset_import(
             slug=folder.meta.slug,

@@ -20,6 +20,8 @@ from typing import TextIO
 
 Row = tuple[str, str]
 COLUMNS = ("text", "label")
+# Example.label's column length (a test holds them equal).
+MAX_LABEL_CHARS = 120
 
 
 class DataError(ValueError):
@@ -39,9 +41,10 @@ def parse_csv(data: bytes, *, name: str) -> list[Row]:
     """The rows of a UTF-8 CSV whose header names (at least) `text` and `label`.
 
     Raises DataError, starting with `name` and giving the line where known, for
-    bytes that are not UTF-8, a missing column, an empty text or label, a broken
-    CSV record, or a file without rows. Extra columns are ignored; header names
-    and values are stripped of surrounding spaces.
+    bytes that are not UTF-8, a missing column, a record whose field count is not
+    the header's, an empty text or label, a NUL, an over-long label, a broken CSV
+    record, or a file without rows. Extra columns are allowed (in every record);
+    header names and values are stripped of surrounding spaces.
     """
     try:
         # utf-8-sig: spreadsheets often save a byte-order mark we must not read as text.
@@ -50,8 +53,10 @@ def parse_csv(data: bytes, *, name: str) -> list[Row]:
         raise DataError(
             f"{name}: not UTF-8 text (bad byte at offset {exc.start}); save the file as UTF-8 CSV"
         ) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # skipinitialspace: `hello, "a, b"` reads as written, not as three fields.
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
     rows: list[Row] = []
+    start = 1  # the line the record being read starts on (an error's line)
     try:
         header = [column.strip() for column in next(reader, [])]
         missing = [column for column in COLUMNS if column not in header]
@@ -61,19 +66,40 @@ def parse_csv(data: bytes, *, name: str) -> list[Row]:
                 f"'text,label' (found: {', '.join(header) or 'nothing'})"
             )
         text_at, label_at = header.index("text"), header.index("label")
-        for record in reader:
+        while True:
+            start = reader.line_num + 1
+            record = next(reader, None)
+            if record is None:
+                break
             if not record:  # a blank line, e.g. at the end of the file
                 continue
-            # line_num is the line the record ends on, as an editor numbers it.
-            row_text = record[text_at].strip() if text_at < len(record) else ""
-            label = record[label_at].strip() if label_at < len(record) else ""
+            # A record with more fields than the header is a text with an unquoted comma:
+            # read by position it would put part of the text in the label.
+            if len(record) != len(header):
+                raise DataError(
+                    f"{name}: line {start}: {len(record)} fields where the header has "
+                    f"{len(header)}; put a text that contains a comma in double quotes "
+                    '("hello, world",ham)'
+                )
+            row_text, label = record[text_at].strip(), record[label_at].strip()
             if not row_text:
-                raise DataError(f"{name}: line {reader.line_num}: empty text")
+                raise DataError(f"{name}: line {start}: empty text")
             if not label:
-                raise DataError(f"{name}: line {reader.line_num}: empty label")
+                raise DataError(f"{name}: line {start}: empty label")
+            if "\x00" in row_text or "\x00" in label:
+                raise DataError(f"{name}: line {start}: a NUL character (\\x00) is not allowed")
+            if len(label) > MAX_LABEL_CHARS:
+                raise DataError(
+                    f"{name}: line {start}: a label is at most {MAX_LABEL_CHARS} characters"
+                )
             rows.append((row_text, label))
     except csv.Error as exc:
-        raise DataError(f"{name}: line {reader.line_num}: {exc}") from None
+        if "field larger than field limit" in str(exc):
+            raise DataError(
+                f"{name}: line {start}: a field is longer than {csv.field_size_limit():,} "
+                "characters (is a closing double quote missing?)"
+            ) from None
+        raise DataError(f"{name}: line {start}: {exc}") from None
     if not rows:
         raise DataError(f"{name}: no rows")
     return rows

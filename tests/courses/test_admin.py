@@ -48,7 +48,10 @@ def test_saving_a_module_renders_it_once_and_broken_math_is_a_form_error(
     response = client.post(url, data)
     assert response.status_code == 200
     assert "Line 3: Unbalanced braces" in response.content.decode()
-    data["body_markdown"] = "Now **bold** with $y$ <script>x()</script>"
+    data["body_markdown"] = "Now **bold** with $y$\n\n<script>x()</script>"
+    # A raw <script> is refused at its line (issue 18, finding 9), not silently dropped.
+    assert "Line 3: raw &lt;script&gt; is not allowed" in client.post(url, data).content.decode()
+    data["body_markdown"] = "Now **bold** with $y$"
     assert client.post(url, data).status_code == 302
     module.refresh_from_db()
     assert "<strong>bold</strong>" in module.body_html and "<script" not in module.body_html

@@ -15,7 +15,8 @@ from tests.security.authoring_support import write_course
 
 pytestmark = pytest.mark.django_db
 
-OTHER_ROWS = b"text,label\nhello there,ham\nbuy now,spam\nwin cash,scam\n"
+OTHER_TRAIN = b"text,label\nhello there,ham\nbuy now,spam\nwin cash,scam\n"
+OTHER_HELDOUT = b"text,label\nsee you,ham\n"
 
 
 def test_finding_01_a_second_course_cannot_replace_another_courses_dataset(tmp_path: Path):
@@ -23,7 +24,7 @@ def test_finding_01_a_second_course_cannot_replace_another_courses_dataset(tmp_p
     before = list(Example.objects.values_list("split", "text", "label"))
     labels = Dataset.objects.get(slug="shared-data").labels
 
-    other = write_course(tmp_path / "b", slug="course-b", train=OTHER_ROWS, heldout=OTHER_ROWS)
+    other = write_course(tmp_path / "b", slug="course-b", train=OTHER_TRAIN, heldout=OTHER_HELDOUT)
     with pytest.raises(CourseFolderError) as error:
         course_folder_import(path=other)
 

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from courses.rendering import render_markdown
+from courses.rendering import MarkdownError, render_markdown
 from labs.models import Submission
 
 SCRIPT = "<script>alert(1)</script>"
@@ -86,8 +86,11 @@ def test_a_learners_name_is_escaped_in_hrs_report(client, hostile, hr):
 
 
 def test_lesson_markdown_cannot_carry_script_or_handlers():
+    # A raw <script> is refused at its line (issue 18, finding 9); the rest is made inert.
+    with pytest.raises(MarkdownError, match="raw <script> is not allowed"):
+        render_markdown(f"Hello {SCRIPT}")
     rendered = render_markdown(
-        f"Hello {SCRIPT}\n\n{IMAGE}\n\n[x](javascript:alert(3))\n\n<a href='#' onclick='alert(4)'>a</a>"
+        f"Hello\n\n{IMAGE}\n\n[x](javascript:alert(3))\n\n<a href='#' onclick='alert(4)'>a</a>"
     )
     assert_inert(rendered.html)
     assert "Hello" in rendered.html
