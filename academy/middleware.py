@@ -1,11 +1,12 @@
-"""Response headers that Django's SecurityMiddleware does not set."""
+"""Response headers that Django's SecurityMiddleware does not set, and oversized POSTs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.datastructures import MultiValueDict
 
 
 def content_security_policy(
@@ -23,5 +24,35 @@ def content_security_policy(
         if policy:
             response.headers.setdefault("Content-Security-Policy", policy)
         return response
+
+    return middleware
+
+
+def oversized_post(
+    get_response: Callable[[HttpRequest], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """A POST body over DATA_UPLOAD_MAX_MEMORY_SIZE reaches the view as an empty form.
+
+    Left alone, the first read of request.POST (the CSRF check's) raises RequestDataTooBig
+    and the client gets Django's bare 400 page, which htmx swapped into the lab's run
+    panel. Instead the body is not read: the view sees `request.post_too_large` and
+    answers in its own words. The CSRF check still runs, on the X-CSRFToken header that
+    htmx sends (a plain form's token was in the refused body: a 403, as for any bad form).
+    Runs before CsrfViewMiddleware.
+    """
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        too_large = request.method == "POST" and limit is not None and length > limit
+        request.post_too_large = too_large  # type: ignore[attr-defined]
+        if too_large:
+            # What HttpRequest caches after reading a body: an empty form and no files.
+            request._post = QueryDict()  # type: ignore[attr-defined]
+            request._files = MultiValueDict()  # type: ignore[attr-defined]
+        return get_response(request)
 
     return middleware

@@ -31,6 +31,15 @@ class SubmissionRefused(Refusal):
     status = 422
 
 
+class SubmissionTooLarge(SubmissionRefused):
+    """A submission whose request body was over the upload limit and was never read."""
+
+    status = 413
+
+
+SUBMISSION_TOO_LARGE = f"Your code is larger than {MAX_CODE_BYTES // 1024} KB. Nothing was run."
+
+
 def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:
     """Validate and queue a learner's run. Raises SubmissionRefused with a learner-facing message."""
     if len(code.encode()) > MAX_CODE_BYTES:

@@ -16,7 +16,11 @@ from django_htmx.http import HttpResponseStopPolling
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
 from labs.selectors import dataset_get, submission_get_for_learner
-from labs.services.submissions import submission_cancel
+from labs.services.submissions import (
+    SUBMISSION_TOO_LARGE,
+    SubmissionTooLarge,
+    submission_cancel,
+)
 from web.selectors import (
     dataset_page_context,
     finished_run_context,
@@ -32,8 +36,10 @@ from web.services import lab_submit
 @require_POST
 def submit(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
     module, lab = lab_get_visible(user=request.user, course_slug=course_slug, slug=slug)
-    refusal = None
+    refusal: Refusal | None = None
     try:
+        if getattr(request, "post_too_large", False):  # academy.middleware.oversized_post
+            raise SubmissionTooLarge(SUBMISSION_TOO_LARGE)
         lab_submit(learner=request.user, module=module, lab=lab, code=request.POST.get("code", ""))
     except Refusal as exc:
         refusal = exc
