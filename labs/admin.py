@@ -20,6 +20,7 @@ from django.urls import URLPattern, path
 from academy.celery import app as celery_app
 from courses import admin as courses_admin
 from courses.authoring.source import CourseFolderError
+from courses.authoring.unzip import MAX_UNPACKED_BYTES
 from courses.models import Course
 from labs.datasets import MAX_CSV_BYTES, DatasetError, parse_dataset
 from labs.models import Dataset, Lab, Submission
@@ -165,6 +166,15 @@ class CourseUploadForm(forms.Form):
     archive = forms.FileField(
         help_text="A .zip of a course folder (course.yaml, one folder per stage, datasets/)."
     )
+
+    def clean_archive(self) -> Any:
+        archive = self.cleaned_data["archive"]
+        # By the size the upload declares, before anything reads it.
+        if archive.size is not None and archive.size > MAX_UNPACKED_BYTES:
+            raise forms.ValidationError(
+                f"{archive.name}: larger than {MAX_UNPACKED_BYTES // 1024 // 1024} MB"
+            )
+        return archive
 
 
 class CourseAdmin(courses_admin.CourseAdmin):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,14 +34,28 @@ FIXED_COLUMNS = [
     "completed_on",
 ]
 # Cells starting with one of these are formulas to a spreadsheet (OWASP's list: = + - @,
-# tab and carriage return).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# tab and carriage return), also in their full-width forms, which spreadsheets read as the
+# ASCII ones; looked for after any leading spaces and invisible characters, which a
+# spreadsheet skips too (" =1+1", "\u200b=1+1").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 CHUNK = 2000
 
 
 def neutralise(value: str) -> str:
     """Make a text cell inert in Excel/LibreOffice: a leading quote shows the text as typed."""
-    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+    return "'" + value if _visible_start(value).startswith(FORMULA_PREFIXES) else value
+
+
+def _visible_start(value: str) -> str:
+    """`value` from its first character a spreadsheet does not skip: past spaces (any
+    Unicode space but tab and CR, which are prefixes themselves) and invisible format
+    characters (zero-width space, BOM, bidi marks)."""
+    for index, char in enumerate(value):
+        if char in "\t\r":
+            return value[index:]
+        if not (char.isspace() or unicodedata.category(char) == "Cf"):
+            return value[index:]
+    return ""
 
 
 def _score(value: float | None) -> str:

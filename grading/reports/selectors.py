@@ -694,9 +694,14 @@ class TranscriptCourse:
     modules: list[TranscriptModule]
 
 
-def transcript_courses(*, learner: User) -> list[TranscriptCourse]:
+def transcript_courses(
+    *, learner: User, include_unpublished: bool = True
+) -> list[TranscriptCourse]:
     """Every course the learner is enrolled in, by title, with each module's state and
-    stored progress row (for its completion date). Three queries a course, plus two."""
+    stored progress row (for its completion date). Three queries a course, plus two.
+
+    Without `include_unpublished`, a course not yet published (its titles and modules
+    are a draft) is left out, as it is everywhere else a learner looks."""
     rows = {
         p.module_id: p
         for p in ModuleProgress.objects.filter(learner=learner).select_related("best_submission")
@@ -706,6 +711,8 @@ def transcript_courses(*, learner: User) -> list[TranscriptCourse]:
         .select_related("course", "assigned_by")
         .order_by("course__title")
     )
+    if not include_unpublished:
+        enrollments = enrollments.filter(course__is_published=True)
     courses = []
     for enrollment in enrollments:
         progress = course_progress(learner=learner, course=enrollment.course)

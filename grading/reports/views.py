@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +22,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
@@ -38,6 +40,7 @@ from grading.reports.selectors import (
     enrollments_filtered,
     filter_choices,
     hr_scope,
+    is_hr,
     learner_get_for,
     report_columns,
     report_page,
@@ -146,6 +149,7 @@ def _report_context(
     }
 
 
+@never_cache  # HR's data: no browser or proxy may keep a copy (as for every view here)
 @login_required
 @require_GET
 @vary_on_headers("HX-Request")
@@ -189,6 +193,18 @@ def _export_user(request: HttpRequest) -> User:
     raise NotAuthenticated("Sign in, or send “Authorization: Bearer <token>”.")
 
 
+def _filters_only(request: HttpRequest) -> str:
+    """The export's path with only its filters: a token pasted into the query string
+    (`?token=…`) must not travel on into the sign-in page's `next=` and its logs."""
+    kept = [
+        (key, value)
+        for key in request.GET
+        if key in ReportFilterForm.base_fields
+        for value in request.GET.getlist(key)
+    ]
+    return request.path + (f"?{urlencode(kept)}" if kept else "")
+
+
 def _export_filters(request: HttpRequest) -> tuple[ReportScope, ReportFilters | HttpResponse]:
     user = _export_user(request)
     scope = hr_scope(user=user)
@@ -207,13 +223,14 @@ def _export_rows(scope: ReportScope, filters: ReportFilters) -> tuple[Any, list[
     return rows_from_values(values.iterator(chunk_size=exports.CHUNK), columns.labs), columns.labs
 
 
+@never_cache
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponseBase:
     try:
         scope, filters = _export_filters(request)
     except NotAuthenticated as exc:
         if "Authorization" not in request.headers:
-            return redirect_to_login(request.get_full_path())
+            return redirect_to_login(_filters_only(request))
         return HttpResponse(
             exc.message, status=exc.status, content_type="text/plain; charset=utf-8"
         )
@@ -230,6 +247,7 @@ def export_csv(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
+@never_cache
 @require_GET
 def export_json(request: HttpRequest) -> HttpResponseBase:
     try:
@@ -253,6 +271,7 @@ def export_json(request: HttpRequest) -> HttpResponseBase:
 # Transcript and assigning
 
 
+@never_cache
 @login_required
 @require_GET
 def transcript(request: SignedInRequest, learner_id: int) -> HttpResponse:
@@ -260,7 +279,8 @@ def transcript(request: SignedInRequest, learner_id: int) -> HttpResponse:
     context = {
         "learner": learner,
         "profile": getattr(learner, "profile", None),
-        "courses": transcript_courses(learner=learner),
+        # A learner's own record lists only published courses; HR sees what was assigned.
+        "courses": transcript_courses(learner=learner, include_unpublished=is_hr(request.user)),
         "events": transcript_events(learner=learner),
         "printed_on": timezone.localdate(),
         "today": timezone.localdate(),
@@ -268,6 +288,7 @@ def transcript(request: SignedInRequest, learner_id: int) -> HttpResponse:
     return render(request, "grading/transcript.html", context)
 
 
+@never_cache
 @login_required
 def assign(request: SignedInRequest) -> HttpResponse:
     hr_scope(user=request.user)
