@@ -31,7 +31,7 @@ def content_security_policy(
 def oversized_post(
     get_response: Callable[[HttpRequest], HttpResponse],
 ) -> Callable[[HttpRequest], HttpResponse]:
-    """A POST body over DATA_UPLOAD_MAX_MEMORY_SIZE reaches the view as an empty form.
+    """A form POST body over DATA_UPLOAD_MAX_MEMORY_SIZE reaches the view as an empty form.
 
     Left alone, the first read of request.POST (the CSRF check's) raises RequestDataTooBig
     and the client gets Django's bare 400 page, which htmx swapped into the lab's run
@@ -47,7 +47,12 @@ def oversized_post(
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        too_large = request.method == "POST" and limit is not None and length > limit
+        # Multipart bodies are left to Django: uploaded files do not count against the
+        # limit (a 50 MB dataset CSV or course zip must reach its view), only text fields.
+        multipart = request.content_type == "multipart/form-data"
+        too_large = (
+            request.method == "POST" and not multipart and limit is not None and length > limit
+        )
         request.post_too_large = too_large  # type: ignore[attr-defined]
         if too_large:
             # What HttpRequest caches after reading a body: an empty form and no files.

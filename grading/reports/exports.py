@@ -35,9 +35,13 @@ FIXED_COLUMNS = [
 ]
 # Cells starting with one of these are formulas to a spreadsheet (OWASP's list: = + - @,
 # tab and carriage return), also in their full-width forms, which spreadsheets read as the
-# ASCII ones; looked for after any leading spaces and invisible characters, which a
-# spreadsheet skips too (" =1+1", "\u200b=1+1").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# ASCII ones, and the small forms (U+FE62-FE6B); looked for after any leading spaces and
+# invisible characters, which a spreadsheet skips too (" =1+1", "\u200b=1+1").
+FORMULA_PREFIXES = (
+    *("=", "+", "-", "@", "\t", "\r"),
+    *("\uff1d", "\uff0b", "\uff0d", "\uff20"),
+    *("\ufe66", "\ufe62", "\ufe63", "\ufe6b"),
+)
 CHUNK = 2000
 
 

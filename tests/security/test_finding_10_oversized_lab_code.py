@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.middleware.csrf import get_token
-from django.test import Client
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
+
+from academy.middleware import oversized_post
 
 from labs.models import Submission
 from tests.web.test_lab_views import HTMX, submit_url
@@ -38,8 +43,13 @@ def test_finding_10_a_post_over_the_upload_limit_gets_the_run_panel_and_a_messag
         token = get_token(page.wsgi_request)
         client.cookies["csrftoken"] = token
 
+    # Form-encoded, as htmx posts the editor's form.
     response = client.post(
-        submit_url(lab), {"code": "x = 1\n" * 500_000}, HTTP_X_CSRFTOKEN=token, **HTMX
+        submit_url(lab),
+        urlencode({"code": "x = 1\n" * 500_000}),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_X_CSRFTOKEN=token,
+        **HTMX,
     )
 
     assert response.status_code == 413
@@ -47,3 +57,24 @@ def test_finding_10_a_post_over_the_upload_limit_gets_the_run_panel_and_a_messag
     assert 'id="run-panel"' in body  # the form keeps its hx-target
     assert "Your code is larger than 64 KB" in body
     assert not Submission.objects.exists()
+
+
+def test_finding_10_a_file_upload_over_the_form_limit_still_reaches_the_view(settings):
+    """Uploaded files do not count against DATA_UPLOAD_MAX_MEMORY_SIZE: a dataset CSV or a
+    course zip of a few MB must reach the admin's upload view whole."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    seen: dict[str, int] = {}
+
+    def view(request: HttpRequest) -> HttpResponse:
+        upload = request.FILES.get("train")
+        seen["bytes"] = upload.size if upload else 0
+        return HttpResponse()
+
+    big = SimpleUploadedFile("train.csv", b"text,label\n" + b"hello,a\n" * 400_000)
+    assert big.size > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    request = RequestFactory().post("/admin/upload/", {"train": big})
+
+    oversized_post(view)(request)
+
+    assert seen["bytes"] == big.size

@@ -93,6 +93,7 @@ def test_finding_12_a_course_zip_is_refused_by_size_before_it_is_read():
         "\uff1d1+1",
         "\uff0b1",
         "\uff0d1",
+        "\ufe661+1",
     ],
 )
 def test_finding_12_the_formula_guard_sees_past_spaces_invisibles_and_full_width(cell):
