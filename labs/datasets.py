@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from labs.training import data as training_data
 
@@ -20,11 +20,16 @@ class ParsedDataset:
     train: list[tuple[str, str]]
     heldout: list[tuple[str, str]]
     labels: list[str]
+    # Optional: the dataset's own dev rows (dev.csv); empty when labs carve dev from train.
+    dev: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def content_hash(self) -> str:
         digest = hashlib.sha256()
-        for split, rows in (("train", self.train), ("heldout", self.heldout)):
+        splits = [("train", self.train), ("heldout", self.heldout)]
+        if self.dev:  # only when present, so datasets without one keep their hash
+            splits.append(("dev", self.dev))
+        for split, rows in splits:
             for text, label in rows:
                 digest.update(f"{split}\x1f{text}\x1f{label}\x1e".encode())
         return digest.hexdigest()
@@ -46,20 +51,35 @@ def parse_csv(data: bytes, *, name: str) -> list[tuple[str, str]]:
 
 
 def parse_dataset(
-    *, train: bytes, heldout: bytes, train_name: str = "train.csv", heldout_name: str = "test.csv"
+    *,
+    train: bytes,
+    heldout: bytes,
+    dev: bytes | None = None,
+    train_name: str = "train.csv",
+    heldout_name: str = "test.csv",
+    dev_name: str = "dev.csv",
 ) -> ParsedDataset:
     train_rows = parse_csv(train, name=train_name)
     heldout_rows = parse_csv(heldout, name=heldout_name)
+    dev_rows = parse_csv(dev, name=dev_name) if dev is not None else []
     train_labels = Counter(label for _, label in train_rows)
     if len(train_labels) < 2:
         only = next(iter(train_labels))
         raise DatasetError(
             f"{train_name}: only one label ('{only}'); a classifier needs at least two"
         )
-    unseen = sorted({label for _, label in heldout_rows} - train_labels.keys())
-    if unseen:
-        raise DatasetError(
-            f"{heldout_name}: label(s) never seen in {train_name}: {', '.join(unseen[:10])}"
-            + (" …" if len(unseen) > 10 else "")
-        )
-    return ParsedDataset(train=train_rows, heldout=heldout_rows, labels=sorted(train_labels))
+    for name, rows in ((heldout_name, heldout_rows), (dev_name, dev_rows)):
+        unseen = sorted({label for _, label in rows} - train_labels.keys())
+        if unseen:
+            raise DatasetError(
+                f"{name}: label(s) never seen in {train_name}: {', '.join(unseen[:10])}"
+                + (" …" if len(unseen) > 10 else "")
+            )
+    heldout_texts = {text for text, _ in heldout_rows}
+    leaked = sum(text in heldout_texts for text, _ in dev_rows)
+    if leaked:
+        # Dev is public (it goes into every job folder); a held-out text there leaks the test.
+        raise DatasetError(f"{dev_name}: {leaked} row(s) repeat a text of {heldout_name}")
+    return ParsedDataset(
+        train=train_rows, heldout=heldout_rows, labels=sorted(train_labels), dev=dev_rows
+    )
