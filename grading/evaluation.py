@@ -223,8 +223,14 @@ def check_safetensors_header(blob: bytes, expected: dict[str, Any]) -> None:
     if len(blob) < 8:
         raise not_safetensors
     size = int.from_bytes(blob[:8], "little")
-    if size > min(MAX_HEADER_BYTES, len(blob) - 8):
+    if size > len(blob) - 8:
         raise not_safetensors
+    if size > MAX_HEADER_BYTES:
+        # The base model's header is about 20 KB; a huge one is a million names, say.
+        raise CheckpointRejected(
+            f"model.safetensors has a {size / 2**20:.0f} MB header (at most "
+            f"{MAX_HEADER_BYTES // 2**20} MB): it lists far more tensors than the model has."
+        )
     try:
         header = json.loads(blob[8 : 8 + size])
     except (ValueError, UnicodeDecodeError):

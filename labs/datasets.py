@@ -22,13 +22,18 @@ class ParsedDataset:
     train: list[tuple[str, str]]
     heldout: list[tuple[str, str]]
     labels: list[str]
+    # Optional: the dataset's own dev rows (dev.csv); empty when labs carve dev from train.
+    dev: list[tuple[str, str]] = field(default_factory=list)
     # What an author should look at but may mean (look-alike labels); not in the hash.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def content_hash(self) -> str:
         digest = hashlib.sha256()
-        for split, rows in (("train", self.train), ("heldout", self.heldout)):
+        splits = [("train", self.train), ("heldout", self.heldout)]
+        if self.dev:  # only when present, so datasets without one keep their hash
+            splits.append(("dev", self.dev))
+        for split, rows in splits:
             for text, label in rows:
                 digest.update(f"{split}\x1f{text}\x1f{label}\x1e".encode())
         return digest.hexdigest()
@@ -50,22 +55,30 @@ def parse_csv(data: bytes, *, name: str) -> list[tuple[str, str]]:
 
 
 def parse_dataset(
-    *, train: bytes, heldout: bytes, train_name: str = "train.csv", heldout_name: str = "test.csv"
+    *,
+    train: bytes,
+    heldout: bytes,
+    dev: bytes | None = None,
+    train_name: str = "train.csv",
+    heldout_name: str = "test.csv",
+    dev_name: str = "dev.csv",
 ) -> ParsedDataset:
     train_rows = parse_csv(train, name=train_name)
     heldout_rows = parse_csv(heldout, name=heldout_name)
+    dev_rows = parse_csv(dev, name=dev_name) if dev is not None else []
     train_labels = Counter(label for _, label in train_rows)
     if len(train_labels) < 2:
         only = next(iter(train_labels))
         raise DatasetError(
             f"{train_name}: only one label ('{only}'); a classifier needs at least two"
         )
-    unseen = sorted({label for _, label in heldout_rows} - train_labels.keys())
-    if unseen:
-        raise DatasetError(
-            f"{heldout_name}: label(s) never seen in {train_name}: {', '.join(unseen[:10])}"
-            + (" …" if len(unseen) > 10 else "")
-        )
+    for name, rows in ((heldout_name, heldout_rows), (dev_name, dev_rows)):
+        unseen = sorted({label for _, label in rows} - train_labels.keys())
+        if unseen:
+            raise DatasetError(
+                f"{name}: label(s) never seen in {train_name}: {', '.join(unseen[:10])}"
+                + (" …" if len(unseen) > 10 else "")
+            )
     seen = {_comparable(text) for text, _ in train_rows}
     leaked = [text for text, _ in heldout_rows if _comparable(text) in seen]
     if leaked:
@@ -75,11 +88,17 @@ def parse_dataset(
             f"(e.g. {example!r}); a model that saw them in training is graded on what it "
             "memorised: remove them from one of the files"
         )
+    heldout_texts = {_comparable(text) for text, _ in heldout_rows}
+    dev_leaked = sum(_comparable(text) in heldout_texts for text, _ in dev_rows)
+    if dev_leaked:
+        # Dev is public (it goes into every job folder); a held-out text there leaks the test.
+        raise DatasetError(f"{dev_name}: {dev_leaked} row(s) repeat a text of {heldout_name}")
     labels = sorted(train_labels)
     return ParsedDataset(
         train=train_rows,
         heldout=heldout_rows,
         labels=labels,
+        dev=dev_rows,
         warnings=tuple(_look_alikes(labels, name=train_name)),
     )
 

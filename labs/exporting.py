@@ -68,10 +68,16 @@ def dataset_export(dataset: Dataset, folder: Path) -> None:
         yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8"
     )
     (folder / "SOURCE.md").write_text(dataset.source_markdown, encoding="utf-8")
-    for split, name in ((Example.Split.TRAIN, "train.csv"), (Example.Split.HELDOUT, "test.csv")):
+    for split, name in (
+        (Example.Split.TRAIN, "train.csv"),
+        (Example.Split.HELDOUT, "test.csv"),
+        (Example.Split.DEV, "dev.csv"),
+    ):
         rows = list(
             dataset.examples.filter(split=split).order_by("position").values_list("text", "label")
         )
+        if split == Example.Split.DEV and not rows:
+            continue  # dev.csv is optional: most datasets carve dev from train
         # The one dataset CSV format (the engine's), so a shipped file exports unchanged.
         write_csv(folder / name, rows)
 

@@ -48,6 +48,9 @@ class Dataset(models.Model):
 class Example(models.Model):
     class Split(models.TextChoices):
         TRAIN = "train", "Train"
+        # A dataset's own development rows (e.g. CLINC150's validation split): every lab
+        # on the dataset tunes on them instead of a share carved from its training rows.
+        DEV = "dev", "Development"
         # Never shown to learners, never exported, never written to a job folder.
         HELDOUT = "heldout", "Held-out"
 

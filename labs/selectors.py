@@ -47,10 +47,12 @@ def dataset_card(*, dataset: Dataset) -> dict:
     train = Example.objects.filter(dataset=dataset, split=Example.Split.TRAIN)
     counts = Counter(dict(_label_counts(train)))
     heldout_size = Example.objects.filter(dataset=dataset, split=Example.Split.HELDOUT).count()
+    dev_size = Example.objects.filter(dataset=dataset, split=Example.Split.DEV).count()
     sample = list(train.order_by("position").values_list("text", "label")[:SAMPLE_ROWS])
     return {
         "train_size": sum(counts.values()),
         "heldout_size": heldout_size,
+        "dev_size": dev_size,
         "label_counts": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
         "sample": sample,
     }

@@ -54,14 +54,15 @@ def job_write(submission: Submission) -> Path:
     if job_dir.exists():
         shutil.rmtree(job_dir)
     job_dir.mkdir(parents=True, mode=0o700)
-    rows = list(
-        Example.objects.filter(dataset=lab.dataset, split=Example.Split.TRAIN)
-        .order_by("position")
-        .values_list("text", "label")
-    )
+    rows = _split_rows(lab, Example.Split.TRAIN)
     if lab.train_subset_size and lab.train_subset_size < len(rows):
         rows = stratified_subset(rows, lab.train_subset_size, lab.subset_seed)
-    train, dev = stratified_split(rows, lab.dev_fraction, lab.subset_seed)
+    # A dataset with its own dev rows (CLINC150's validation split, which has the
+    # out-of-scope queries a carved share of 30 would not) is tuned on them as they are.
+    dev = _split_rows(lab, Example.Split.DEV)
+    train = rows
+    if not dev:
+        train, dev = stratified_split(rows, lab.dev_fraction, lab.subset_seed)
     write_csv(job_dir / "train.csv", train)
     write_csv(job_dir / "dev.csv", dev)
     (job_dir / "solution.py").write_text(submission.code, encoding="utf-8")
@@ -78,6 +79,14 @@ def job_write(submission: Submission) -> Path:
         fixed_hyperparameters=dict(lab.fixed_hyperparameters),
     ).to_json(job_dir / "spec.json")
     return job_dir
+
+
+def _split_rows(lab: Lab, split: str) -> list[tuple[str, str]]:
+    return list(
+        Example.objects.filter(dataset=lab.dataset, split=split)
+        .order_by("position")
+        .values_list("text", "label")
+    )
 
 
 def engine_policy(

@@ -64,6 +64,7 @@ def dataset_import(
         for split, split_rows in (
             (Example.Split.TRAIN, parsed.train),
             (Example.Split.HELDOUT, parsed.heldout),
+            (Example.Split.DEV, parsed.dev),
         )
         for i, (text, label) in enumerate(split_rows)
     ]
@@ -130,7 +131,8 @@ class DatasetFolder:
 
 
 def dataset_folder_read(*, path: Path) -> DatasetFolder:
-    """Check `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}` before anything is written."""
+    """Check `path/{dataset.yaml, train.csv, test.csv, SOURCE.md}` (and the optional
+    dev.csv) before anything is written."""
     meta_path = path / "dataset.yaml"
     if not meta_path.is_file():
         raise CourseFolderError(path, "dataset.yaml is missing")
@@ -146,12 +148,15 @@ def dataset_folder_import(
 ) -> tuple[Dataset, str]:
     """Import a dataset folder's rows (see dataset_import); a bad CSV names its file and row."""
     path = folder.path
+    dev = path / "dev.csv"
     try:
         parsed = parse_dataset(
             train=(path / "train.csv").read_bytes(),
             heldout=(path / "test.csv").read_bytes(),
+            dev=dev.read_bytes() if dev.is_file() else None,
             train_name=str(path / "train.csv"),
             heldout_name=str(path / "test.csv"),
+            dev_name=str(dev),
         )
     except DatasetError as exc:
         # The message already starts with the file's name.

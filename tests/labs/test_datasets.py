@@ -116,3 +116,55 @@ def test_the_shipped_datasets_export_byte_for_byte_as_they_were_shipped(shipped_
         for name in ("train.csv", "test.csv"):
             exported = (tmp_path / dataset.slug / name).read_bytes()
             assert exported == (shipped / name).read_bytes(), f"{dataset.slug}/{name}"
+
+
+def test_a_dev_split_with_a_label_unseen_in_train_is_refused():
+    with pytest.raises(DatasetError, match=r"^dev\.csv: label\(s\) never seen in train\.csv: odd"):
+        parse_dataset(train=GOOD_TRAIN, heldout=GOOD_TEST, dev=b"text,label\nhm,odd\n")
+
+
+def test_a_dev_split_that_repeats_held_out_texts_is_refused_with_the_count():
+    # Dev goes into every job folder, so a held-out text there would leak the test set.
+    dev = b"text,label\nfine day,pos\nok day,pos\n"
+    with pytest.raises(DatasetError, match=r"dev\.csv: 1 row\(s\) repeat a text of test\.csv"):
+        parse_dataset(train=GOOD_TRAIN, heldout=GOOD_TEST, dev=dev)
+
+
+def test_a_dataset_with_its_own_dev_split_gives_every_lab_those_rows_as_dev(lab, learner):
+    """A job's dev.csv is the dataset's dev split, and train keeps all its rows."""
+    from labs.models import Submission
+    from labs.services.datasets import dataset_import
+    from labs.training.data import read_csv
+    from runs.jobs import job_write
+
+    dataset = lab.dataset
+    train = [(e.text, e.label) for e in dataset.examples.filter(split="train")]
+    heldout = [(e.text, e.label) for e in dataset.examples.filter(split="heldout")]
+    dev = [(f"a dev row {i}", label) for i, label in enumerate(dataset.labels * 2)]
+    from labs.datasets import ParsedDataset
+
+    dataset_import(
+        slug=dataset.slug,
+        title=dataset.title,
+        license_name=dataset.license_name,
+        source_markdown=dataset.source_markdown,
+        parsed=ParsedDataset(train=train, heldout=heldout, labels=dataset.labels, dev=dev),
+    )
+    assert Example.objects.filter(dataset=dataset, split="dev").count() == len(dev)
+    lab.train_subset_size = 0
+    lab.save()
+    run = Submission.objects.create(learner=learner, lab=lab, code="")
+    job_dir = job_write(run)
+    assert read_csv(str(job_dir / "dev.csv")) == dev
+    assert sorted(read_csv(str(job_dir / "train.csv"))) == sorted(train)
+
+
+def test_the_shipped_clinc150_dev_split_holds_the_out_of_scope_validation_rows(shipped_course):
+    from labs.models import Dataset
+
+    clinc = Dataset.objects.get(slug="clinc150")
+    dev = clinc.examples.filter(split="dev")
+    assert dev.count() == 1600
+    assert dev.filter(label="out_of_scope").count() == 100
+    heldout = set(clinc.examples.filter(split="heldout").values_list("text", flat=True))
+    assert not heldout & set(dev.values_list("text", flat=True))

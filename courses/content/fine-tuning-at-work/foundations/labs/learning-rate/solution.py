@@ -1,11 +1,11 @@
-"""Reference solution: a moderate peak rate, linear warm-up, then linear decay to zero."""
+"""Reference solution: at the lab's fixed peak of 5e-4, warm up to a fifth of it (an
+effective 1e-4), then decay linearly to zero."""
 
 import re
 
 import torch
 
 HYPERPARAMETERS = {
-    "learning_rate": 1e-4,
     "epochs": 2,
     "batch_size": 16,
     "max_length": 48,
@@ -14,15 +14,20 @@ HYPERPARAMETERS = {
 }
 
 
+# The lab fixes the peak at 5e-4, five times what this model takes; the schedule's factor
+# is the only lever, so it never goes above a fifth.
+SAFE_FRACTION = 0.2
+
+
 def build_scheduler(optimizer, num_training_steps, hp):
     warmup_steps = max(1, round(hp["warmup_ratio"] * num_training_steps))
 
     def factor(step):
         if step < warmup_steps:
             # (step + 1): the first step already moves the weights a little.
-            return (step + 1) / warmup_steps
+            return SAFE_FRACTION * (step + 1) / warmup_steps
         remaining = num_training_steps - step
-        return max(0.0, remaining / max(1, num_training_steps - warmup_steps))
+        return SAFE_FRACTION * max(0.0, remaining / max(1, num_training_steps - warmup_steps))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 

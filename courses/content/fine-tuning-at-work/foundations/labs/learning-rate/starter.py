@@ -1,9 +1,9 @@
 """Lab: learning rate and warm-up — financial news sentiment.
 
-Run this as it is and it trains, but it will not pass: the learning rate is
-far too high and it is applied at full strength from the very first step to
-the very last. Watch the loss curve, then write `build_scheduler` and pick a
-peak learning rate.
+Run this as it is and it trains, but it will not pass: the lab fixes the peak
+learning rate at 5e-4, far too high for this model, and the starter applies it
+at full strength from the very first step to the very last. Watch the loss
+curve, then write `build_scheduler`: it is your only lever on the rate.
 """
 
 import re
@@ -11,7 +11,7 @@ import re
 import torch
 
 HYPERPARAMETERS = {
-    "learning_rate": 5e-4,  # the peak rate: try it, read the loss curve, then choose yours
+    # learning_rate is fixed by this lab at 5e-4: the peak your schedule multiplies
     "epochs": 2,
     "batch_size": 16,
     "max_length": 48,
@@ -23,11 +23,10 @@ HYPERPARAMETERS = {
 def build_scheduler(optimizer, num_training_steps, hp):
     """Return a scheduler whose step() the engine calls after every optimiser step.
 
-    Wanted: the learning-rate factor rises linearly from near 0 to 1 over the
-    first `hp["warmup_ratio"] * num_training_steps` steps, then falls linearly
-    to 0 at `num_training_steps`. `torch.optim.lr_scheduler.LambdaLR(optimizer,
-    factor)` calls `factor(step)` with the step number (0, 1, 2, ...) and
-    multiplies `hp["learning_rate"]` by what it returns.
+    `torch.optim.lr_scheduler.LambdaLR(optimizer, factor)` calls `factor(step)`
+    with the step number (0, 1, 2, ...) and multiplies the fixed peak
+    `hp["learning_rate"]` by what it returns. Warm up, decay, and keep the
+    factor where this model can learn.
     """
 
     def factor(step):
