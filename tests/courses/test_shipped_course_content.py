@@ -134,7 +134,9 @@ def test_new_modules_checks_do_not_give_the_answer_away_by_length():
 
 def test_compliance_module_sets_the_pipl_and_chinese_rules_beside_the_gdpr():
     course = parse_course_folder(SHIPPED_COURSE)
-    body = next(m for m in course.modules if m.slug == "responsible-and-compliant-use").body_markdown
+    body = next(
+        m for m in course.modules if m.slug == "responsible-and-compliant-use"
+    ).body_markdown
     for phrase in (
         "GDPR",
         "Personal Information Protection Law",
