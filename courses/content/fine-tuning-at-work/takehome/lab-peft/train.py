@@ -1,6 +1,6 @@
-"""Take-home: Lab: parameter-efficient fine-tuning.
+"""Take-home script for the LLM Academy lab "Lab: parameter-efficient fine-tuning".
 
-Reproduces the LLM Academy lab's reference run with Hugging Face Trainer and datasets, on
+Reproduces the lab's reference run with Hugging Face Trainer and datasets, on
 the lab's public training split only: a seeded, stratified subset of 1200 rows of
 twitter-financial-sentiment/train.csv, 10% of it kept back as a dev split. It never reads the held-out split
 the course grades on, so the numbers it prints are dev numbers.
@@ -169,7 +169,7 @@ def build_model(model_name: str, labels: list[str]) -> torch.nn.Module:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=f"The reference run of the lab on {DATASET}.")
     parser.add_argument("--model", default=default_model(), help="a local folder or hub id")
     parser.add_argument("--train-csv", type=Path, default=None, help="the lab's train.csv")
     parser.add_argument("--max-steps", type=int, default=-1, help="stop after N steps")
@@ -177,7 +177,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parse_args(argv)
     hp = HYPERPARAMETERS
     set_seed(SEED)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         callbacks=[EarlyStoppingCallback(early_stopping)] if early_stopping else None,
     )
     result = trainer.train()
-    metrics = {"train_loss": result.training_loss, **trainer.evaluate()}
+    metrics: dict[str, object] = {"train_loss": result.training_loss, **trainer.evaluate()}
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # fold LoRA into the weights: a plain BERT again
