@@ -58,6 +58,12 @@ def dataset_card(*, dataset: Dataset) -> dict:
     }
 
 
+def dataset_train_rows(*, dataset: Dataset) -> list[tuple[str, str]]:
+    """The public training split as (text, label) rows, in file order; never the held-out one."""
+    train = Example.objects.filter(dataset=dataset, split=Example.Split.TRAIN)
+    return list(train.order_by("position").values_list("text", "label"))
+
+
 def _label_counts(queryset: QuerySet[Example]) -> list[tuple[str, int]]:
     from django.db.models import Count
 

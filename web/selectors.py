@@ -9,8 +9,10 @@ web.services.module_open before the page is read.
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404
 from django.utils import timezone
@@ -138,6 +140,25 @@ def lab_of(*, module: Module) -> Lab | None:
         return None
 
 
+# What a lab's "Take it home" offers: the files a course folder ships in
+# takehome/<lab slug>/, and the lab's public training split as train.csv.
+TAKEHOME_FILES = ("README.md", "train.py", "train.ipynb")
+TAKEHOME_TRAIN_CSV = "train.csv"
+
+
+def takehome_folder(*, module: Module) -> Path:
+    """Where a shipped course keeps this lab's take-home files (the folder is named by the
+    course's slug, as courses/content/ ships it)."""
+    return settings.BASE_DIR / "courses" / "content" / module.course.slug / "takehome" / module.slug
+
+
+def takehome_files(*, module: Module) -> list[str]:
+    """The take-home files this lab offers, train.csv last; none when the course ships none."""
+    folder = takehome_folder(module=module)
+    present = [name for name in TAKEHOME_FILES if (folder / name).is_file()]
+    return [*present, TAKEHOME_TRAIN_CSV] if present else []
+
+
 def lab_get_visible(
     *, user: User | AnonymousUser, course_slug: str, slug: str
 ) -> tuple[Module, Lab]:
@@ -222,6 +243,7 @@ def lab_page_context(
         "attempts_reset_at": attempts_reset_at(),
         "initial_code": history[0].code if history else lab.starter_code,
         "dataset": lab.dataset,
+        "takehome": takehome_files(module=module),
         **run_context(submission=current),
     }
 

@@ -89,3 +89,63 @@ def test_the_shipped_course_can_be_completed_by_passing_every_check(db, shipped_
         complete_module(learner=learner, module=module)
     assert course_progress(learner=learner, course=shipped_course).is_complete
     assert Enrollment.objects.get(learner=learner, course=shipped_course).completed_at
+
+
+# Issue 14's new modules: where each sits, and what it must teach.
+NEW_MODULES = {
+    "prompting-retrieval-or-fine-tuning": ("foundations", "theory", ["Gururangan", "DAPT"]),
+    "training-within-limits": (
+        "doing-it-well",
+        "theory",
+        ["gradient_accumulation_steps", "bf16", "gradient_checkpointing", "lab-peft"],
+    ),
+    "labelling-data": ("doing-it-well", "theory", ["Cohen", "kappa", "active learning"]),
+    "case-recommendation": ("at-work", "case_study", ["recall@", "NDCG", "MRR", "PIPL"]),
+    "further-reading": ("at-work", "theory", ["Vaswani", "CLUE", "AdaLoRA", "huggingface.co"]),
+}
+
+
+def test_new_modules_sit_in_their_stages_and_end_with_a_check():
+    course = parse_course_folder(SHIPPED_COURSE)
+    stage_of = {m.slug: stage.slug for stage in course.stages for m in stage.modules}
+    by_slug = {m.slug: m for m in course.modules}
+    for slug, (stage, kind, phrases) in NEW_MODULES.items():
+        module = by_slug[slug]
+        assert (stage_of[slug], module.kind) == (stage, kind), slug
+        assert module.check is not None and module.check.questions, slug
+        for phrase in phrases:
+            assert phrase.lower() in module.body_markdown.lower(), (slug, phrase)
+
+
+def test_new_modules_checks_do_not_give_the_answer_away_by_length():
+    course = parse_course_folder(SHIPPED_COURSE)
+    for module in course.modules:
+        if module.slug not in NEW_MODULES:
+            continue
+        assert module.check is not None
+        single = [q for q in module.check.questions if sum(o.correct for o in q.options) == 1]
+        tells = 0
+        for question in single:
+            lengths = [len(o.text_markdown.strip()) for o in question.options]
+            correct = next(n for n, o in zip(lengths, question.options, strict=True) if o.correct)
+            tells += correct == max(lengths)
+        assert tells * 2 <= len(single), module.slug
+
+
+def test_compliance_module_sets_the_pipl_and_chinese_rules_beside_the_gdpr():
+    course = parse_course_folder(SHIPPED_COURSE)
+    body = next(
+        m for m in course.modules if m.slug == "responsible-and-compliant-use"
+    ).body_markdown
+    for phrase in (
+        "GDPR",
+        "Personal Information Protection Law",
+        "Art. 28\N{EN DASH}29",
+        "Art. 55\N{EN DASH}56",
+        "Art. 24",
+        "Art. 38\N{EN DASH}40",
+        "Data Security Law",
+        "Generative Artificial Intelligence Services",
+        "algorithmic recommendation",
+    ):
+        assert phrase in body, phrase

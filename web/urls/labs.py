@@ -8,6 +8,11 @@ app_name = "labs"
 
 urlpatterns = [
     path("labs/<slug:course_slug>/<slug:slug>/submit/", views.submit, name="submit"),
+    path(
+        "labs/<slug:course_slug>/<slug:slug>/takehome/<str:name>",
+        views.takehome_download,
+        name="takehome",
+    ),
     path("runs/<int:submission_id>/", views.submission_detail, name="submission"),
     path("runs/<int:submission_id>/status/", views.run_status, name="run-status"),
     path("runs/<int:submission_id>/cancel/", views.cancel, name="cancel"),

@@ -5,9 +5,11 @@ A lab's page itself is its module's page (web.views.courses.module_detail).
 
 from __future__ import annotations
 
+import io
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -15,19 +17,24 @@ from django_htmx.http import HttpResponseStopPolling
 
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
-from labs.selectors import dataset_get, submission_get_for_learner
+from grading.selectors import course_progress
+from labs.selectors import dataset_get, dataset_train_rows, submission_get_for_learner
 from labs.services.submissions import (
     SUBMISSION_TOO_LARGE,
     SubmissionTooLarge,
     submission_cancel,
 )
+from labs.training.data import write_rows
 from web.selectors import (
+    TAKEHOME_TRAIN_CSV,
     dataset_page_context,
     finished_run_context,
     lab_get_visible,
     lab_page_context,
     run_context,
     submission_page_context,
+    takehome_files,
+    takehome_folder,
 )
 from web.services import lab_submit
 
@@ -98,3 +105,24 @@ def submission_detail(request: SignedInRequest, submission_id: int) -> HttpRespo
 def dataset_detail(request: SignedInRequest, slug: str) -> HttpResponse:
     context = dataset_page_context(dataset=dataset_get(slug=slug))
     return render(request, "labs/dataset_detail.html", context)
+
+
+@login_required
+def takehome_download(
+    request: SignedInRequest, course_slug: str, slug: str, name: str
+) -> FileResponse:
+    """One of a lab's take-home files, or its public training split as train.csv, once the
+    learner has passed the lab (the script reproduces the reference run). Only the names
+    `takehome_files` lists: never the lab's solution file, never the held-out split."""
+    module, lab = lab_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    if name not in takehome_files(module=module):
+        raise Http404("This lab offers no such file.")
+    if not course_progress(learner=request.user, course=module.course).state_of(module).is_complete:
+        raise Http404("The take-home files open once you pass this lab.")
+    if name == TAKEHOME_TRAIN_CSV:
+        text = io.StringIO()
+        write_rows(text, dataset_train_rows(dataset=lab.dataset))
+        payload = io.BytesIO(text.getvalue().encode("utf-8"))
+        return FileResponse(payload, as_attachment=True, filename=name, content_type="text/csv")
+    path = takehome_folder(module=module) / name
+    return FileResponse(path.open("rb"), as_attachment=True, filename=name)
