@@ -58,10 +58,15 @@ def dataset_card(*, dataset: Dataset) -> dict:
     }
 
 
-def dataset_train_rows(*, dataset: Dataset) -> list[tuple[str, str]]:
-    """The public training split as (text, label) rows, in file order; never the held-out one."""
-    train = Example.objects.filter(dataset=dataset, split=Example.Split.TRAIN)
-    return list(train.order_by("position").values_list("text", "label"))
+def dataset_train_rows(
+    *, dataset: Dataset, split: str = Example.Split.TRAIN
+) -> list[tuple[str, str]]:
+    """A public split (training, or the dataset's own dev rows) as (text, label) rows, in
+    file order; never the held-out one."""
+    if split == Example.Split.HELDOUT:
+        raise ValueError("the held-out split is never handed out")
+    rows = Example.objects.filter(dataset=dataset, split=split)
+    return list(rows.order_by("position").values_list("text", "label"))
 
 
 def _label_counts(queryset: QuerySet[Example]) -> list[tuple[str, int]]:

@@ -34,7 +34,7 @@ from courses.selectors import (
 )
 from courses.services import CheckOutcome
 from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
-from labs.models import Dataset, Lab, Submission
+from labs.models import Dataset, Example, Lab, Submission
 from labs.selectors import (
     attempts_reset_at,
     attempts_used_today,
@@ -141,9 +141,11 @@ def lab_of(*, module: Module) -> Lab | None:
 
 
 # What a lab's "Take it home" offers: the files a course folder ships in
-# takehome/<lab slug>/, and the lab's public training split as train.csv.
+# takehome/<lab slug>/, the lab's public training split as train.csv, and the dataset's
+# own dev split as dev.csv where it has one.
 TAKEHOME_FILES = ("README.md", "train.py", "train.ipynb")
 TAKEHOME_TRAIN_CSV = "train.csv"
+TAKEHOME_DEV_CSV = "dev.csv"
 
 
 def takehome_folder(*, module: Module) -> Path:
@@ -152,11 +154,14 @@ def takehome_folder(*, module: Module) -> Path:
     return settings.BASE_DIR / "courses" / "content" / module.course.slug / "takehome" / module.slug
 
 
-def takehome_files(*, module: Module) -> list[str]:
-    """The take-home files this lab offers, train.csv last; none when the course ships none."""
+def takehome_files(*, module: Module, dataset: Dataset) -> list[str]:
+    """The take-home files this lab offers, the data last; none when the course ships none."""
     folder = takehome_folder(module=module)
     present = [name for name in TAKEHOME_FILES if (folder / name).is_file()]
-    return [*present, TAKEHOME_TRAIN_CSV] if present else []
+    if not present:
+        return []
+    has_dev = dataset.examples.filter(split=Example.Split.DEV).exists()
+    return [*present, TAKEHOME_TRAIN_CSV, *([TAKEHOME_DEV_CSV] if has_dev else [])]
 
 
 def lab_get_visible(
@@ -243,7 +248,7 @@ def lab_page_context(
         "attempts_reset_at": attempts_reset_at(),
         "initial_code": history[0].code if history else lab.starter_code,
         "dataset": lab.dataset,
-        "takehome": takehome_files(module=module),
+        "takehome": takehome_files(module=module, dataset=lab.dataset),
         **run_context(submission=current),
     }
 

@@ -65,6 +65,8 @@ def test_script_uses_the_reference_hyperparameters_and_subset(slug):
         if isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == "HYPERPARAMETERS" for t in node.targets)
     )
+    # What the engine runs: the solution's values, with the lab's fixed ones on top.
+    reference = {**reference, **section.get("fixed_hyperparameters", {})}
     for key, value in script.HYPERPARAMETERS.items():
         if key in reference:
             assert reference[key] == value, (slug, key)
@@ -72,7 +74,13 @@ def test_script_uses_the_reference_hyperparameters_and_subset(slug):
     assert section["dataset"] == script.DATASET
     # The same rows the course's workers train and evaluate on: subset, then train/dev.
     rows = read_csv(SHIPPED_COURSE / "datasets" / script.DATASET / "train.csv")
-    expected = stratified_split(stratified_subset(rows, script.TRAIN_SUBSET, 13), 0.1, 13)
+    subset = stratified_subset(rows, script.TRAIN_SUBSET, 13)
+    own_dev = SHIPPED_COURSE / "datasets" / script.DATASET / "dev.csv"
+    # A dataset with a dev split of its own is tuned on it; otherwise 10% of the subset.
+    expected = (
+        (subset, read_csv(own_dev)) if own_dev.is_file() else stratified_split(subset, 0.1, 13)
+    )
+    assert script.DEV_CSV == ("dev.csv" if own_dev.is_file() else None)
     train, dev = script.subset_and_split([(text, label) for text, label in rows])
     assert (train, dev) == tuple([list(map(tuple, part)) for part in expected])
 

@@ -3,15 +3,14 @@ answered in the run panel with a message for the learner (not a 500, not Django'
 
 from __future__ import annotations
 
-import pytest
-from django.middleware.csrf import get_token
 from urllib.parse import urlencode
 
+import pytest
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
 
 from academy.middleware import oversized_post
-
 from labs.models import Submission
 from tests.web.test_lab_views import HTMX, submit_url
 

@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseStopPolling
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
 from grading.selectors import course_progress
+from labs.models import Example
 from labs.selectors import dataset_get, dataset_train_rows, submission_get_for_learner
 from labs.services.submissions import (
     SUBMISSION_TOO_LARGE,
@@ -26,6 +27,7 @@ from labs.services.submissions import (
 )
 from labs.training.data import write_rows
 from web.selectors import (
+    TAKEHOME_DEV_CSV,
     TAKEHOME_TRAIN_CSV,
     dataset_page_context,
     finished_run_context,
@@ -115,13 +117,14 @@ def takehome_download(
     learner has passed the lab (the script reproduces the reference run). Only the names
     `takehome_files` lists: never the lab's solution file, never the held-out split."""
     module, lab = lab_get_visible(user=request.user, course_slug=course_slug, slug=slug)
-    if name not in takehome_files(module=module):
+    if name not in takehome_files(module=module, dataset=lab.dataset):
         raise Http404("This lab offers no such file.")
     if not course_progress(learner=request.user, course=module.course).state_of(module).is_complete:
         raise Http404("The take-home files open once you pass this lab.")
-    if name == TAKEHOME_TRAIN_CSV:
+    if name in (TAKEHOME_TRAIN_CSV, TAKEHOME_DEV_CSV):
+        split = Example.Split.TRAIN if name == TAKEHOME_TRAIN_CSV else Example.Split.DEV
         text = io.StringIO()
-        write_rows(text, dataset_train_rows(dataset=lab.dataset))
+        write_rows(text, dataset_train_rows(dataset=lab.dataset, split=split))
         payload = io.BytesIO(text.getvalue().encode("utf-8"))
         return FileResponse(payload, as_attachment=True, filename=name, content_type="text/csv")
     path = takehome_folder(module=module) / name

@@ -32,6 +32,8 @@ class TakeHome:
     trainer_class: str  # "Trainer" or the subclass lab_code defines
     build_model: str  # Python source of build_model(model_name, labels)
     teaches: str  # one paragraph for the README
+    # The dataset's own dev split, downloaded beside train.csv (None: 10% of the subset).
+    dev_csv: str | None = None
 
 
 PLAIN_MODEL = """
@@ -85,7 +87,7 @@ LABS = [
         dataset="twitter-financial-sentiment",
         train_subset=1200,
         hyperparameters="""{
-    "learning_rate": 1e-4,
+    "learning_rate": 5e-4,  # the lab's fixed peak: too high for this model at full strength
     "epochs": 2,
     "batch_size": 16,
     "max_length": 48,
@@ -95,11 +97,12 @@ LABS = [
         lab_code=LINK_PREPROCESS
         + '''
 
-class WarmupDecayTrainer(Trainer):
-    """The lab's build_scheduler: linear warm-up to the peak rate, then linear decay to zero.
+SAFE_FRACTION = 0.2  # the schedule never goes above a fifth of the fixed peak
 
-    Trainer's own lr_scheduler_type="linear" does nearly the same; writing it out shows
-    where the schedule lives."""
+
+class WarmupDecayTrainer(Trainer):
+    """The lab's build_scheduler: linear warm-up to a fifth of the fixed peak, then linear
+    decay to zero. The factor is the only lever on the rate, as in the lab."""
 
     def create_scheduler(
         self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
@@ -110,16 +113,19 @@ class WarmupDecayTrainer(Trainer):
 
             def factor(step: int) -> float:
                 if step < warmup:
-                    return (step + 1) / warmup  # the first step already moves the weights
-                return max(0.0, (num_training_steps - step) / max(1, num_training_steps - warmup))
+                    # The first step already moves the weights a little.
+                    return SAFE_FRACTION * (step + 1) / warmup
+                remaining = (num_training_steps - step) / max(1, num_training_steps - warmup)
+                return SAFE_FRACTION * max(0.0, remaining)
 
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(chosen, factor)
         return self.lr_scheduler
 ''',
         trainer_class="WarmupDecayTrainer",
         build_model=PLAIN_MODEL,
-        teaches="a learning-rate schedule written by hand: linear warm-up over the "
-        "first 10% of the steps, then linear decay to zero",
+        teaches="a learning-rate schedule written by hand at a peak you may not change: "
+        "linear warm-up over the first 10% of the steps to a fifth of the peak, then linear "
+        "decay to zero",
     ),
     TakeHome(
         slug="lab-many-classes",
@@ -127,18 +133,40 @@ class WarmupDecayTrainer(Trainer):
         dataset="banking77",
         train_subset=3000,
         hyperparameters="""{
-    "learning_rate": 3e-4,
+    "learning_rate": 5e-5,  # the lab's fixed rate, for the pretrained body
     "epochs": 4,
     "batch_size": 16,
     "max_length": 64,
     "warmup_ratio": 0.1,
     "weight_decay": 0.01,
 }""",
-        lab_code=NO_PREPROCESS,
-        trainer_class="Trainer",
+        lab_code=NO_PREPROCESS
+        + '''
+
+HEAD_LEARNING_RATE = 2e-3  # the new 77-way head starts from random and has far to go
+
+
+class HeadRateTrainer(Trainer):
+    """The lab's build_optimizer: AdamW with the head in a parameter group of its own."""
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            named = list((model or self.model).named_parameters())
+            head = [p for name, p in named if name.startswith("classifier.")]
+            body = [p for name, p in named if not name.startswith("classifier.")]
+            self.optimizer = torch.optim.AdamW(
+                [
+                    {"params": body, "lr": HYPERPARAMETERS["learning_rate"]},
+                    {"params": head, "lr": HEAD_LEARNING_RATE},
+                ],
+                weight_decay=HYPERPARAMETERS["weight_decay"],
+            )
+        return self.optimizer
+''',
+        trainer_class="HeadRateTrainer",
         build_model=PLAIN_MODEL,
-        teaches="a 77-way head that needs a higher rate and more epochs than a "
-        "three-way one, scored by macro-F1",
+        teaches="a learning rate of its own for a new 77-way head (40 times the body's), "
+        "scored by macro-F1",
     ),
     TakeHome(
         slug="lab-peft",
@@ -231,6 +259,7 @@ class WeightedLossTrainer(Trainer):
         title="Capstone: a support-desk intent router",
         dataset="clinc150",
         train_subset=4530,
+        dev_csv="dev.csv",
         hyperparameters="""{
     "learning_rate": 4e-4,
     "epochs": 4,
@@ -265,11 +294,36 @@ class LogitAdjustedTrainer(Trainer):
         offset = (TAU * (math.log(1 / n) - desk.log())).to(outputs.logits.device)
         loss = F.cross_entropy(outputs.logits.float() + offset, labels)
         return (loss, outputs) if return_outputs else loss
+
+
+def after_training(trainer: Trainer, dev: Dataset) -> None:
+    """The lab's after_training: the out-of-scope bias with the best harmonic mean of
+    in-scope accuracy and out-of-scope recall on dev, added to the saved head."""
+    model = trainer.model
+    oos = model.config.label2id["out_of_scope"]
+    prediction = trainer.predict(dev)
+    logits = torch.tensor(np.asarray(prediction.predictions))
+    gold = torch.tensor(np.asarray(prediction.label_ids))
+    in_scope = gold != oos
+    best_score, best_bias = -1.0, 0.0
+    for step in range(-8, 49):  # biases -2.0 .. 12.0 in quarters
+        shifted = logits.clone()
+        shifted[:, oos] += step / 4
+        predicted = shifted.argmax(dim=-1)
+        accuracy = (predicted[in_scope] == gold[in_scope]).float().mean().item()
+        recall = (predicted[~in_scope] == oos).float().mean().item()
+        score = 2 * accuracy * recall / (accuracy + recall) if accuracy + recall else 0.0
+        if score > best_score:
+            best_score, best_bias = score, step / 4
+    with torch.no_grad():
+        model.classifier.bias[oos] += best_bias
+    print(f"out-of-scope bias {best_bias:+.2f}: dev harmonic mean {best_score:.3f}")
 ''',
         trainer_class="LogitAdjustedTrainer",
         build_model=PLAIN_MODEL,
         teaches="logit adjustment in the loss, so the router hands off out-of-scope "
-        "queries as often as the desk sees them",
+        "queries as often as the desk sees them, and an out-of-scope bias tuned on CLINC's "
+        "own dev split after training and saved with the weights",
     ),
 ]
 
@@ -315,6 +369,7 @@ DATASET = "{dataset}"
 TRAIN_SUBSET = {train_subset}
 SEED = 13
 DEV_FRACTION = 0.1
+DEV_CSV = {dev_csv}
 HYPERPARAMETERS = {hyperparameters}
 '''
 
@@ -379,9 +434,12 @@ def choose(rows: list[tuple[str, str]], total: int, *, keep_one_out: bool) -> se
 def subset_and_split(
     rows: list[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The lab's training rows and dev rows, as the course's workers draw them."""
+    """The lab's training rows and dev rows, as the course's workers draw them: a dataset
+    with a dev split of its own (DEV_CSV) is tuned on it, and trains on the whole subset."""
     if len(rows) > TRAIN_SUBSET:
         rows = [rows[i] for i in sorted(choose(rows, TRAIN_SUBSET, keep_one_out=False))]
+    if DEV_CSV:
+        return rows, read_rows(default_train_csv().with_name(DEV_CSV))
     dev_size = min(max(1, round(len(rows) * DEV_FRACTION)), len(rows) - 1)
     dev = choose(rows, dev_size, keep_one_out=True)
     train = [row for i, row in enumerate(rows) if i not in dev]
@@ -478,7 +536,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         callbacks=[EarlyStoppingCallback(early_stopping)] if early_stopping else None,
     )
     result = trainer.train()
-    metrics: dict[str, object] = {{"train_loss": result.training_loss, **trainer.evaluate()}}
+{after_training_call}    metrics: dict[str, object] = {{"train_loss": result.training_loss, **trainer.evaluate()}}
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()  # fold LoRA into the weights: a plain BERT again
@@ -522,7 +580,7 @@ Download `train.csv` from the lab page (the training split of {dataset}; the hel
 the course grades on is not offered) into this folder. In a checkout of the course, the
 script finds `datasets/{dataset}/train.csv` on its own; `--train-csv PATH` names another.
 The script draws the lab's subset from it — {train_subset} rows, stratified, seed 13 —
-and keeps 10% of them back as a dev split, as the course's workers do.
+{dev_text}
 
 ## Run
 
@@ -562,8 +620,11 @@ def script_parts(lab: TakeHome) -> list[str]:
         dataset=lab.dataset,
         train_subset=lab.train_subset,
         hyperparameters=lab.hyperparameters,
+        dev_csv=f'"{lab.dev_csv}"' if lab.dev_csv else "None",
     )
-    main = MAIN.replace("{trainer_class}", lab.trainer_class).replace("{{", "{").replace("}}", "}")
+    call = "    after_training(trainer, dev)\n" if "def after_training" in lab.lab_code else ""
+    main = MAIN.replace("{trainer_class}", lab.trainer_class)
+    main = main.replace("{after_training_call}", call).replace("{{", "{").replace("}}", "}")
     return [header, DATA, lab.lab_code, lab.build_model, main]
 
 
@@ -622,8 +683,18 @@ def _cell_id(text: str) -> str:
 
 
 def files(lab: TakeHome) -> dict[str, str]:
+    dev_text = (
+        f"and tunes on the dataset's own dev split, `{lab.dev_csv}` (download it too; it holds\n"
+        "none of the held-out queries), as the course's workers do."
+        if lab.dev_csv
+        else "and keeps 10% of them back as a dev split, as the course's workers do."
+    )
     readme = README.format(
-        title=lab.title, teaches=lab.teaches, dataset=lab.dataset, train_subset=lab.train_subset
+        title=lab.title,
+        teaches=lab.teaches,
+        dataset=lab.dataset,
+        train_subset=lab.train_subset,
+        dev_text=dev_text,
     )
     return {
         "train.py": script(lab),

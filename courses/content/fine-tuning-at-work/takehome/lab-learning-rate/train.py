@@ -41,8 +41,9 @@ DATASET = "twitter-financial-sentiment"
 TRAIN_SUBSET = 1200
 SEED = 13
 DEV_FRACTION = 0.1
+DEV_CSV = None
 HYPERPARAMETERS = {
-    "learning_rate": 1e-4,
+    "learning_rate": 5e-4,  # the lab's fixed peak: too high for this model at full strength
     "epochs": 2,
     "batch_size": 16,
     "max_length": 48,
@@ -111,9 +112,12 @@ def choose(rows: list[tuple[str, str]], total: int, *, keep_one_out: bool) -> se
 def subset_and_split(
     rows: list[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The lab's training rows and dev rows, as the course's workers draw them."""
+    """The lab's training rows and dev rows, as the course's workers draw them: a dataset
+    with a dev split of its own (DEV_CSV) is tuned on it, and trains on the whole subset."""
     if len(rows) > TRAIN_SUBSET:
         rows = [rows[i] for i in sorted(choose(rows, TRAIN_SUBSET, keep_one_out=False))]
+    if DEV_CSV:
+        return rows, read_rows(default_train_csv().with_name(DEV_CSV))
     dev_size = min(max(1, round(len(rows) * DEV_FRACTION)), len(rows) - 1)
     dev = choose(rows, dev_size, keep_one_out=True)
     train = [row for i, row in enumerate(rows) if i not in dev]
@@ -150,11 +154,12 @@ def preprocess(text: str) -> str:
     return SPACES.sub(" ", LINK.sub(" link ", text)).strip()
 
 
-class WarmupDecayTrainer(Trainer):
-    """The lab's build_scheduler: linear warm-up to the peak rate, then linear decay to zero.
+SAFE_FRACTION = 0.2  # the schedule never goes above a fifth of the fixed peak
 
-    Trainer's own lr_scheduler_type="linear" does nearly the same; writing it out shows
-    where the schedule lives."""
+
+class WarmupDecayTrainer(Trainer):
+    """The lab's build_scheduler: linear warm-up to a fifth of the fixed peak, then linear
+    decay to zero. The factor is the only lever on the rate, as in the lab."""
 
     def create_scheduler(
         self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None
@@ -165,8 +170,10 @@ class WarmupDecayTrainer(Trainer):
 
             def factor(step: int) -> float:
                 if step < warmup:
-                    return (step + 1) / warmup  # the first step already moves the weights
-                return max(0.0, (num_training_steps - step) / max(1, num_training_steps - warmup))
+                    # The first step already moves the weights a little.
+                    return SAFE_FRACTION * (step + 1) / warmup
+                remaining = (num_training_steps - step) / max(1, num_training_steps - warmup)
+                return SAFE_FRACTION * max(0.0, remaining)
 
             self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(chosen, factor)
         return self.lr_scheduler

@@ -40,8 +40,9 @@ DATASET = "banking77"
 TRAIN_SUBSET = 3000
 SEED = 13
 DEV_FRACTION = 0.1
+DEV_CSV = None
 HYPERPARAMETERS = {
-    "learning_rate": 3e-4,
+    "learning_rate": 5e-5,  # the lab's fixed rate, for the pretrained body
     "epochs": 4,
     "batch_size": 16,
     "max_length": 64,
@@ -110,9 +111,12 @@ def choose(rows: list[tuple[str, str]], total: int, *, keep_one_out: bool) -> se
 def subset_and_split(
     rows: list[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The lab's training rows and dev rows, as the course's workers draw them."""
+    """The lab's training rows and dev rows, as the course's workers draw them: a dataset
+    with a dev split of its own (DEV_CSV) is tuned on it, and trains on the whole subset."""
     if len(rows) > TRAIN_SUBSET:
         rows = [rows[i] for i in sorted(choose(rows, TRAIN_SUBSET, keep_one_out=False))]
+    if DEV_CSV:
+        return rows, read_rows(default_train_csv().with_name(DEV_CSV))
     dev_size = min(max(1, round(len(rows) * DEV_FRACTION)), len(rows) - 1)
     dev = choose(rows, dev_size, keep_one_out=True)
     train = [row for i, row in enumerate(rows) if i not in dev]
@@ -142,6 +146,27 @@ def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
 
 def preprocess(text: str) -> str:
     return text
+
+
+HEAD_LEARNING_RATE = 2e-3  # the new 77-way head starts from random and has far to go
+
+
+class HeadRateTrainer(Trainer):
+    """The lab's build_optimizer: AdamW with the head in a parameter group of its own."""
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            named = list((model or self.model).named_parameters())
+            head = [p for name, p in named if name.startswith("classifier.")]
+            body = [p for name, p in named if not name.startswith("classifier.")]
+            self.optimizer = torch.optim.AdamW(
+                [
+                    {"params": body, "lr": HYPERPARAMETERS["learning_rate"]},
+                    {"params": head, "lr": HEAD_LEARNING_RATE},
+                ],
+                weight_decay=HYPERPARAMETERS["weight_decay"],
+            )
+        return self.optimizer
 
 
 def build_model(model_name: str, labels: list[str]) -> torch.nn.Module:
@@ -210,7 +235,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         report_to="none",
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
     )
-    trainer = Trainer(
+    trainer = HeadRateTrainer(
         model=model,
         args=training_args,
         train_dataset=train,

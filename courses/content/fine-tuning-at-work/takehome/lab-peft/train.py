@@ -40,6 +40,7 @@ DATASET = "twitter-financial-sentiment"
 TRAIN_SUBSET = 1200
 SEED = 13
 DEV_FRACTION = 0.1
+DEV_CSV = None
 HYPERPARAMETERS = {
     "learning_rate": 1e-3,
     "epochs": 3,
@@ -110,9 +111,12 @@ def choose(rows: list[tuple[str, str]], total: int, *, keep_one_out: bool) -> se
 def subset_and_split(
     rows: list[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The lab's training rows and dev rows, as the course's workers draw them."""
+    """The lab's training rows and dev rows, as the course's workers draw them: a dataset
+    with a dev split of its own (DEV_CSV) is tuned on it, and trains on the whole subset."""
     if len(rows) > TRAIN_SUBSET:
         rows = [rows[i] for i in sorted(choose(rows, TRAIN_SUBSET, keep_one_out=False))]
+    if DEV_CSV:
+        return rows, read_rows(default_train_csv().with_name(DEV_CSV))
     dev_size = min(max(1, round(len(rows) * DEV_FRACTION)), len(rows) - 1)
     dev = choose(rows, dev_size, keep_one_out=True)
     train = [row for i, row in enumerate(rows) if i not in dev]
