@@ -294,6 +294,14 @@ def check_attempt_record(
             raise CheckAnswerError(
                 f"Question #{foreign[0]} is not part of this module's knowledge check."
             )
+        if not any(answers.get(q.pk) for q in questions):
+            # Naming "question 1" would suggest the rest were answered.
+            raise CheckAnswerError(
+                f"None of the {len(questions)} questions has an answer yet: choose an answer "
+                "for each one, then submit."
+                if len(questions) > 1
+                else "The question has no answer yet: choose one, then submit."
+            )
         for number, question in enumerate(questions, start=1):
             chosen = list(answers.get(question.pk) or [])
             options = {o.pk: o for o in question.options.all()}
