@@ -157,6 +157,8 @@ class ModuleForm(forms.ModelForm):
             "summary",
             "body_markdown",
             "check_pass_mark",
+            "check_max_attempts",
+            "check_cooldown_minutes",
         ]
         widgets = {
             "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})

@@ -98,6 +98,20 @@ class Module(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="Share of the questions to answer correctly; used only if the module has a check.",
     )
+    # Without limits a three-option check falls to elimination in three tries; a cap
+    # and a cool-down make each attempt count.
+    check_max_attempts = models.PositiveSmallIntegerField(
+        "knowledge-check attempts allowed",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most attempts a learner may make; empty for no cap.",
+    )
+    check_cooldown_minutes = models.PositiveIntegerField(
+        "knowledge-check cool-down (minutes)",
+        default=0,
+        help_text="Minutes a learner waits after a failed attempt before the next; 0 for none.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

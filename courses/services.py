@@ -133,6 +133,8 @@ def _import_module(
         "body_html": spec.body_html,
         "source_path": spec.source_path,
         "check_pass_mark": spec.check.pass_mark if spec.check else 100,
+        "check_max_attempts": spec.check.max_attempts if spec.check else None,
+        "check_cooldown_minutes": spec.check.cooldown_minutes if spec.check else 0,
     }
     if existing is None:
         module = Module.objects.create(course=course, slug=spec.slug, **fields)
@@ -261,6 +263,43 @@ class CheckAnswerError(Refusal):
     """Answers that cannot be graded as sent; the message is shown to the learner."""
 
 
+class CheckRetryRefused(Refusal):
+    """An attempt the check's retry rules do not allow yet (or at all)."""
+
+    status = 429
+
+
+def check_retry_refusal(
+    *, module: Module, latest: CheckAttempt | None, now: datetime.datetime
+) -> str | None:
+    """Why a learner whose newest attempt is `latest` may not attempt `module`'s check at
+    `now`, or None if they may.
+
+    The one statement of the retry rules (the service enforces it, the page shows it): a
+    cap on attempts, and a cool-down after a failed attempt. Attempts are numbered 1, 2, 3
+    per learner and module, so the newest one's number is the count.
+    """
+    cap = module.check_max_attempts
+    if latest is None:
+        return None
+    if cap is not None and latest.number >= cap:
+        return (
+            f"You have used all {cap} attempt{'s' if cap != 1 else ''} this knowledge check "
+            "allows; ask your instructor if you need another."
+        )
+    if latest.passed or not module.check_cooldown_minutes:
+        return None
+    opens = latest.submitted_at + datetime.timedelta(minutes=module.check_cooldown_minutes)
+    if now >= opens:
+        return None
+    local = timezone.localtime(opens)
+    when = f"{local:%H:%M} on {local.day} {local:%b %Y} ({local:%Z})"
+    return (
+        f"This knowledge check asks you to wait {module.check_cooldown_minutes} minutes "
+        f"after a failed attempt: your next attempt opens at {when}. Reread the lesson meanwhile."
+    )
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     attempt: CheckAttempt
@@ -277,6 +316,10 @@ def check_attempt_record(
     `grading.services.check_attempt_submit` checks it and records progress.
     """
     with transaction.atomic():
+        latest = CheckAttempt.objects.filter(learner=learner, module=module).first()
+        refusal = check_retry_refusal(module=module, latest=latest, now=timezone.now())
+        if refusal:
+            raise CheckRetryRefused(refusal)
         questions = list(
             module.questions.filter(retired_at__isnull=True).prefetch_related("options")
         )

@@ -30,7 +30,7 @@ from courses.selectors import (
     enrollment_list_for_learner,
     module_get_visible,
 )
-from courses.services import CheckOutcome
+from courses.services import CheckOutcome, check_retry_refusal
 from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
 from labs.models import Dataset, Lab, Submission
 from labs.selectors import (
@@ -121,6 +121,9 @@ def module_page_context(
         "check_rows": check_feedback(questions=questions, outcome=outcome),
         "check_attempt": attempt,
         "check_submitted": outcome is not None,
+        "check_retry_refusal": check_retry_refusal(
+            module=module, latest=attempt, now=timezone.now()
+        ),
     }
 
 

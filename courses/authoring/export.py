@@ -47,6 +47,13 @@ def _check_section(module: Module) -> dict[str, Any] | None:
         return None
     return {
         "pass_mark": module.check_pass_mark,
+        # Only what differs from the defaults, so an export of an old check reads as before.
+        **({"max_attempts": module.check_max_attempts} if module.check_max_attempts else {}),
+        **(
+            {"cooldown_minutes": module.check_cooldown_minutes}
+            if module.check_cooldown_minutes
+            else {}
+        ),
         "questions": [
             {
                 "id": question.key,

@@ -56,6 +56,8 @@ class QuestionSpec:
 class CheckSpec:
     pass_mark: int
     questions: list[QuestionSpec]
+    max_attempts: int | None = None
+    cooldown_minutes: int = 0
 
 
 def canonical_body(text: str) -> str:
@@ -230,7 +232,12 @@ def _check_spec(check: CheckSection, source: YamlSource) -> CheckSpec:
                 (*at, "options"), f"{what}: every option is correct; add a wrong one"
             )
         questions.append(QuestionSpec(key, prompt_md, prompt_html, options))
-    return CheckSpec(pass_mark=check.pass_mark, questions=questions)
+    return CheckSpec(
+        pass_mark=check.pass_mark,
+        questions=questions,
+        max_attempts=check.max_attempts,
+        cooldown_minutes=check.cooldown_minutes,
+    )
 
 
 def _markdown(

@@ -119,6 +119,11 @@ class CheckSection(Section):
     """A module's knowledge check (`check:`)."""
 
     pass_mark: Percent = DEFAULT_CHECK_PASS_MARK
+    # None: no cap on attempts; 0 minutes: no wait between attempts.
+    max_attempts: Minutes | None = None
+    cooldown_minutes: Annotated[
+        int, whole_number(low=0, problem="must be a whole number of minutes, 0 or more")
+    ] = 0
     questions: Annotated[list[QuestionEntry], Field(min_length=1, max_length=MAX_QUESTIONS)]
 
 

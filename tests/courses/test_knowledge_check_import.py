@@ -214,3 +214,33 @@ def test_a_failed_reimport_changes_no_question(db, folder):
         course_folder_import(path=folder)
     assert Module.objects.get(slug="lesson").check_pass_mark == 50
     assert CheckQuestion.objects.count() == 2
+
+
+def test_retry_rules_import_from_front_matter_and_default_to_none(db, folder):
+    course_folder_import(path=folder)
+    module = Module.objects.get(slug="lesson")
+    assert (module.check_max_attempts, module.check_cooldown_minutes) == (None, 0)
+    write(folder, module_text(CHECK.replace("  pass_mark: 50\n", RULES, 1)))
+    course_folder_import(path=folder)
+    module.refresh_from_db()
+    assert (module.check_max_attempts, module.check_cooldown_minutes) == (3, 60)
+
+
+RULES = "  pass_mark: 50\n  max_attempts: 3\n  cooldown_minutes: 60\n"
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ("  max_attempts: 0\n", "'check.max_attempts' must be a positive whole number"),
+        ("  cooldown_minutes: -5\n", "'check.cooldown_minutes' must be a whole number of minutes"),
+        (
+            "  cooldown_minutes: soon\n",
+            "'check.cooldown_minutes' must be a whole number of minutes",
+        ),
+    ],
+)
+def test_bad_retry_rules_are_refused_naming_the_key(db, folder, new, message):
+    write(folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n" + new, 1)))
+    with pytest.raises(CourseFolderError, match=message):
+        parse_course_folder(folder)

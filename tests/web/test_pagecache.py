@@ -141,6 +141,7 @@ def test_an_admin_edit_of_a_module_shows_at_once(enrolled, instructor, course):
         "summary": "",
         "body_markdown": "Hello",
         "check_pass_mark": 100,
+        "check_cooldown_minutes": 0,
         **NO_QUESTIONS,
     }
     url = reverse("admin:courses_module_change", args=[module.pk])
