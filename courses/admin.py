@@ -157,6 +157,7 @@ class ModuleForm(forms.ModelForm):
             "summary",
             "body_markdown",
             "check_pass_mark",
+            "check_draw_count",
             "check_max_attempts",
             "check_cooldown_minutes",
         ]

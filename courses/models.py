@@ -107,6 +107,13 @@ class Module(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Most attempts a learner may make; empty for no cap.",
     )
+    check_draw_count = models.PositiveSmallIntegerField(
+        "knowledge-check questions per attempt",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Questions drawn at random from the pool for each attempt; empty for all.",
+    )
     check_cooldown_minutes = models.PositiveIntegerField(
         "knowledge-check cool-down (minutes)",
         default=0,
@@ -217,6 +224,9 @@ class CheckAttempt(models.Model):
     score = models.PositiveSmallIntegerField()  # percent of questions answered correctly
     pass_mark = models.PositiveSmallIntegerField()  # the module's pass mark at the time
     passed = models.BooleanField()
+    # What the learner was shown, in order: [[question id, [option ids as shown]], ...]
+    # (courses.draws), so the record replays the attempt as it was seen.
+    draw = models.JSONField(default=list, editable=False)
 
     class Meta:
         ordering = ["-submitted_at", "-id"]

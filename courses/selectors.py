@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
+from courses.draws import DrawnQuestion
 from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
 
 
@@ -67,7 +68,7 @@ def check_attempt_latest(*, learner: User, module: Module) -> CheckAttempt | Non
     return CheckAttempt.objects.filter(learner=learner, module=module).first()
 
 
-def check_feedback(*, questions: list[CheckQuestion], outcome: Any = None) -> list[dict[str, Any]]:
+def check_feedback(*, drawn: list[DrawnQuestion], outcome: Any = None) -> list[dict[str, Any]]:
     """The check as the learner sees it, with feedback once they have answered.
 
     After a failed attempt only the chosen options explain themselves (so a
@@ -77,8 +78,8 @@ def check_feedback(*, questions: list[CheckQuestion], outcome: Any = None) -> li
     selected = outcome.selected if outcome else {}
     passed = bool(outcome and outcome.attempt.passed)
     rows = []
-    for number, question in enumerate(questions, start=1):
-        options = list(question.options.all())
+    for number, shown in enumerate(drawn, start=1):
+        question, options = shown.question, shown.options
         chosen = set(selected.get(question.pk, []))
         correct = {o.pk for o in options if o.is_correct}
         rows.append(

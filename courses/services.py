@@ -20,6 +20,7 @@ from courses.authoring.parse import (
     question_fingerprint,
     unwrap_paragraph,
 )
+from courses.draws import DrawError, DrawnQuestion, draw_ids, draw_in_order, draw_read
 from courses.models import (
     CheckAnswer,
     CheckAttempt,
@@ -134,6 +135,7 @@ def _import_module(
         "source_path": spec.source_path,
         "check_pass_mark": spec.check.pass_mark if spec.check else 100,
         "check_max_attempts": spec.check.max_attempts if spec.check else None,
+        "check_draw_count": spec.check.draw_count if spec.check else None,
         "check_cooldown_minutes": spec.check.cooldown_minutes if spec.check else 0,
     }
     if existing is None:
@@ -308,7 +310,11 @@ class CheckOutcome:
 
 
 def check_attempt_record(
-    *, learner: User, module: Module, answers: Mapping[int, Sequence[int]]
+    *,
+    learner: User,
+    module: Module,
+    answers: Mapping[int, Sequence[int]],
+    draw_token: str | None = None,
 ) -> CheckOutcome:
     """Grade and store one attempt at a module's knowledge check (all or nothing).
 
@@ -320,13 +326,19 @@ def check_attempt_record(
         refusal = check_retry_refusal(module=module, latest=latest, now=timezone.now())
         if refusal:
             raise CheckRetryRefused(refusal)
-        questions = list(
-            module.questions.filter(retired_at__isnull=True).prefetch_related("options")
-        )
-        if not questions:
+        live = list(module.questions.filter(retired_at__isnull=True).prefetch_related("options"))
+        if not live:
             raise CheckAnswerError("This module has no knowledge check.")
+        drawn = _drawn_for(learner=learner, module=module, live=live, token=draw_token)
+        questions = [d.question for d in drawn]
         by_id = {q.pk: q for q in questions}
         foreign = sorted(set(answers) - set(by_id))
+        undrawn = [pk for pk in foreign if pk in {q.pk for q in live}]
+        if undrawn:
+            raise CheckAnswerError(
+                f"Question #{undrawn[0]} was not among the questions drawn for this attempt; "
+                "reload the page and answer again."
+            )
         if foreign:
             stale = CheckQuestion.objects.filter(pk__in=foreign, module=module).exists()
             if stale:
@@ -382,6 +394,7 @@ def check_attempt_record(
             score=score,
             pass_mark=module.check_pass_mark,
             passed=score >= module.check_pass_mark,
+            draw=draw_ids(drawn),
         )
         CheckAnswer.objects.bulk_create(
             CheckAnswer(
@@ -397,6 +410,24 @@ def check_attempt_record(
             for q in questions
         )
     return CheckOutcome(attempt=attempt, selected=selected)
+
+
+def _drawn_for(
+    *, learner: User, module: Module, live: list[CheckQuestion], token: str | None
+) -> list[DrawnQuestion]:
+    """The questions this submission answers: the signed draw its page showed, or, when
+    the check draws every question and no draw was sent, all of them in order."""
+    if token:
+        try:
+            return draw_read(token, learner_id=learner.pk, module=module, questions=live)
+        except DrawError as exc:
+            raise CheckAnswerError(str(exc)) from exc
+    if module.check_draw_count and module.check_draw_count < len(live):
+        raise CheckAnswerError(
+            "This check draws its questions for each attempt, and the form did not say "
+            "which it showed; reload the page and answer again."
+        )
+    return draw_in_order(live)
 
 
 def _assign(obj: object, **fields: object) -> bool:

@@ -48,6 +48,7 @@ def _check_section(module: Module) -> dict[str, Any] | None:
     return {
         "pass_mark": module.check_pass_mark,
         # Only what differs from the defaults, so an export of an old check reads as before.
+        **({"draw": module.check_draw_count} if module.check_draw_count else {}),
         **({"max_attempts": module.check_max_attempts} if module.check_max_attempts else {}),
         **(
             {"cooldown_minutes": module.check_cooldown_minutes}

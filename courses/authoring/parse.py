@@ -58,6 +58,7 @@ class CheckSpec:
     questions: list[QuestionSpec]
     max_attempts: int | None = None
     cooldown_minutes: int = 0
+    draw_count: int | None = None
 
 
 def canonical_body(text: str) -> str:
@@ -232,10 +233,16 @@ def _check_spec(check: CheckSection, source: YamlSource) -> CheckSpec:
                 (*at, "options"), f"{what}: every option is correct; add a wrong one"
             )
         questions.append(QuestionSpec(key, prompt_md, prompt_html, options))
+    if check.draw is not None and check.draw > len(questions):
+        raise source.error(
+            ("draw",),
+            f"'check.draw' is {check.draw}, but the check has only {len(questions)} question(s)",
+        )
     return CheckSpec(
         pass_mark=check.pass_mark,
         questions=questions,
         max_attempts=check.max_attempts,
+        draw_count=check.draw,
         cooldown_minutes=check.cooldown_minutes,
     )
 

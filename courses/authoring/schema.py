@@ -119,6 +119,8 @@ class CheckSection(Section):
     """A module's knowledge check (`check:`)."""
 
     pass_mark: Percent = DEFAULT_CHECK_PASS_MARK
+    # None: every question each attempt; otherwise a pool that draws this many.
+    draw: Minutes | None = None
     # None: no cap on attempts; 0 minutes: no wait between attempts.
     max_attempts: Minutes | None = None
     cooldown_minutes: Annotated[

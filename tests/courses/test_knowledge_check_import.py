@@ -244,3 +244,16 @@ def test_bad_retry_rules_are_refused_naming_the_key(db, folder, new, message):
     write(folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n" + new, 1)))
     with pytest.raises(CourseFolderError, match=message):
         parse_course_folder(folder)
+
+
+def test_a_pool_size_imports_and_one_larger_than_the_pool_is_refused(db, folder):
+    write(folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n  draw: 1\n")))
+    course_folder_import(path=folder)
+    assert Module.objects.get(slug="lesson").check_draw_count == 1
+    path = write(
+        folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n  draw: 3\n"))
+    )
+    with pytest.raises(CourseFolderError) as info:
+        parse_course_folder(folder)
+    assert f"{path}:8:" in str(info.value)
+    assert "'check.draw' is 3, but the check has only 2 question(s)" in str(info.value)

@@ -135,7 +135,12 @@ def module_check(request: SignedInRequest, course_slug: str, slug: str) -> HttpR
     refusal = None
     try:
         answers = _answers_from_post(request.POST)
-        outcome = check_attempt_submit(learner=request.user, module=module, answers=answers)
+        outcome = check_attempt_submit(
+            learner=request.user,
+            module=module,
+            answers=answers,
+            draw_token=request.POST.get("draw") or None,
+        )
     except Refusal as exc:
         refusal = exc
     if refusal and not request.htmx:
