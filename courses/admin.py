@@ -231,6 +231,12 @@ class OptionInlineFormSet(forms.BaseInlineFormSet):
             for f in self.forms
             if f.cleaned_data and not f.cleaned_data.get("DELETE")
         ]
+        if self.instance.numeric_value is not None:
+            if kept:
+                raise forms.ValidationError(
+                    "A numeric question has no options: delete them, or clear its value."
+                )
+            return
         if len(kept) < 2:
             raise forms.ValidationError("A question needs at least two options.")
         if not any(row.get("is_correct") for row in kept):
@@ -264,6 +270,14 @@ class CheckQuestionForm(forms.ModelForm):
                 "module", "A lab has no knowledge check: it completes by its graded run."
             )
         _markdown_error(self, "prompt_markdown")
+        _markdown_error(self, "explanation_markdown")
+        value, tolerance = cleaned.get("numeric_value"), cleaned.get("numeric_tolerance")
+        if value is None and tolerance is not None:
+            self.add_error("numeric_value", "A tolerance needs the value it is around.")
+        if tolerance is not None and tolerance < 0:
+            self.add_error("numeric_tolerance", "The tolerance must be 0 or more.")
+        if value is not None and not (cleaned.get("explanation_markdown") or "").strip():
+            self.add_error("explanation_markdown", "A numeric question needs an explanation.")
         return cleaned
 
 
@@ -272,7 +286,17 @@ class CheckQuestionAdmin(CourseContentAdmin):
     list_filter = ["module__course", "retired_at"]
     search_fields = ["key", "prompt_markdown", "module__slug"]
     form = CheckQuestionForm
-    fields = ["module", "position", "key", "prompt_markdown", "preview"]
+    fields = [
+        "module",
+        "position",
+        "key",
+        "prompt_markdown",
+        "preview",
+        # A numeric question: a value (and tolerance) and one explanation, and no options.
+        "numeric_value",
+        "numeric_tolerance",
+        "explanation_markdown",
+    ]
     readonly_fields = ["preview"]
     inlines = [OptionInline]
 

@@ -174,6 +174,12 @@ class CheckQuestion(models.Model):
     position = models.PositiveIntegerField(default=0)
     prompt_markdown = models.TextField()
     prompt_html = models.TextField(blank=True, editable=False)
+    # A numeric question has no options: the learner types a number, right when it is
+    # within `numeric_tolerance` of `numeric_value`; its explanation is shown after a pass.
+    numeric_value = models.FloatField(null=True, blank=True)
+    numeric_tolerance = models.FloatField(null=True, blank=True)
+    explanation_markdown = models.TextField(blank=True)
+    explanation_html = models.TextField(blank=True, editable=False)
     # Hash of what a learner answers (prompt, option texts, which are correct);
     # explanations are not part of it, so fixing an explanation keeps answers valid.
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
@@ -246,6 +252,7 @@ class CheckAnswer(models.Model):
     attempt = models.ForeignKey(CheckAttempt, on_delete=models.CASCADE, related_name="answers")
     question = models.ForeignKey(CheckQuestion, on_delete=models.PROTECT, related_name="answers")
     selected_option_ids = models.JSONField(default=list)
+    number_given = models.FloatField(null=True, blank=True)  # a numeric question's answer
     # Snapshots, so the record reads the same even if an instructor edits the question later.
     prompt_text = models.TextField()
     selected_texts = models.JSONField(default=list)

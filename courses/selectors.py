@@ -10,6 +10,7 @@ from django.http import Http404
 
 from courses.draws import DrawnQuestion
 from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
+from courses.numeric import numeric_is_right
 
 
 def can_preview_unpublished(user: User | AnonymousUser) -> bool:
@@ -76,10 +77,28 @@ def check_feedback(*, drawn: list[DrawnQuestion], outcome: Any = None) -> list[d
     correct ones are marked.
     """
     selected = outcome.selected if outcome else {}
+    numbers = outcome.numbers if outcome else {}
     passed = bool(outcome and outcome.attempt.passed)
     rows = []
     for number, shown in enumerate(drawn, start=1):
         question, options = shown.question, shown.options
+        if question.numeric_value is not None:
+            given = numbers.get(question.pk)
+            rows.append(
+                {
+                    "number": number,
+                    "question": question,
+                    "numeric": True,
+                    "given": "" if given is None else f"{given:g}",
+                    "answered": bool(outcome),
+                    "is_correct": bool(outcome)
+                    and given is not None
+                    and numeric_is_right(question, given),
+                    # The explanation works the number out: shown only once passed.
+                    "explain": passed,
+                }
+            )
+            continue
         chosen = set(selected.get(question.pk, []))
         correct = {o.pk for o in options if o.is_correct}
         rows.append(

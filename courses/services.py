@@ -17,6 +17,7 @@ from courses.authoring.parse import (
     ModuleSpec,
     QuestionSpec,
     canonical_text,
+    numeric_fingerprint,
     question_fingerprint,
     unwrap_paragraph,
 )
@@ -33,6 +34,7 @@ from courses.models import (
     Module,
     Stage,
 )
+from courses.numeric import numeric_is_right
 from courses.rendering import render_markdown
 
 
@@ -207,6 +209,10 @@ def _question_create(*, module: Module, spec: QuestionSpec, position: int) -> Ch
         prompt_markdown=spec.prompt_markdown,
         prompt_html=spec.prompt_html,
         fingerprint=spec.fingerprint,
+        numeric_value=spec.numeric.value if spec.numeric else None,
+        numeric_tolerance=spec.numeric.tolerance if spec.numeric else None,
+        explanation_markdown=spec.numeric.explanation_markdown if spec.numeric else "",
+        explanation_html=spec.numeric.explanation_html if spec.numeric else "",
     )
     CheckOption.objects.bulk_create(
         CheckOption(
@@ -226,8 +232,17 @@ def _question_create(*, module: Module, spec: QuestionSpec, position: int) -> Ch
 def _question_refresh_texts(question: CheckQuestion, *, spec: QuestionSpec, position: int) -> bool:
     """Same question for the learner: update position, rendering and explanations in place."""
     changed = False
-    if _assign(question, position=position, prompt_html=spec.prompt_html):
-        question.save(update_fields=["position", "prompt_html"])
+    explained = spec.numeric or question  # a numeric question carries its own explanation
+    if _assign(
+        question,
+        position=position,
+        prompt_html=spec.prompt_html,
+        explanation_markdown=explained.explanation_markdown,
+        explanation_html=explained.explanation_html,
+    ):
+        question.save(
+            update_fields=["position", "prompt_html", "explanation_markdown", "explanation_html"]
+        )
         changed = True
     for option, option_spec in zip(question.options.all(), spec.options, strict=True):
         if _assign(
@@ -246,10 +261,27 @@ def question_render(*, question: CheckQuestion) -> CheckQuestion:
     options = list(question.options.all())
     question.prompt_markdown = canonical_text(question.prompt_markdown)
     question.prompt_html = render_markdown(question.prompt_markdown).html
-    question.fingerprint = question_fingerprint(
-        question.prompt_markdown, [(o.text_markdown, o.is_correct) for o in options]
+    if question.numeric_value is not None:
+        question.fingerprint = numeric_fingerprint(
+            question.prompt_markdown, question.numeric_value, question.numeric_tolerance or 0.0
+        )
+    else:
+        question.fingerprint = question_fingerprint(
+            question.prompt_markdown, [(o.text_markdown, o.is_correct) for o in options]
+        )
+    question.explanation_markdown = canonical_text(question.explanation_markdown)
+    question.explanation_html = (
+        render_markdown(question.explanation_markdown).html if question.explanation_markdown else ""
     )
-    question.save(update_fields=["prompt_markdown", "prompt_html", "fingerprint"])
+    question.save(
+        update_fields=[
+            "prompt_markdown",
+            "prompt_html",
+            "fingerprint",
+            "explanation_markdown",
+            "explanation_html",
+        ]
+    )
     for option in options:
         option.text_markdown = canonical_text(option.text_markdown)
         option.explanation_markdown = canonical_text(option.explanation_markdown)
@@ -307,6 +339,8 @@ class CheckOutcome:
     attempt: CheckAttempt
     # question id -> the option ids the learner chose
     selected: dict[int, list[int]]
+    # question id -> the number typed, for numeric questions
+    numbers: dict[int, float] = field(default_factory=dict)
 
 
 def check_attempt_record(
@@ -315,6 +349,7 @@ def check_attempt_record(
     module: Module,
     answers: Mapping[int, Sequence[int]],
     draw_token: str | None = None,
+    numbers: Mapping[int, float] | None = None,
 ) -> CheckOutcome:
     """Grade and store one attempt at a module's knowledge check (all or nothing).
 
@@ -332,7 +367,8 @@ def check_attempt_record(
         drawn = _drawn_for(learner=learner, module=module, live=live, token=draw_token)
         questions = [d.question for d in drawn]
         by_id = {q.pk: q for q in questions}
-        foreign = sorted(set(answers) - set(by_id))
+        numbers = numbers or {}
+        foreign = sorted((set(answers) | set(numbers)) - set(by_id))
         undrawn = [pk for pk in foreign if pk in {q.pk for q in live}]
         if undrawn:
             raise CheckAnswerError(
@@ -349,7 +385,7 @@ def check_attempt_record(
             raise CheckAnswerError(
                 f"Question #{foreign[0]} is not part of this module's knowledge check."
             )
-        if not any(answers.get(q.pk) for q in questions):
+        if not any(answers.get(q.pk) or q.pk in numbers for q in questions):
             # Naming "question 1" would suggest the rest were answered.
             raise CheckAnswerError(
                 f"None of the {len(questions)} questions has an answer yet: choose an answer "
@@ -359,6 +395,16 @@ def check_attempt_record(
             )
         for number, question in enumerate(questions, start=1):
             chosen = list(answers.get(question.pk) or [])
+            if question.numeric_value is not None:
+                if chosen:
+                    raise CheckAnswerError(f"Question {number} takes a number, not options.")
+                if question.pk not in numbers:
+                    raise CheckAnswerError(
+                        f"Answer every question before submitting: question {number} has no number."
+                    )
+                continue
+            if question.pk in numbers:
+                raise CheckAnswerError(f"Question {number} takes options, not a number.")
             options = {o.pk: o for o in question.options.all()}
             if not chosen:
                 raise CheckAnswerError(
@@ -375,9 +421,11 @@ def check_attempt_record(
                 raise CheckAnswerError(
                     f"Question {number} takes one answer; you sent {len(chosen)}."
                 )
-        selected = {q.pk: sorted(answers[q.pk]) for q in questions}
+        selected = {q.pk: sorted(answers.get(q.pk) or []) for q in questions}
         verdicts = {
-            q.pk: set(selected[q.pk]) == {o.pk for o in q.options.all() if o.is_correct}
+            q.pk: numeric_is_right(q, numbers[q.pk])
+            if q.numeric_value is not None
+            else set(selected[q.pk]) == {o.pk for o in q.options.all() if o.is_correct}
             for q in questions
         }
         correct = sum(verdicts.values())
@@ -401,15 +449,16 @@ def check_attempt_record(
                 attempt=attempt,
                 question=q,
                 selected_option_ids=selected[q.pk],
+                number_given=numbers.get(q.pk),
                 prompt_text=q.prompt_markdown.strip(),
                 is_correct=verdicts[q.pk],
-                selected_texts=[
-                    o.text_markdown.strip() for o in q.options.all() if o.pk in selected[q.pk]
-                ],
+                selected_texts=[f"{numbers[q.pk]:g}"]
+                if q.pk in numbers
+                else [o.text_markdown.strip() for o in q.options.all() if o.pk in selected[q.pk]],
             )
             for q in questions
         )
-    return CheckOutcome(attempt=attempt, selected=selected)
+    return CheckOutcome(attempt=attempt, selected=selected, numbers=dict(numbers))
 
 
 def _drawn_for(

@@ -442,6 +442,7 @@ def check_attempt_submit(
     module: Module,
     answers: Mapping[int, Sequence[int]],
     draw_token: str | None = None,
+    numbers: Mapping[int, float] | None = None,
 ) -> CheckOutcome:
     """A learner answers a module's knowledge check: record the attempt, complete on a pass.
 
@@ -454,7 +455,7 @@ def check_attempt_submit(
         raise CheckNotAnswerable("A code lab has no knowledge check.")
     progress = _progress_of_open_module(learner=learner, module=module)
     outcome = check_attempt_record(
-        learner=learner, module=module, answers=answers, draw_token=draw_token
+        learner=learner, module=module, answers=answers, draw_token=draw_token, numbers=numbers
     )
     progress_record_result(progress, score=outcome.attempt.score, passed=outcome.attempt.passed)
     enrollment_refresh_completion(learner=learner, module=module)

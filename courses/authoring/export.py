@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from courses.models import Course, Module
+from courses.models import CheckQuestion, Course, Module
 
 
 def dump_yaml(data: Any) -> str:
@@ -41,6 +41,15 @@ def module_file_names(modules: list[Module]) -> list[str]:
     return [f"{i:02d}-{m.slug}.md" for i, m in enumerate(modules, start=1)]
 
 
+def _numeric_entry(question: CheckQuestion) -> dict[str, Any]:
+    return {
+        "id": question.key,
+        "prompt": question.prompt_markdown.strip(),
+        "answer": {"value": question.numeric_value, "tolerance": question.numeric_tolerance},
+        "explanation": question.explanation_markdown.strip(),
+    }
+
+
 def _check_section(module: Module) -> dict[str, Any] | None:
     questions = [q for q in module.questions.all() if q.retired_at is None]
     if not questions:
@@ -56,7 +65,9 @@ def _check_section(module: Module) -> dict[str, Any] | None:
             else {}
         ),
         "questions": [
-            {
+            _numeric_entry(question)
+            if question.numeric_value is not None
+            else {
                 "id": question.key,
                 "prompt": question.prompt_markdown.strip(),
                 "options": [

@@ -153,3 +153,22 @@ def test_token_length_table_and_lab_pages_agree_with_the_tokenizer() -> None:
     assert "median 11 word pieces, 99% within 21, the longest 32" in text(
         "at-work/06-lab-capstone.md"
     )
+
+
+def test_numeric_check_answers_are_the_derived_numbers() -> None:
+    from courses.authoring.parse import parse_course_folder
+
+    course = parse_course_folder(COURSE)
+    numeric = {
+        q.key: q.numeric
+        for m in course.modules
+        if m.check
+        for q in m.check.questions
+        if q.numeric is not None
+    }
+    rows = derive.lab_train_rows("lab-learning-rate")
+    collapsed = numeric["collapsed-loss-value"]
+    assert collapsed is not None
+    assert abs(derive.label_entropy(rows) - collapsed.value) <= collapsed.tolerance
+    assert numeric["warm-up-steps"].value == derive.schedule_steps(3000, 32, 4, 0.1)[2] == 38
+    assert numeric["lora-model-count"].value == derive.lora_minilm_counts(77)["lora"]

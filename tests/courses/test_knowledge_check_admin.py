@@ -102,3 +102,47 @@ def test_a_question_cannot_be_added_to_a_lab(client, instructor, course):
     page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
     assert "A lab has no knowledge check" in page
     assert not CheckQuestion.objects.exists()
+
+
+def test_instructor_adds_a_numeric_question_with_no_options(client, instructor, course):
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "entropy",
+        "prompt_markdown": "Loss of a collapsed run?",
+        "numeric_value": "0.89",
+        "numeric_tolerance": "0.01",
+        "explanation_markdown": "The label *entropy*.",
+        **option_forms([]),
+    }
+    response = client.post(reverse("admin:courses_checkquestion_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    question = CheckQuestion.objects.get(module=module, key="entropy")
+    assert question.explanation_html == "<p>The label <em>entropy</em>.</p>"
+    assert len(question.fingerprint) == 64 and not question.options.exists()
+
+
+def test_a_numeric_question_with_options_or_without_explanation_is_a_form_error(
+    client, instructor, course
+):
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "entropy",
+        "prompt_markdown": "Loss?",
+        "numeric_value": "0.89",
+        "numeric_tolerance": "-1",
+        "explanation_markdown": "",
+        **option_forms([("A", True, "a"), ("B", False, "b")]),
+    }
+    page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
+    assert "The tolerance must be 0 or more." in page
+    assert "A numeric question needs an explanation." in page
+    data |= {"numeric_tolerance": "0.01", "explanation_markdown": "Entropy."}
+    page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
+    assert "A numeric question has no options: delete them, or clear its value." in page
+    assert not CheckQuestion.objects.exists()

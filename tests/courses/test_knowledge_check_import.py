@@ -257,3 +257,48 @@ def test_a_pool_size_imports_and_one_larger_than_the_pool_is_refused(db, folder)
         parse_course_folder(folder)
     assert f"{path}:8:" in str(info.value)
     assert "'check.draw' is 3, but the check has only 2 question(s)" in str(info.value)
+
+
+NUMERIC = """\
+    - id: entropy
+      prompt: Loss of a collapsed run, in nats?
+      answer:
+        value: 0.89
+        tolerance: 0.01
+      explanation: The label entropy.
+"""
+
+
+def test_a_numeric_question_imports_with_its_value_tolerance_and_explanation(db, folder):
+    write(folder, module_text(CHECK + NUMERIC))
+    course_folder_import(path=folder)
+    question = Module.objects.get(slug="lesson").questions.get(key="entropy")
+    assert (question.numeric_value, question.numeric_tolerance) == (0.89, 0.01)
+    assert (
+        question.explanation_html == "<p>The label entropy.</p>" and not question.options.exists()
+    )
+    report = course_folder_import(path=folder)
+    assert report.updated == []  # unchanged: the same fingerprint
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("        tolerance: 0.01\n", "        tolerance: -1\n", "'tolerance' must be 0 or more"),
+        (
+            "        value: 0.89\n",
+            "        value: lots\n",
+            "question 3: 'answer.value': must be a number",
+        ),
+        ("      explanation: The label entropy.\n", "", "needs an 'explanation'"),
+        (
+            "      explanation: The label entropy.\n",
+            "      explanation: x\n      options: [{text: a, explanation: b}, {text: c, explanation: d}]\n",
+            "either 'options' or a numeric 'answer', not both",
+        ),
+    ],
+)
+def test_a_malformed_numeric_question_is_refused(db, folder, old, new, message):
+    write(folder, module_text(CHECK + NUMERIC.replace(old, new)))
+    with pytest.raises(CourseFolderError, match=message):
+        parse_course_folder(folder)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from django.contrib import messages
@@ -112,6 +114,35 @@ def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 18
 
 
+def _numbers_from_post(data: QueryDict) -> dict[int, float]:
+    """`number-<id>` fields of numeric questions; an empty field is no answer."""
+    numbers: dict[int, float] = {}
+    for key in data:
+        if not key.startswith("number-"):
+            continue
+        question_id, text = key.removeprefix("number-"), data.get(key, "").strip()
+        if not _is_id(question_id):
+            raise CheckAnswerError("Answers must name a question by number.")
+        if not text:
+            continue
+        # People write 22,742 or 0,89; a comma is a thousands separator only before 3 digits.
+        cleaned = text.replace(" ", "").replace("\u202f", "")
+        if re.fullmatch(r"-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?", cleaned):
+            cleaned = cleaned.replace(",", "")
+        else:
+            cleaned = cleaned.replace(",", ".")
+        try:
+            value = float(cleaned)
+        except ValueError:
+            raise CheckAnswerError(
+                f"“{text[:40]}” is not a number; type digits, e.g. 0.25."
+            ) from None
+        if not math.isfinite(value):
+            raise CheckAnswerError(f"“{text[:40]}” is not a finite number.")
+        numbers[int(question_id)] = value
+    return numbers
+
+
 def _answers_from_post(data: QueryDict) -> dict[int, list[int]]:
     """`question-<id>` fields, each with one (radio) or more (checkbox) option ids."""
     answers: dict[int, list[int]] = {}
@@ -140,6 +171,7 @@ def module_check(request: SignedInRequest, course_slug: str, slug: str) -> HttpR
             module=module,
             answers=answers,
             draw_token=request.POST.get("draw") or None,
+            numbers=_numbers_from_post(request.POST),
         )
     except Refusal as exc:
         refusal = exc
