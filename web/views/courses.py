@@ -77,7 +77,13 @@ def module_detail(request: SignedInRequest, course_slug: str, slug: str) -> Http
     if request.htmx:
         return render(request, "courses/module_detail.html#progress-panel", context)
     response = render(request, "courses/module_detail.html", context)
-    return response if module.kind == Module.Kind.LAB else cacheable_for_learner(response)
+    # A page that says when the next attempt opens goes stale by the clock, not by a
+    # change the cache key sees: it is rendered afresh until the check opens again.
+    if module.kind == Module.Kind.LAB or context["check_retry_refusal"]:
+        return response
+    # A cached page keeps its draw until the learner's progress changes, which every
+    # attempt does: so each attempt is shown a fresh draw, and a reload shows the same one.
+    return cacheable_for_learner(response)
 
 
 @login_required
