@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from courses.authoring.parse import canonical_body
@@ -354,7 +354,42 @@ class CheckAttemptAdmin(ReadOnlyAdmin):
     inlines = [CheckAnswerInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        return [f.name for f in CheckAttempt._meta.fields]
+        return [f.name for f in CheckAttempt._meta.fields if f.name != "draw"] + ["shown"]
+
+    @admin.display(description="As shown to the learner")
+    def shown(self, obj: CheckAttempt) -> str:
+        """The attempt's questions and options in the order the learner saw them."""
+        if not obj.draw:
+            return "—"  # attempts from before draws were stored
+        questions = CheckQuestion.objects.filter(pk__in=[q for q, _ in obj.draw])
+        by_id = {q.pk: q for q in questions.prefetch_related("options")}
+        items = format_html_join(
+            "",
+            "<li>{}<ol type='a'>{}</ol></li>",
+            (
+                (
+                    by_id[question_id].prompt_markdown.strip(),
+                    format_html_join(
+                        "",
+                        "<li>{}</li>",
+                        (
+                            (o.text_markdown.strip(),)
+                            for o in _in_order(by_id[question_id], option_ids)
+                        ),
+                    )
+                    if option_ids
+                    else format_html("<li>(a number: {})</li>", by_id[question_id].numeric_value),
+                )
+                for question_id, option_ids in obj.draw
+                if question_id in by_id
+            ),
+        )
+        return format_html("<ol>{}</ol>", items)
+
+
+def _in_order(question: CheckQuestion, option_ids: list[int]) -> list[CheckOption]:
+    options = {o.pk: o for o in question.options.all()}
+    return [options[pk] for pk in option_ids if pk in options]
 
 
 class DepartmentAdmin(admin.ModelAdmin):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.core import signing
 from django.urls import reverse
 
+from courses import draws
 from courses.models import CheckQuestion, Module
 from grading.services import check_attempt_submit
 from tests.factories import make_check
@@ -146,3 +148,23 @@ def test_a_numeric_question_with_options_or_without_explanation_is_a_form_error(
     page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
     assert "A numeric question has no options: delete them, or clear its value." in page
     assert not CheckQuestion.objects.exists()
+
+
+def test_hr_reads_an_attempt_with_its_options_in_the_order_shown(client, hr, learner, checked):
+    first, second = checked.questions.order_by("position")
+    shown = [[first.pk, [o.pk for o in first.options.order_by("-position")]], [second.pk, []]]
+    shown[1][1] = [o.pk for o in second.options.order_by("-position")]
+    token = signing.dumps({"u": learner.pk, "m": checked.pk, "d": shown}, salt=draws.SALT)
+    outcome = check_attempt_submit(
+        learner=learner,
+        module=checked,
+        answers={q.pk: [q.options.filter(is_correct=False).first().pk] for q in (first, second)},
+        draw_token=token,
+    )
+    client.force_login(hr)
+    url = reverse("admin:courses_checkattempt_change", args=[outcome.attempt.pk])
+    detail = client.get(url).content.decode()
+    assert "As shown to the learner" in detail
+    # The author put "Confident wrong answers" first; this learner saw the options reversed.
+    assert detail.index("<li>Slow training</li>") < detail.index("<li>Confident wrong answers</li>")
+    assert detail.index("<li>The learning rate</li>") < detail.index("<li>Weights</li>")
