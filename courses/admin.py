@@ -14,7 +14,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from courses.authoring.parse import canonical_body
@@ -157,6 +157,9 @@ class ModuleForm(forms.ModelForm):
             "summary",
             "body_markdown",
             "check_pass_mark",
+            "check_draw_count",
+            "check_max_attempts",
+            "check_cooldown_minutes",
         ]
         widgets = {
             "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
@@ -228,6 +231,12 @@ class OptionInlineFormSet(forms.BaseInlineFormSet):
             for f in self.forms
             if f.cleaned_data and not f.cleaned_data.get("DELETE")
         ]
+        if self.instance.numeric_value is not None:
+            if kept:
+                raise forms.ValidationError(
+                    "A numeric question has no options: delete them, or clear its value."
+                )
+            return
         if len(kept) < 2:
             raise forms.ValidationError("A question needs at least two options.")
         if not any(row.get("is_correct") for row in kept):
@@ -261,6 +270,14 @@ class CheckQuestionForm(forms.ModelForm):
                 "module", "A lab has no knowledge check: it completes by its graded run."
             )
         _markdown_error(self, "prompt_markdown")
+        _markdown_error(self, "explanation_markdown")
+        value, tolerance = cleaned.get("numeric_value"), cleaned.get("numeric_tolerance")
+        if value is None and tolerance is not None:
+            self.add_error("numeric_value", "A tolerance needs the value it is around.")
+        if tolerance is not None and tolerance < 0:
+            self.add_error("numeric_tolerance", "The tolerance must be 0 or more.")
+        if value is not None and not (cleaned.get("explanation_markdown") or "").strip():
+            self.add_error("explanation_markdown", "A numeric question needs an explanation.")
         return cleaned
 
 
@@ -269,7 +286,17 @@ class CheckQuestionAdmin(CourseContentAdmin):
     list_filter = ["module__course", "retired_at"]
     search_fields = ["key", "prompt_markdown", "module__slug"]
     form = CheckQuestionForm
-    fields = ["module", "position", "key", "prompt_markdown", "preview"]
+    fields = [
+        "module",
+        "position",
+        "key",
+        "prompt_markdown",
+        "preview",
+        # A numeric question: a value (and tolerance) and one explanation, and no options.
+        "numeric_value",
+        "numeric_tolerance",
+        "explanation_markdown",
+    ]
     readonly_fields = ["preview"]
     inlines = [OptionInline]
 
@@ -327,7 +354,42 @@ class CheckAttemptAdmin(ReadOnlyAdmin):
     inlines = [CheckAnswerInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        return [f.name for f in CheckAttempt._meta.fields]
+        return [f.name for f in CheckAttempt._meta.fields if f.name != "draw"] + ["shown"]
+
+    @admin.display(description="As shown to the learner")
+    def shown(self, obj: CheckAttempt) -> str:
+        """The attempt's questions and options in the order the learner saw them."""
+        if not obj.draw:
+            return "—"  # attempts from before draws were stored
+        questions = CheckQuestion.objects.filter(pk__in=[q for q, _ in obj.draw])
+        by_id = {q.pk: q for q in questions.prefetch_related("options")}
+        items = format_html_join(
+            "",
+            "<li>{}<ol type='a'>{}</ol></li>",
+            (
+                (
+                    by_id[question_id].prompt_markdown.strip(),
+                    format_html_join(
+                        "",
+                        "<li>{}</li>",
+                        (
+                            (o.text_markdown.strip(),)
+                            for o in _in_order(by_id[question_id], option_ids)
+                        ),
+                    )
+                    if option_ids
+                    else format_html("<li>(a number: {})</li>", by_id[question_id].numeric_value),
+                )
+                for question_id, option_ids in obj.draw
+                if question_id in by_id
+            ),
+        )
+        return format_html("<ol>{}</ol>", items)
+
+
+def _in_order(question: CheckQuestion, option_ids: list[int]) -> list[CheckOption]:
+    options = {o.pk: o for o in question.options.all()}
+    return [options[pk] for pk in option_ids if pk in options]
 
 
 class DepartmentAdmin(admin.ModelAdmin):

@@ -98,6 +98,27 @@ class Module(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="Share of the questions to answer correctly; used only if the module has a check.",
     )
+    # Without limits a three-option check falls to elimination in three tries; a cap
+    # and a cool-down make each attempt count.
+    check_max_attempts = models.PositiveSmallIntegerField(
+        "knowledge-check attempts allowed",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Most attempts a learner may make; empty for no cap.",
+    )
+    check_draw_count = models.PositiveSmallIntegerField(
+        "knowledge-check questions per attempt",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Questions drawn at random from the pool for each attempt; empty for all.",
+    )
+    check_cooldown_minutes = models.PositiveIntegerField(
+        "knowledge-check cool-down (minutes)",
+        default=0,
+        help_text="Minutes a learner waits after a failed attempt before the next; 0 for none.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -153,6 +174,12 @@ class CheckQuestion(models.Model):
     position = models.PositiveIntegerField(default=0)
     prompt_markdown = models.TextField()
     prompt_html = models.TextField(blank=True, editable=False)
+    # A numeric question has no options: the learner types a number, right when it is
+    # within `numeric_tolerance` of `numeric_value`; its explanation is shown after a pass.
+    numeric_value = models.FloatField(null=True, blank=True)
+    numeric_tolerance = models.FloatField(null=True, blank=True)
+    explanation_markdown = models.TextField(blank=True)
+    explanation_html = models.TextField(blank=True, editable=False)
     # Hash of what a learner answers (prompt, option texts, which are correct);
     # explanations are not part of it, so fixing an explanation keeps answers valid.
     fingerprint = models.CharField(max_length=64, blank=True, editable=False)
@@ -203,6 +230,9 @@ class CheckAttempt(models.Model):
     score = models.PositiveSmallIntegerField()  # percent of questions answered correctly
     pass_mark = models.PositiveSmallIntegerField()  # the module's pass mark at the time
     passed = models.BooleanField()
+    # What the learner was shown, in order: [[question id, [option ids as shown]], ...]
+    # (courses.draws), so the record replays the attempt as it was seen.
+    draw = models.JSONField(default=list, editable=False)
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
@@ -222,6 +252,7 @@ class CheckAnswer(models.Model):
     attempt = models.ForeignKey(CheckAttempt, on_delete=models.CASCADE, related_name="answers")
     question = models.ForeignKey(CheckQuestion, on_delete=models.PROTECT, related_name="answers")
     selected_option_ids = models.JSONField(default=list)
+    number_given = models.FloatField(null=True, blank=True)  # a numeric question's answer
     # Snapshots, so the record reads the same even if an instructor edits the question later.
     prompt_text = models.TextField()
     selected_texts = models.JSONField(default=list)

@@ -8,7 +8,9 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
+from courses.draws import DrawnQuestion
 from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
+from courses.numeric import numeric_is_right
 
 
 def can_preview_unpublished(user: User | AnonymousUser) -> bool:
@@ -67,7 +69,7 @@ def check_attempt_latest(*, learner: User, module: Module) -> CheckAttempt | Non
     return CheckAttempt.objects.filter(learner=learner, module=module).first()
 
 
-def check_feedback(*, questions: list[CheckQuestion], outcome: Any = None) -> list[dict[str, Any]]:
+def check_feedback(*, drawn: list[DrawnQuestion], outcome: Any = None) -> list[dict[str, Any]]:
     """The check as the learner sees it, with feedback once they have answered.
 
     After a failed attempt only the chosen options explain themselves (so a
@@ -75,10 +77,28 @@ def check_feedback(*, questions: list[CheckQuestion], outcome: Any = None) -> li
     correct ones are marked.
     """
     selected = outcome.selected if outcome else {}
+    numbers = outcome.numbers if outcome else {}
     passed = bool(outcome and outcome.attempt.passed)
     rows = []
-    for number, question in enumerate(questions, start=1):
-        options = list(question.options.all())
+    for number, shown in enumerate(drawn, start=1):
+        question, options = shown.question, shown.options
+        if question.numeric_value is not None:
+            given = numbers.get(question.pk)
+            rows.append(
+                {
+                    "number": number,
+                    "question": question,
+                    "numeric": True,
+                    "given": "" if given is None else f"{given:g}",
+                    "answered": bool(outcome),
+                    "is_correct": bool(outcome)
+                    and given is not None
+                    and numeric_is_right(question, given),
+                    # The explanation works the number out: shown only once passed.
+                    "explain": passed,
+                }
+            )
+            continue
         chosen = set(selected.get(question.pk, []))
         correct = {o.pk for o in options if o.is_correct}
         rows.append(

@@ -17,9 +17,11 @@ from courses.authoring.parse import (
     ModuleSpec,
     QuestionSpec,
     canonical_text,
+    numeric_fingerprint,
     question_fingerprint,
     unwrap_paragraph,
 )
+from courses.draws import DrawError, DrawnQuestion, draw_ids, draw_in_order, draw_read
 from courses.models import (
     CheckAnswer,
     CheckAttempt,
@@ -32,6 +34,7 @@ from courses.models import (
     Module,
     Stage,
 )
+from courses.numeric import numeric_is_right
 from courses.rendering import render_markdown
 
 
@@ -136,6 +139,9 @@ def _import_module(
         "body_html": spec.body_html,
         "source_path": spec.source_path,
         "check_pass_mark": spec.check.pass_mark if spec.check else 100,
+        "check_max_attempts": spec.check.max_attempts if spec.check else None,
+        "check_draw_count": spec.check.draw_count if spec.check else None,
+        "check_cooldown_minutes": spec.check.cooldown_minutes if spec.check else 0,
     }
     if existing is None:
         module = Module.objects.create(course=course, slug=spec.slug, **fields)
@@ -206,6 +212,10 @@ def _question_create(*, module: Module, spec: QuestionSpec, position: int) -> Ch
         prompt_markdown=spec.prompt_markdown,
         prompt_html=spec.prompt_html,
         fingerprint=spec.fingerprint,
+        numeric_value=spec.numeric.value if spec.numeric else None,
+        numeric_tolerance=spec.numeric.tolerance if spec.numeric else None,
+        explanation_markdown=spec.numeric.explanation_markdown if spec.numeric else "",
+        explanation_html=spec.numeric.explanation_html if spec.numeric else "",
     )
     CheckOption.objects.bulk_create(
         CheckOption(
@@ -225,8 +235,17 @@ def _question_create(*, module: Module, spec: QuestionSpec, position: int) -> Ch
 def _question_refresh_texts(question: CheckQuestion, *, spec: QuestionSpec, position: int) -> bool:
     """Same question for the learner: update position, rendering and explanations in place."""
     changed = False
-    if _assign(question, position=position, prompt_html=spec.prompt_html):
-        question.save(update_fields=["position", "prompt_html"])
+    explained = spec.numeric or question  # a numeric question carries its own explanation
+    if _assign(
+        question,
+        position=position,
+        prompt_html=spec.prompt_html,
+        explanation_markdown=explained.explanation_markdown,
+        explanation_html=explained.explanation_html,
+    ):
+        question.save(
+            update_fields=["position", "prompt_html", "explanation_markdown", "explanation_html"]
+        )
         changed = True
     for option, option_spec in zip(question.options.all(), spec.options, strict=True):
         if _assign(
@@ -245,10 +264,27 @@ def question_render(*, question: CheckQuestion) -> CheckQuestion:
     options = list(question.options.all())
     question.prompt_markdown = canonical_text(question.prompt_markdown)
     question.prompt_html = render_markdown(question.prompt_markdown).html
-    question.fingerprint = question_fingerprint(
-        question.prompt_markdown, [(o.text_markdown, o.is_correct) for o in options]
+    if question.numeric_value is not None:
+        question.fingerprint = numeric_fingerprint(
+            question.prompt_markdown, question.numeric_value, question.numeric_tolerance or 0.0
+        )
+    else:
+        question.fingerprint = question_fingerprint(
+            question.prompt_markdown, [(o.text_markdown, o.is_correct) for o in options]
+        )
+    question.explanation_markdown = canonical_text(question.explanation_markdown)
+    question.explanation_html = (
+        render_markdown(question.explanation_markdown).html if question.explanation_markdown else ""
     )
-    question.save(update_fields=["prompt_markdown", "prompt_html", "fingerprint"])
+    question.save(
+        update_fields=[
+            "prompt_markdown",
+            "prompt_html",
+            "fingerprint",
+            "explanation_markdown",
+            "explanation_html",
+        ]
+    )
     for option in options:
         option.text_markdown = canonical_text(option.text_markdown)
         option.explanation_markdown = canonical_text(option.explanation_markdown)
@@ -264,15 +300,59 @@ class CheckAnswerError(Refusal):
     """Answers that cannot be graded as sent; the message is shown to the learner."""
 
 
+class CheckRetryRefused(Refusal):
+    """An attempt the check's retry rules do not allow yet (or at all)."""
+
+    status = 429
+
+
+def check_retry_refusal(
+    *, module: Module, latest: CheckAttempt | None, now: datetime.datetime
+) -> str | None:
+    """Why a learner whose newest attempt is `latest` may not attempt `module`'s check at
+    `now`, or None if they may.
+
+    The one statement of the retry rules (the service enforces it, the page shows it): a
+    cap on attempts, and a cool-down after a failed attempt. Attempts are numbered 1, 2, 3
+    per learner and module, so the newest one's number is the count.
+    """
+    cap = module.check_max_attempts
+    if latest is None:
+        return None
+    if cap is not None and latest.number >= cap:
+        return (
+            f"You have used all {cap} attempt{'s' if cap != 1 else ''} this knowledge check "
+            "allows; ask your instructor if you need another."
+        )
+    if latest.passed or not module.check_cooldown_minutes:
+        return None
+    opens = latest.submitted_at + datetime.timedelta(minutes=module.check_cooldown_minutes)
+    if now >= opens:
+        return None
+    local = timezone.localtime(opens)
+    when = f"{local:%H:%M} on {local.day} {local:%b %Y} ({local:%Z})"
+    return (
+        f"This knowledge check asks you to wait {module.check_cooldown_minutes} minutes "
+        f"after a failed attempt: your next attempt opens at {when}. Reread the lesson meanwhile."
+    )
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
     attempt: CheckAttempt
     # question id -> the option ids the learner chose
     selected: dict[int, list[int]]
+    # question id -> the number typed, for numeric questions
+    numbers: dict[int, float] = field(default_factory=dict)
 
 
 def check_attempt_record(
-    *, learner: User, module: Module, answers: Mapping[int, Sequence[int]]
+    *,
+    learner: User,
+    module: Module,
+    answers: Mapping[int, Sequence[int]],
+    draw_token: str | None = None,
+    numbers: Mapping[int, float] | None = None,
 ) -> CheckOutcome:
     """Grade and store one attempt at a module's knowledge check (all or nothing).
 
@@ -280,13 +360,24 @@ def check_attempt_record(
     `grading.services.check_attempt_submit` checks it and records progress.
     """
     with transaction.atomic():
-        questions = list(
-            module.questions.filter(retired_at__isnull=True).prefetch_related("options")
-        )
-        if not questions:
+        latest = CheckAttempt.objects.filter(learner=learner, module=module).first()
+        refusal = check_retry_refusal(module=module, latest=latest, now=timezone.now())
+        if refusal:
+            raise CheckRetryRefused(refusal)
+        live = list(module.questions.filter(retired_at__isnull=True).prefetch_related("options"))
+        if not live:
             raise CheckAnswerError("This module has no knowledge check.")
+        drawn = _drawn_for(learner=learner, module=module, live=live, token=draw_token)
+        questions = [d.question for d in drawn]
         by_id = {q.pk: q for q in questions}
-        foreign = sorted(set(answers) - set(by_id))
+        numbers = numbers or {}
+        foreign = sorted((set(answers) | set(numbers)) - set(by_id))
+        undrawn = [pk for pk in foreign if pk in {q.pk for q in live}]
+        if undrawn:
+            raise CheckAnswerError(
+                f"Question #{undrawn[0]} was not among the questions drawn for this attempt; "
+                "reload the page and answer again."
+            )
         if foreign:
             stale = CheckQuestion.objects.filter(pk__in=foreign, module=module).exists()
             if stale:
@@ -297,8 +388,26 @@ def check_attempt_record(
             raise CheckAnswerError(
                 f"Question #{foreign[0]} is not part of this module's knowledge check."
             )
+        if not any(answers.get(q.pk) or q.pk in numbers for q in questions):
+            # Naming "question 1" would suggest the rest were answered.
+            raise CheckAnswerError(
+                f"None of the {len(questions)} questions has an answer yet: choose an answer "
+                "for each one, then submit."
+                if len(questions) > 1
+                else "The question has no answer yet: choose one, then submit."
+            )
         for number, question in enumerate(questions, start=1):
             chosen = list(answers.get(question.pk) or [])
+            if question.numeric_value is not None:
+                if chosen:
+                    raise CheckAnswerError(f"Question {number} takes a number, not options.")
+                if question.pk not in numbers:
+                    raise CheckAnswerError(
+                        f"Answer every question before submitting: question {number} has no number."
+                    )
+                continue
+            if question.pk in numbers:
+                raise CheckAnswerError(f"Question {number} takes options, not a number.")
             options = {o.pk: o for o in question.options.all()}
             if not chosen:
                 raise CheckAnswerError(
@@ -315,9 +424,11 @@ def check_attempt_record(
                 raise CheckAnswerError(
                     f"Question {number} takes one answer; you sent {len(chosen)}."
                 )
-        selected = {q.pk: sorted(answers[q.pk]) for q in questions}
+        selected = {q.pk: sorted(answers.get(q.pk) or []) for q in questions}
         verdicts = {
-            q.pk: set(selected[q.pk]) == {o.pk for o in q.options.all() if o.is_correct}
+            q.pk: numeric_is_right(q, numbers[q.pk])
+            if q.numeric_value is not None
+            else set(selected[q.pk]) == {o.pk for o in q.options.all() if o.is_correct}
             for q in questions
         }
         correct = sum(verdicts.values())
@@ -334,21 +445,41 @@ def check_attempt_record(
             score=score,
             pass_mark=module.check_pass_mark,
             passed=score >= module.check_pass_mark,
+            draw=draw_ids(drawn),
         )
         CheckAnswer.objects.bulk_create(
             CheckAnswer(
                 attempt=attempt,
                 question=q,
                 selected_option_ids=selected[q.pk],
+                number_given=numbers.get(q.pk),
                 prompt_text=q.prompt_markdown.strip(),
                 is_correct=verdicts[q.pk],
-                selected_texts=[
-                    o.text_markdown.strip() for o in q.options.all() if o.pk in selected[q.pk]
-                ],
+                selected_texts=[f"{numbers[q.pk]:g}"]
+                if q.pk in numbers
+                else [o.text_markdown.strip() for o in q.options.all() if o.pk in selected[q.pk]],
             )
             for q in questions
         )
-    return CheckOutcome(attempt=attempt, selected=selected)
+    return CheckOutcome(attempt=attempt, selected=selected, numbers=dict(numbers))
+
+
+def _drawn_for(
+    *, learner: User, module: Module, live: list[CheckQuestion], token: str | None
+) -> list[DrawnQuestion]:
+    """The questions this submission answers: the signed draw its page showed, or, when
+    the check draws every question and no draw was sent, all of them in order."""
+    if token:
+        try:
+            return draw_read(token, learner_id=learner.pk, module=module, questions=live)
+        except DrawError as exc:
+            raise CheckAnswerError(str(exc)) from exc
+    if module.check_draw_count and module.check_draw_count < len(live):
+        raise CheckAnswerError(
+            "This check draws its questions for each attempt, and the form did not say "
+            "which it showed; reload the page and answer again."
+        )
+    return draw_in_order(live)
 
 
 def _assign(obj: object, **fields: object) -> bool:

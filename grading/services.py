@@ -437,7 +437,12 @@ class CheckNotAnswerable(ProgressError):
 
 @transaction.atomic
 def check_attempt_submit(
-    *, learner: User, module: Module, answers: Mapping[int, Sequence[int]]
+    *,
+    learner: User,
+    module: Module,
+    answers: Mapping[int, Sequence[int]],
+    draw_token: str | None = None,
+    numbers: Mapping[int, float] | None = None,
 ) -> CheckOutcome:
     """A learner answers a module's knowledge check: record the attempt, complete on a pass.
 
@@ -449,7 +454,9 @@ def check_attempt_submit(
     if module.kind == Module.Kind.LAB:
         raise CheckNotAnswerable("A code lab has no knowledge check.")
     progress = _progress_of_open_module(learner=learner, module=module)
-    outcome = check_attempt_record(learner=learner, module=module, answers=answers)
+    outcome = check_attempt_record(
+        learner=learner, module=module, answers=answers, draw_token=draw_token, numbers=numbers
+    )
     progress_record_result(progress, score=outcome.attempt.score, passed=outcome.attempt.passed)
     enrollment_refresh_completion(learner=learner, module=module)
     return outcome

@@ -99,6 +99,8 @@ def check_answers(module: Module, *, right: bool = True) -> dict[int, list[int]]
     """Answers to a module's live check: all right, or one wrong option per question."""
     answers = {}
     for question in module.questions.filter(retired_at__isnull=True):
+        if question.numeric_value is not None:
+            continue  # typed, not chosen: see complete_module
         options = list(question.options.all())
         if right:
             answers[question.pk] = [o.pk for o in options if o.is_correct]
@@ -109,9 +111,26 @@ def check_answers(module: Module, *, right: bool = True) -> dict[int, list[int]]
 
 def complete_module(*, learner, module: Module) -> None:
     """Complete a theory or case-study module the way a learner would: pass its check, if any."""
+    from courses.draws import draw_new, draw_sign
+    from courses.selectors import check_questions
     from grading.services import check_attempt_submit, module_mark_complete
 
-    if module.questions.filter(retired_at__isnull=True).exists():
-        check_attempt_submit(learner=learner, module=module, answers=check_answers(module))
+    questions = check_questions(module=module)
+    if questions:
+        # As the page does: draw, then answer what was drawn (numbers typed, options chosen).
+        drawn = draw_new(module=module, questions=questions)
+        answers = check_answers(module)
+        shown = {d.question.pk for d in drawn}
+        check_attempt_submit(
+            learner=learner,
+            module=module,
+            answers={pk: ids for pk, ids in answers.items() if pk in shown},
+            numbers={
+                d.question.pk: d.question.numeric_value
+                for d in drawn
+                if d.question.numeric_value is not None
+            },
+            draw_token=draw_sign(learner_id=learner.pk, module=module, drawn=drawn),
+        )
     else:
         module_mark_complete(learner=learner, module=module)

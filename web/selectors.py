@@ -21,6 +21,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
 from academy import charts
+from courses.draws import draw_new, draw_replay, draw_sign
 from courses.models import CheckAttempt, Course, Module
 from courses.rendering import PYGMENTS_CSS_CLASS
 from courses.selectors import (
@@ -32,7 +33,7 @@ from courses.selectors import (
     enrollment_list_for_learner,
     module_get_visible,
 )
-from courses.services import CheckOutcome
+from courses.services import CheckOutcome, check_retry_refusal
 from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
 from labs.models import Dataset, Example, Lab, Submission
 from labs.selectors import (
@@ -116,13 +117,23 @@ def module_page_context(
         attempt = outcome.attempt
     else:
         attempt = check_attempt_latest(learner=learner, module=module) if questions else None
+    if outcome is not None:
+        # The attempt as it was shown; a retry from this form answers the same draw.
+        drawn = draw_replay(outcome.attempt.draw, {q.pk: q for q in questions})
+    else:
+        drawn = draw_new(module=module, questions=questions) if questions else []
     return {
         **_place_in_course(module, progress),
         "enrollment": enrollment_get(learner=learner, course=module.course),
         "has_check": bool(questions),
-        "check_rows": check_feedback(questions=questions, outcome=outcome),
+        "check_rows": check_feedback(drawn=drawn, outcome=outcome),
+        "check_draw": draw_sign(learner_id=learner.pk, module=module, drawn=drawn) if drawn else "",
+        "check_pool_size": len(questions),
         "check_attempt": attempt,
         "check_submitted": outcome is not None,
+        "check_retry_refusal": check_retry_refusal(
+            module=module, latest=attempt, now=timezone.now()
+        ),
     }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from courses.models import Course, Module
+from courses.models import CheckQuestion, Course, Module
 
 
 def dump_yaml(data: Any) -> str:
@@ -41,14 +41,33 @@ def module_file_names(modules: list[Module]) -> list[str]:
     return [f"{i:02d}-{m.slug}.md" for i, m in enumerate(modules, start=1)]
 
 
+def _numeric_entry(question: CheckQuestion) -> dict[str, Any]:
+    return {
+        "id": question.key,
+        "prompt": question.prompt_markdown.strip(),
+        "answer": {"value": question.numeric_value, "tolerance": question.numeric_tolerance},
+        "explanation": question.explanation_markdown.strip(),
+    }
+
+
 def _check_section(module: Module) -> dict[str, Any] | None:
     questions = [q for q in module.questions.all() if q.retired_at is None]
     if not questions:
         return None
     return {
         "pass_mark": module.check_pass_mark,
+        # Only what differs from the defaults, so an export of an old check reads as before.
+        **({"draw": module.check_draw_count} if module.check_draw_count else {}),
+        **({"max_attempts": module.check_max_attempts} if module.check_max_attempts else {}),
+        **(
+            {"cooldown_minutes": module.check_cooldown_minutes}
+            if module.check_cooldown_minutes
+            else {}
+        ),
         "questions": [
-            {
+            _numeric_entry(question)
+            if question.numeric_value is not None
+            else {
                 "id": question.key,
                 "prompt": question.prompt_markdown.strip(),
                 "options": [

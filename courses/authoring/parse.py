@@ -39,14 +39,27 @@ class OptionSpec:
 
 
 @dataclass
+class NumericSpec:
+    value: float
+    tolerance: float
+    explanation_markdown: str
+    explanation_html: str
+
+
+@dataclass
 class QuestionSpec:
     key: str
     prompt_markdown: str
     prompt_html: str
     options: list[OptionSpec]
+    numeric: NumericSpec | None = None
 
     @property
     def fingerprint(self) -> str:
+        if self.numeric is not None:
+            return numeric_fingerprint(
+                self.prompt_markdown, self.numeric.value, self.numeric.tolerance
+            )
         return question_fingerprint(
             self.prompt_markdown, [(o.text_markdown, o.correct) for o in self.options]
         )
@@ -56,6 +69,9 @@ class QuestionSpec:
 class CheckSpec:
     pass_mark: int
     questions: list[QuestionSpec]
+    max_attempts: int | None = None
+    cooldown_minutes: int = 0
+    draw_count: int | None = None
 
 
 def canonical_body(text: str) -> str:
@@ -67,6 +83,11 @@ def canonical_body(text: str) -> str:
 def canonical_text(text: str) -> str:
     """A question's prompt, option or explanation as stored (see canonical_body)."""
     return text.replace("\r\n", "\n").strip() + "\n"
+
+
+def numeric_fingerprint(prompt: str, value: float, tolerance: float) -> str:
+    """What a learner answers in a numeric question: the prompt, the value and its tolerance."""
+    return question_fingerprint(prompt, [(f"= {value!r} ± {tolerance!r}", True)])
 
 
 def question_fingerprint(prompt: str, options: list[tuple[str, bool]]) -> str:
@@ -206,8 +227,18 @@ def _check_spec(check: CheckSection, source: YamlSource) -> CheckSpec:
         prompt_md, prompt_html = _markdown(
             source, (*at, "prompt"), question.prompt, what=f"{what} prompt"
         )
+        if question.answer is not None:
+            assert question.explanation is not None  # the schema requires it
+            expl_md, expl_html = _markdown(
+                source, (*at, "explanation"), question.explanation, what=f"{what} explanation"
+            )
+            numeric = NumericSpec(
+                question.answer.value, question.answer.tolerance, expl_md, expl_html
+            )
+            questions.append(QuestionSpec(key, prompt_md, prompt_html, [], numeric))
+            continue
         options: list[OptionSpec] = []
-        for index, option in enumerate(question.options):
+        for index, option in enumerate(question.options or []):
             where = (*at, "options", index)
             label = f"{what}, option {'abcdefgh'[index]}"
             text_md, text_html = _markdown(
@@ -228,7 +259,18 @@ def _check_spec(check: CheckSection, source: YamlSource) -> CheckSpec:
                 (*at, "options"), f"{what}: every option is correct; add a wrong one"
             )
         questions.append(QuestionSpec(key, prompt_md, prompt_html, options))
-    return CheckSpec(pass_mark=check.pass_mark, questions=questions)
+    if check.draw is not None and check.draw > len(questions):
+        raise source.error(
+            ("draw",),
+            f"'check.draw' is {check.draw}, but the check has only {len(questions)} question(s)",
+        )
+    return CheckSpec(
+        pass_mark=check.pass_mark,
+        questions=questions,
+        max_attempts=check.max_attempts,
+        draw_count=check.draw,
+        cooldown_minutes=check.cooldown_minutes,
+    )
 
 
 def _markdown(

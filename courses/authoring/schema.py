@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from django.utils.text import slugify
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 MODULE_KINDS = ("theory", "lab", "case_study")
@@ -127,17 +127,66 @@ class OptionEntry(Section):
     explanation: Text
 
 
+def _number(value: Any) -> float:
+    # YAML reads 1e-3 as a string and `true` as a bool: take real numbers only.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise refuse("must be a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise refuse("must be a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise refuse("must be a finite number")
+    return number
+
+
+Number = Annotated[float, BeforeValidator(_number)]
+
+
+class NumericAnswer(Section):
+    """A numeric question's answer: right when within `tolerance` of `value`."""
+
+    value: Number
+    tolerance: Number = 0.0
+
+    @model_validator(mode="after")
+    def _tolerance_not_negative(self) -> NumericAnswer:
+        if self.tolerance < 0:
+            raise refuse("'tolerance' must be 0 or more")
+        return self
+
+
 class QuestionEntry(Section):
     # Without an id, a question is known by its position ("q1", "q2", ...).
     id: Slug | None = None
     prompt: Text
-    options: Annotated[list[OptionEntry], Field(min_length=2, max_length=MAX_OPTIONS)]
+    # A question has options, or a numeric `answer` with one `explanation`.
+    options: Annotated[list[OptionEntry], Field(min_length=2, max_length=MAX_OPTIONS)] | None = None
+    answer: NumericAnswer | None = None
+    explanation: Text | None = None
+
+    @model_validator(mode="after")
+    def _options_or_answer(self) -> QuestionEntry:
+        if (self.options is None) == (self.answer is None):
+            raise refuse("a question needs either 'options' or a numeric 'answer', not both")
+        if self.answer is not None and self.explanation is None:
+            raise refuse("a numeric question needs an 'explanation' of its answer")
+        if self.options is not None and self.explanation is not None:
+            raise refuse("'explanation' belongs on each option of a multiple-choice question")
+        return self
 
 
 class CheckSection(Section):
     """A module's knowledge check (`check:`)."""
 
     pass_mark: Percent = DEFAULT_CHECK_PASS_MARK
+    # None: every question each attempt; otherwise a pool that draws this many.
+    draw: Minutes | None = None
+    # None: no cap on attempts; 0 minutes: no wait between attempts.
+    max_attempts: Minutes | None = None
+    cooldown_minutes: Annotated[
+        int, whole_number(low=0, problem="must be a whole number of minutes, 0 or more")
+    ] = 0
     questions: Annotated[list[QuestionEntry], Field(min_length=1, max_length=MAX_QUESTIONS)]
 
 

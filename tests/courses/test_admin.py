@@ -43,6 +43,7 @@ def test_saving_a_module_renders_it_once_and_broken_math_is_a_form_error(
         "summary": "",
         "body_markdown": "Fine\n\n$\\frac{a}{b$",
         "check_pass_mark": 100,
+        "check_cooldown_minutes": 0,
         **NO_QUESTIONS,
     }
     response = client.post(url, data)

@@ -87,6 +87,27 @@ def test_edits_made_in_the_admin_are_in_the_export(shipped_course, tmp_path):
     assert (report.created, report.updated) == ([], [])
 
 
+def test_a_checks_pool_and_retry_rules_round_trip_through_the_export(shipped_course, tmp_path):
+    module = shipped_course.modules.get(slug="tokenisation")
+    module.check_max_attempts, module.check_cooldown_minutes = 4, 20
+    module.check_draw_count = 2
+    module.save()
+    course_folder_export(course=shipped_course, dest=tmp_path / "export")
+    exported = {m.slug: m for m in parse_course_folder(tmp_path / "export").modules}
+    check = exported["tokenisation"].check
+    assert check is not None and (check.max_attempts, check.cooldown_minutes) == (4, 20)
+    assert check.draw_count == 2
+    untouched = exported["optimisers-and-learning-rate"].check
+    assert untouched is not None and (untouched.max_attempts, untouched.cooldown_minutes) == (
+        None,
+        0,
+    )
+    report = course_folder_import(path=tmp_path / "export")
+    assert (report.created, report.updated) == ([], [])
+    module.refresh_from_db()
+    assert (module.check_max_attempts, module.check_cooldown_minutes) == (4, 20)
+
+
 def test_exporting_into_a_folder_that_holds_files_is_refused(shipped_course, tmp_path):
     (tmp_path / "keep.txt").write_text("mine")
     with pytest.raises(CommandError, match="is not empty"):

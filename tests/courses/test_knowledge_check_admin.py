@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.core import signing
 from django.urls import reverse
 
+from courses import draws
 from courses.models import CheckQuestion, Module
 from grading.services import check_attempt_submit
 from tests.factories import make_check
@@ -102,3 +104,67 @@ def test_a_question_cannot_be_added_to_a_lab(client, instructor, course):
     page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
     assert "A lab has no knowledge check" in page
     assert not CheckQuestion.objects.exists()
+
+
+def test_instructor_adds_a_numeric_question_with_no_options(client, instructor, course):
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "entropy",
+        "prompt_markdown": "Loss of a collapsed run?",
+        "numeric_value": "0.89",
+        "numeric_tolerance": "0.01",
+        "explanation_markdown": "The label *entropy*.",
+        **option_forms([]),
+    }
+    response = client.post(reverse("admin:courses_checkquestion_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    question = CheckQuestion.objects.get(module=module, key="entropy")
+    assert question.explanation_html == "<p>The label <em>entropy</em>.</p>"
+    assert len(question.fingerprint) == 64 and not question.options.exists()
+
+
+def test_a_numeric_question_with_options_or_without_explanation_is_a_form_error(
+    client, instructor, course
+):
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "entropy",
+        "prompt_markdown": "Loss?",
+        "numeric_value": "0.89",
+        "numeric_tolerance": "-1",
+        "explanation_markdown": "",
+        **option_forms([("A", True, "a"), ("B", False, "b")]),
+    }
+    page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
+    assert "The tolerance must be 0 or more." in page
+    assert "A numeric question needs an explanation." in page
+    data |= {"numeric_tolerance": "0.01", "explanation_markdown": "Entropy."}
+    page = client.post(reverse("admin:courses_checkquestion_add"), data).content.decode()
+    assert "A numeric question has no options: delete them, or clear its value." in page
+    assert not CheckQuestion.objects.exists()
+
+
+def test_hr_reads_an_attempt_with_its_options_in_the_order_shown(client, hr, learner, checked):
+    first, second = checked.questions.order_by("position")
+    shown = [[first.pk, [o.pk for o in first.options.order_by("-position")]], [second.pk, []]]
+    shown[1][1] = [o.pk for o in second.options.order_by("-position")]
+    token = signing.dumps({"u": learner.pk, "m": checked.pk, "d": shown}, salt=draws.SALT)
+    outcome = check_attempt_submit(
+        learner=learner,
+        module=checked,
+        answers={q.pk: [q.options.filter(is_correct=False).first().pk] for q in (first, second)},
+        draw_token=token,
+    )
+    client.force_login(hr)
+    url = reverse("admin:courses_checkattempt_change", args=[outcome.attempt.pk])
+    detail = client.get(url).content.decode()
+    assert "As shown to the learner" in detail
+    # The author put "Confident wrong answers" first; this learner saw the options reversed.
+    assert detail.index("<li>Slow training</li>") < detail.index("<li>Confident wrong answers</li>")
+    assert detail.index("<li>The learning rate</li>") < detail.index("<li>Weights</li>")

@@ -214,3 +214,91 @@ def test_a_failed_reimport_changes_no_question(db, folder):
         course_folder_import(path=folder)
     assert Module.objects.get(slug="lesson").check_pass_mark == 50
     assert CheckQuestion.objects.count() == 2
+
+
+def test_retry_rules_import_from_front_matter_and_default_to_none(db, folder):
+    course_folder_import(path=folder)
+    module = Module.objects.get(slug="lesson")
+    assert (module.check_max_attempts, module.check_cooldown_minutes) == (None, 0)
+    write(folder, module_text(CHECK.replace("  pass_mark: 50\n", RULES, 1)))
+    course_folder_import(path=folder)
+    module.refresh_from_db()
+    assert (module.check_max_attempts, module.check_cooldown_minutes) == (3, 60)
+
+
+RULES = "  pass_mark: 50\n  max_attempts: 3\n  cooldown_minutes: 60\n"
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ("  max_attempts: 0\n", "'check.max_attempts' must be a positive whole number"),
+        ("  cooldown_minutes: -5\n", "'check.cooldown_minutes' must be a whole number of minutes"),
+        (
+            "  cooldown_minutes: soon\n",
+            "'check.cooldown_minutes' must be a whole number of minutes",
+        ),
+    ],
+)
+def test_bad_retry_rules_are_refused_naming_the_key(db, folder, new, message):
+    write(folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n" + new, 1)))
+    with pytest.raises(CourseFolderError, match=message):
+        parse_course_folder(folder)
+
+
+def test_a_pool_size_imports_and_one_larger_than_the_pool_is_refused(db, folder):
+    write(folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n  draw: 1\n")))
+    course_folder_import(path=folder)
+    assert Module.objects.get(slug="lesson").check_draw_count == 1
+    path = write(
+        folder, module_text(CHECK.replace("  pass_mark: 50\n", "  pass_mark: 50\n  draw: 3\n"))
+    )
+    with pytest.raises(CourseFolderError) as info:
+        parse_course_folder(folder)
+    assert f"{path}:8:" in str(info.value)
+    assert "'check.draw' is 3, but the check has only 2 question(s)" in str(info.value)
+
+
+NUMERIC = """\
+    - id: entropy
+      prompt: Loss of a collapsed run, in nats?
+      answer:
+        value: 0.89
+        tolerance: 0.01
+      explanation: The label entropy.
+"""
+
+
+def test_a_numeric_question_imports_with_its_value_tolerance_and_explanation(db, folder):
+    write(folder, module_text(CHECK + NUMERIC))
+    course_folder_import(path=folder)
+    question = Module.objects.get(slug="lesson").questions.get(key="entropy")
+    assert (question.numeric_value, question.numeric_tolerance) == (0.89, 0.01)
+    assert (
+        question.explanation_html == "<p>The label entropy.</p>" and not question.options.exists()
+    )
+    report = course_folder_import(path=folder)
+    assert report.updated == []  # unchanged: the same fingerprint
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("        tolerance: 0.01\n", "        tolerance: -1\n", "'tolerance' must be 0 or more"),
+        (
+            "        value: 0.89\n",
+            "        value: lots\n",
+            "question 3: 'answer.value': must be a number",
+        ),
+        ("      explanation: The label entropy.\n", "", "needs an 'explanation'"),
+        (
+            "      explanation: The label entropy.\n",
+            "      explanation: x\n      options: [{text: a, explanation: b}, {text: c, explanation: d}]\n",
+            "either 'options' or a numeric 'answer', not both",
+        ),
+    ],
+)
+def test_a_malformed_numeric_question_is_refused(db, folder, old, new, message):
+    write(folder, module_text(CHECK + NUMERIC.replace(old, new)))
+    with pytest.raises(CourseFolderError, match=message):
+        parse_course_folder(folder)

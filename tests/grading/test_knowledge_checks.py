@@ -99,6 +99,15 @@ def test_answering_a_locked_modules_check_is_refused_and_records_nothing(learner
     assert not CheckAttempt.objects.exists()
 
 
+def test_submitting_with_nothing_answered_says_none_were_answered(learner, checked):
+    with pytest.raises(CheckAnswerError, match=r"^None of the 2 questions has an answer yet"):
+        check_attempt_submit(learner=learner, module=checked, answers={})
+    empty = {q.pk: [] for q in checked.questions.all()}
+    with pytest.raises(CheckAnswerError, match="None of the 2 questions"):
+        check_attempt_submit(learner=learner, module=checked, answers=empty)
+    assert not CheckAttempt.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("tamper", "message"),
     [

@@ -71,6 +71,26 @@ def test_a_right_answer_completes_the_module_and_the_panel_shows_the_next_stage_
     assert CheckAttempt.objects.filter(learner=learner, module=checked).count() == 2
 
 
+def test_after_a_pass_the_check_offers_no_resubmission(client, learner, checked):
+    client.force_login(learner)
+    failed = client.post(url(checked), form_data(checked, right=False), **HTMX).content.decode()
+    assert 'id="check-submit"' in failed and "Submit answers again" in failed
+    passed = client.post(url(checked), form_data(checked, right=True), **HTMX).content.decode()
+    assert 'id="check-submit"' not in passed and "Submit answers again" not in passed
+    assert "You passed this check; your pass is kept." in passed
+    page = client.get(url(checked, "courses:module")).content.decode()
+    assert 'id="check-submit"' not in page
+
+
+def test_the_swap_scrolls_the_result_banner_into_view(client, learner, checked):
+    client.force_login(learner)
+    body = client.post(url(checked), form_data(checked, right=False), **HTMX).content.decode()
+    # The banner is the first thing in the swapped section, and the swap shows its top.
+    assert 'hx-swap="outerHTML show:#knowledge-check:top"' in body
+    section = body[body.index('<section id="knowledge-check"') :]
+    assert section.index('class="check-result') < section.index("<form")
+
+
 def test_without_htmx_the_answer_is_the_whole_page_with_feedback(client, learner, checked):
     client.force_login(learner)
     response = client.post(url(checked), form_data(checked, right=True))
@@ -88,7 +108,7 @@ def test_without_htmx_the_answer_is_the_whole_page_with_feedback(client, learner
             {"question-" + "9" * 30: ["1"]},
             "Answers must name a question and its options by number.",
         ),
-        ({}, "Answer every question before submitting: question 1 has no answer."),
+        ({}, "None of the 2 questions has an answer yet: choose an answer for each one"),
     ],
 )
 def test_malformed_answers_get_a_clear_400_and_record_nothing(

@@ -6,13 +6,14 @@ source is read from the `X-Academy-Page-Cache` header (absent: rendered, not sto
 
 from __future__ import annotations
 
+import datetime
 import re
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from courses.models import Enrollment, Module
+from courses.models import CheckAttempt, Enrollment, Module
 from courses.services import course_set_published, module_set_body
 from grading.services import module_mark_complete, module_start
 from tests.courses.test_admin import NO_QUESTIONS
@@ -115,6 +116,31 @@ def test_a_knowledge_check_attempt_shows_at_once(enrolled, course, checked):
     assert source == "miss" and "Your last attempt" in page and "0 of 2 correct" in page
 
 
+def test_a_page_inside_a_cool_down_is_never_cached_and_opens_by_the_clock(
+    enrolled, course, checked
+):
+    checked.check_cooldown_minutes = 30
+    checked.save(update_fields=["check_cooldown_minutes"])
+    client = browser(enrolled)
+    check = reverse("courses:module-check", args=[course.slug, "loss"])
+    client.post(check, form_data(checked, right=False), HTTP_HX_REQUEST="true")
+    for _ in range(2):
+        source, page = served(client, lesson(course))
+        assert source != "hit" and "your next attempt opens at" in page
+    attempt = CheckAttempt.objects.get()
+    attempt.submitted_at -= datetime.timedelta(minutes=31)
+    attempt.save(update_fields=["submitted_at"])
+    source, page = served(client, lesson(course))
+    assert 'id="check-submit"' in page and "your next attempt opens at" not in page
+
+
+def test_a_cached_page_keeps_its_draw_until_the_next_attempt(enrolled, course, checked):
+    client = browser(enrolled)
+    served(client, lesson(course))
+    first = served(client, lesson(course))
+    assert first[0] == "hit" and served(client, lesson(course))[1] == first[1]
+
+
 def test_a_lesson_edit_shows_at_once(enrolled, course):
     client = browser(enrolled)
     served(client, lesson(course))
@@ -141,6 +167,7 @@ def test_an_admin_edit_of_a_module_shows_at_once(enrolled, instructor, course):
         "summary": "",
         "body_markdown": "Hello",
         "check_pass_mark": 100,
+        "check_cooldown_minutes": 0,
         **NO_QUESTIONS,
     }
     url = reverse("admin:courses_module_change", args=[module.pk])

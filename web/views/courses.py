@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
 from django.contrib import messages
@@ -75,7 +77,13 @@ def module_detail(request: SignedInRequest, course_slug: str, slug: str) -> Http
     if request.htmx:
         return render(request, "courses/module_detail.html#progress-panel", context)
     response = render(request, "courses/module_detail.html", context)
-    return response if module.kind == Module.Kind.LAB else cacheable_for_learner(response)
+    # A page that says when the next attempt opens goes stale by the clock, not by a
+    # change the cache key sees: it is rendered afresh until the check opens again.
+    if module.kind == Module.Kind.LAB or context["check_retry_refusal"]:
+        return response
+    # A cached page keeps its draw until the learner's progress changes, which every
+    # attempt does: so each attempt is shown a fresh draw, and a reload shows the same one.
+    return cacheable_for_learner(response)
 
 
 @login_required
@@ -112,6 +120,35 @@ def _is_id(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) <= 18
 
 
+def _numbers_from_post(data: QueryDict) -> dict[int, float]:
+    """`number-<id>` fields of numeric questions; an empty field is no answer."""
+    numbers: dict[int, float] = {}
+    for key in data:
+        if not key.startswith("number-"):
+            continue
+        question_id, text = key.removeprefix("number-"), data.get(key, "").strip()
+        if not _is_id(question_id):
+            raise CheckAnswerError("Answers must name a question by number.")
+        if not text:
+            continue
+        # People write 22,742 or 0,89; a comma is a thousands separator only before 3 digits.
+        cleaned = text.replace(" ", "").replace("\u202f", "")
+        if re.fullmatch(r"-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?", cleaned):
+            cleaned = cleaned.replace(",", "")
+        else:
+            cleaned = cleaned.replace(",", ".")
+        try:
+            value = float(cleaned)
+        except ValueError:
+            raise CheckAnswerError(
+                f"“{text[:40]}” is not a number; type digits, e.g. 0.25."
+            ) from None
+        if not math.isfinite(value):
+            raise CheckAnswerError(f"“{text[:40]}” is not a finite number.")
+        numbers[int(question_id)] = value
+    return numbers
+
+
 def _answers_from_post(data: QueryDict) -> dict[int, list[int]]:
     """`question-<id>` fields, each with one (radio) or more (checkbox) option ids."""
     answers: dict[int, list[int]] = {}
@@ -135,7 +172,13 @@ def module_check(request: SignedInRequest, course_slug: str, slug: str) -> HttpR
     refusal = None
     try:
         answers = _answers_from_post(request.POST)
-        outcome = check_attempt_submit(learner=request.user, module=module, answers=answers)
+        outcome = check_attempt_submit(
+            learner=request.user,
+            module=module,
+            answers=answers,
+            draw_token=request.POST.get("draw") or None,
+            numbers=_numbers_from_post(request.POST),
+        )
     except Refusal as exc:
         refusal = exc
     if refusal and not request.htmx:

@@ -14,7 +14,7 @@ HYPERPARAMETERS = {
     "early_stopping_metric": "dev_macro_f1",
 }
 
-# About 7 ham messages per spam one: weight spam up so both classes pull equally.
+# 7 ham messages per spam one in training; 4x (milder than the inverse 7x) keeps precision.
 CLASS_WEIGHTS = [1.0, 4.0]  # ham, spam
 
 
