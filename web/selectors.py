@@ -227,12 +227,23 @@ def lab_page_context(
 
 
 def finished_run_context(*, learner: User, submission: Submission) -> dict[str, Any]:
-    """The run panel of a run that has just ended, with the history beside it refreshed."""
+    """The run panel of a run that has just ended, with everything beside it that a final
+    run can change refreshed out of band: the history, "Your best", and the progress panel
+    (module status, course percentage, stage unlocks), as a passed knowledge check does."""
+    module = submission.lab.module
+    progress = course_progress(learner=learner, course=module.course)
+    place = _place_in_course(module, progress)
+    grade = getattr(submission, "grade", None)  # RelatedObjectDoesNotExist is an AttributeError
     return {
+        **place,
         **run_context(submission=submission),
         "history": run_history(learner=learner, lab=submission.lab),
         "lab": submission.lab,
+        "pass_floors": lab_pass_floors(lab=submission.lab),
+        "weight_rules": weight_rules_text(submission.lab),
         "oob_history": True,
+        "oob_progress": True,
+        "just_completed": bool(grade and grade.passed and place["state"].is_complete),
     }
 
 
