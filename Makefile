@@ -31,10 +31,8 @@ setup: install
 run: setup
 	@echo ""
 	@echo "LLM Academy is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A academy worker --beat -Q cpu,gpu --concurrency 1 --loglevel INFO & \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	wait
+	@# One supervisor owns both: on Ctrl-C or SIGTERM it stops each in its own process group.
+	@exec $(PY) -m academy.supervise --host $(HOST) --port $(PORT)
 
 ## The whole suite (unit, worker, sandbox, browser). Honours DATABASE_URL / CELERY_BROKER_URL.
 test: system-deps install
