@@ -153,6 +153,32 @@ def run_history(*, learner: User, lab: Lab) -> list[Submission]:
     return list(submission_list_for_lab(learner=learner, lab=lab)[:HISTORY_ROWS])
 
 
+# After this long still importing, the panel says the learner's top-level code is what runs.
+STILL_IMPORTING_SECONDS = 20
+
+
+def run_phase(*, submission: Submission, elapsed: float | None) -> dict[str, Any]:
+    """What an active run is doing, in the learner's words, from what the engine reported
+    (labs/training/events.py: `loading_code`, `code_imported`, `start`, steps)."""
+    if submission.phase == Submission.Phase.GRADING:
+        return {"key": "grading", "label": "Grading: the auto-grader is scoring your model"}
+    if submission.total_steps:
+        return {"key": "training", "label": "Training"}
+    if not submission.counts_as_attempt:
+        return {"key": "starting", "label": "Starting the sandbox (your code has not run yet)"}
+    if not (submission.run_info or {}).get("code_imported"):
+        still = elapsed is not None and elapsed >= STILL_IMPORTING_SECONDS
+        return {
+            "key": "importing",
+            "label": "Your code is being imported",
+            "still_importing": still,
+        }
+    return {
+        "key": "hooks",
+        "label": "Your hooks are running (preprocess over the texts, then the model is built)",
+    }
+
+
 def run_context(*, submission: Submission | None) -> dict[str, Any]:
     """Everything the run panel shows about one submission."""
     if submission is None:
@@ -179,6 +205,9 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
     )
     return {
         "submission": submission,
+        "run_phase": run_phase(submission=submission, elapsed=elapsed)
+        if submission.is_active
+        else None,
         "feedback": grade_feedback(submission=submission)
         if submission.status == Submission.Status.GRADED
         else None,
