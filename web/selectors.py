@@ -8,6 +8,7 @@ web.services.module_open before the page is read.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
@@ -147,6 +148,26 @@ def lab_get_visible(
         return module, module.lab
     except Lab.DoesNotExist:
         raise Http404("This module has no lab.") from None
+
+
+def module_preview_context(*, user: User, module: Module) -> dict[str, Any]:
+    """The learner page of `module` as it will be once its draft is published, for its
+    author: the same template and context, with the draft's body and the module open."""
+    if module.draft_saved_at:
+        module.body_html = module.draft_html  # this instance only: nothing is saved
+    lab = lab_of(module=module)
+    if lab is not None:
+        context = lab_page_context(learner=user, module=module, lab=lab)
+    else:
+        context = module_page_context(learner=user, module=module)
+    context["state"] = dataclasses.replace(context["state"], is_open=True)
+    context["preview_banner"] = (
+        f"Preview of the draft saved {timezone.localtime(module.draft_saved_at):%d %b %Y, %H:%M}:"
+        " learners still see the published lesson."
+        if module.draft_saved_at
+        else "Preview: this is the published lesson, as learners see it (no draft)."
+    )
+    return context
 
 
 def run_history(*, learner: User, lab: Lab) -> list[Submission]:
