@@ -92,7 +92,7 @@ class Module(models.Model):
     # Rendered and sanitised once when the Markdown is saved or imported.
     body_html = models.TextField(blank=True, editable=False)
     # An instructor's unpublished edit of the body: learners keep seeing body_html until it
-    # is published (courses.services.module_draft_publish); previewed on the learner page.
+    # is published (the admin's "Save"; courses/admin.py); previewed on the learner page.
     draft_markdown = models.TextField(blank=True, editable=False)
     draft_html = models.TextField(blank=True, editable=False)
     draft_saved_at = models.DateTimeField(null=True, blank=True, editable=False)

@@ -370,26 +370,11 @@ def module_set_body(*, module: Module, body_markdown: str) -> Module:
 
 def module_draft_save(*, module: Module, body_markdown: str) -> Module:
     """Keep an edit of the lesson as a draft: rendered now for the preview, invisible to
-    learners (body_html is untouched) until module_draft_publish."""
+    learners (body_html is untouched) until the admin's "Save" publishes it."""
     module.draft_markdown = body_markdown
     module.draft_html = render_markdown(body_markdown).html
     module.draft_saved_at = timezone.now()
     module.save(update_fields=["draft_markdown", "draft_html", "draft_saved_at", "updated_at"])
-    return module
-
-
-def module_draft_discard(*, module: Module) -> Module:
-    module.draft_markdown = module.draft_html = ""
-    module.draft_saved_at = None
-    module.save(update_fields=["draft_markdown", "draft_html", "draft_saved_at", "updated_at"])
-    return module
-
-
-def module_draft_publish(*, module: Module) -> Module:
-    """What learners see becomes the draft; the draft is then gone."""
-    with transaction.atomic():
-        module_set_body(module=module, body_markdown=module.draft_markdown)
-        module_draft_discard(module=module)
     return module
 
 
