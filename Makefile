@@ -28,10 +28,12 @@ setup: install
 	$(PY) manage.py setup_academy
 
 ## Install, migrate, load the course and demo accounts, then run web + worker.
+# One supervisor (academy/supervise.py) owns web and worker: Ctrl-C or SIGTERM stops both.
+# Reminder e-mails link to the address this run serves, unless ACADEMY_BASE_URL says otherwise.
+run: export ACADEMY_BASE_URL ?= http://$(HOST):$(PORT)
 run: setup
 	@echo ""
 	@echo "LLM Academy is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
-	@# One supervisor owns both: on Ctrl-C or SIGTERM it stops each in its own process group.
 	@exec $(PY) -m academy.supervise --host $(HOST) --port $(PORT)
 
 ## The whole suite (unit, worker, sandbox, browser). Honours DATABASE_URL / CELERY_BROKER_URL.
