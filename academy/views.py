@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 
 from academy.ratelimit import RateLimit, wait_phrase
 
@@ -37,3 +38,9 @@ class RateLimitedLoginView(LoginView):
 
     def _address(self) -> str:
         return self.request.META.get("REMOTE_ADDR", "")
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request, not at import: the worker imports the URLconf without the
+    # collected static manifest a hashed name needs.
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))
