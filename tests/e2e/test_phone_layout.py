@@ -34,7 +34,7 @@ def assert_fits_the_phone(page) -> None:
     assert measured["scrollWidth"] <= measured["innerWidth"], measured
 
 
-def test_course_page_lesson_finished_lab_and_hr_report_fit_a_phone(
+def test_course_page_lesson_finished_lab_hr_report_and_transcript_fit_a_phone(
     live_server, page, screenshot, shipped_course, demo_passwords
 ):
     learner = get_user_model().objects.get(username="learner")
@@ -104,3 +104,9 @@ def test_course_page_lesson_finished_lab_and_hr_report_fit_a_phone(
     page.wait_for_selector("#learner-table")
     assert_fits_the_phone(page)
     screenshot("phone-04-hr-report")
+
+    # The transcript of the learner whose run is above: courses, modules, scores, audit.
+    page.goto(f"{live_server.url}/reports/learners/{learner.pk}/")
+    page.wait_for_selector(".transcript")
+    assert_fits_the_phone(page)
+    screenshot("phone-05-transcript")
