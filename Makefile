@@ -28,13 +28,13 @@ setup: install
 	$(PY) manage.py setup_academy
 
 ## Install, migrate, load the course and demo accounts, then run web + worker.
+# One supervisor (academy/supervise.py) owns web and worker: Ctrl-C or SIGTERM stops both.
+# Reminder e-mails link to the address this run serves, unless ACADEMY_BASE_URL says otherwise.
+run: export ACADEMY_BASE_URL ?= http://$(HOST):$(PORT)
 run: setup
 	@echo ""
 	@echo "LLM Academy is starting: open http://$(HOST):$(PORT)/  (Ctrl-C stops web and worker)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A academy worker --beat -Q cpu,gpu --concurrency 1 --loglevel INFO & \
-	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
-	wait
+	@exec $(PY) -m academy.supervise --host $(HOST) --port $(PORT)
 
 ## The whole suite (unit, worker, sandbox, browser). Honours DATABASE_URL / CELERY_BROKER_URL.
 test: system-deps install

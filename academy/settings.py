@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.humanize",  # intcomma: one number format for counts on every page
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",

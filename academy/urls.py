@@ -4,7 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 import academy.admin  # noqa: F401  (registers every model: the admin is composed there)
-from academy.views import RateLimitedLoginView, RateLimitedPasswordResetView, admin_login
+from academy.views import (
+    RateLimitedLoginView,
+    RateLimitedPasswordResetView,
+    admin_login,
+    favicon,
+)
 
 admin.site.site_header = "LLM Academy administration"
 admin.site.site_title = "LLM Academy admin"
@@ -12,6 +17,8 @@ admin.site.site_title = "LLM Academy admin"
 urlpatterns = [
     # Before admin.site.urls, whose login view it wraps (a 429 once its form refuses).
     path("admin/login/", admin_login),
+    # Browsers ask for /favicon.ico whatever the page links: answer it, not a logged 404.
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     # Before django.contrib.auth.urls, whose plain views these replace.
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),

@@ -9,7 +9,8 @@ from django.contrib import admin
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.contrib.auth.views import LoginView, PasswordResetView
 from django.forms import Form
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 
 from academy.signin import (
     RateLimitedAuthenticationForm,
@@ -54,3 +55,9 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     if is_throttled(context.get("form")):
         response.status_code = 429
     return response
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request, not at import: the worker imports the URLconf without the
+    # collected static manifest a hashed name needs.
+    return HttpResponsePermanentRedirect(static("img/favicon.svg"))

@@ -12,8 +12,10 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -28,7 +30,12 @@ from courses.models import (
     Stage,
 )
 from courses.rendering import MarkdownError, render_markdown
-from courses.services import course_content_changed, course_set_published, question_render
+from courses.services import (
+    course_content_changed,
+    course_set_published,
+    module_draft_save,
+    question_render,
+)
 
 
 class CourseContentAdmin(admin.ModelAdmin):
@@ -161,9 +168,17 @@ class ModuleForm(forms.ModelForm):
             "check_max_attempts",
             "check_cooldown_minutes",
         ]
-        widgets = {
-            "body_markdown": forms.Textarea(attrs={"rows": 30, "style": "font-family: monospace"})
-        }
+        widgets = {"body_markdown": forms.Textarea(attrs={"rows": 30, "class": "body-editor"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # An unpublished draft is what the instructor goes on editing.
+        if self.instance.pk and self.instance.draft_saved_at and not self.is_bound:
+            self.initial["body_markdown"] = self.instance.draft_markdown
+        self.fields["body_markdown"].help_text = (
+            "“Save as draft” keeps this text for the preview only; learners see it once you "
+            "save with “Save” (which publishes)."
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -200,26 +215,53 @@ class ModuleAdmin(CourseContentAdmin):
             obj.pk,
         )
 
+    class Media:
+        css = {"all": ["css/admin-authoring.css"]}
+
     def save_model(self, request: HttpRequest, obj: Module, form: ModuleForm, change: bool) -> None:
+        if change and "_save_draft" in request.POST:
+            # The body goes to the draft; what learners see (the stored body) stays as it was.
+            draft = canonical_body(obj.body_markdown)
+            published = Module.objects.values_list("body_markdown", "body_html").get(pk=obj.pk)
+            obj.body_markdown, obj.body_html = published
+            super().save_model(request, obj, form, change)
+            module_draft_save(module=obj, body_markdown=draft)
+            return
         # Rendered once here (the form already checked it renders), never per request.
         obj.body_markdown = canonical_body(obj.body_markdown)
         obj.body_html = form.rendered_html
+        obj.draft_markdown = obj.draft_html = ""  # "Save" publishes: no draft is left
+        obj.draft_saved_at = None
         super().save_model(request, obj, form, change)
+
+    def response_change(self, request: HttpRequest, obj: Module) -> HttpResponse:
+        if "_save_draft" in request.POST:
+            self.message_user(request, "Draft saved: learners still see the published lesson.")
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     def save_formset(self, request: HttpRequest, form: ModuleForm, formset, change: bool) -> None:
         super().save_formset(request, form, formset, change)
         for question in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             question_render(question=question)
 
-    @admin.display(description="Rendered preview (as learners see it)")
+    @admin.display(description="Preview (the learner page itself)")
     def preview(self, obj: Module) -> str:
+        # The learner page's own template and CSS, not an imitation in the admin's styles.
         if not obj.pk:
             return "Save to see the preview."
+        preview_url = reverse("courses:module-preview", args=[obj.course.slug, obj.slug])
+        learner_url = reverse("courses:module", args=[obj.course.slug, obj.slug])
+        if obj.draft_saved_at:
+            return format_html(
+                'Draft saved {}. <a href="{}" target="_blank">Preview the draft</a> · '
+                '<a href="{}" target="_blank">The published page</a>',
+                date_format(timezone.localtime(obj.draft_saved_at), "j M Y, H:i"),
+                preview_url,
+                learner_url,
+            )
         return format_html(
-            '<div class="lesson-body" style="max-width:75ch;border:1px solid #ccc;padding:1rem">{}</div>'
-            '<p><a href="{}">Open the learner page</a></p>',
-            mark_safe(obj.body_html),  # sanitised by nh3 when it was rendered  # noqa: S308
-            reverse("courses:module", args=[obj.course.slug, obj.slug]),
+            'No draft. <a href="{}" target="_blank">Preview as learners see it</a>', preview_url
         )
 
 

@@ -91,6 +91,11 @@ class Module(models.Model):
     body_markdown = models.TextField(blank=True)
     # Rendered and sanitised once when the Markdown is saved or imported.
     body_html = models.TextField(blank=True, editable=False)
+    # An instructor's unpublished edit of the body: learners keep seeing body_html until it
+    # is published (the admin's "Save"; courses/admin.py); previewed on the learner page.
+    draft_markdown = models.TextField(blank=True, editable=False)
+    draft_html = models.TextField(blank=True, editable=False)
+    draft_saved_at = models.DateTimeField(null=True, blank=True, editable=False)
     source_path = models.CharField(max_length=300, blank=True, editable=False)
     check_pass_mark = models.PositiveSmallIntegerField(
         "knowledge-check pass mark (%)",

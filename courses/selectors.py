@@ -40,6 +40,18 @@ def module_get_visible(*, user: User | AnonymousUser, course_slug: str, slug: st
         raise Http404("No such module in this course.") from None
 
 
+def module_get_for_authoring(*, user: User | AnonymousUser, course_slug: str, slug: str) -> Module:
+    """A module for someone who may edit it (its draft included), published course or not."""
+    if not user.has_perm("courses.change_module"):
+        raise Http404("No such module in this course.")
+    try:
+        return Module.objects.select_related("course", "stage").get(
+            course__slug=course_slug, slug=slug
+        )
+    except Module.DoesNotExist:
+        raise Http404("No such module in this course.") from None
+
+
 def enrollment_get(*, learner: User, course: Course) -> Enrollment | None:
     return Enrollment.objects.filter(learner=learner, course=course).first()
 

@@ -502,6 +502,16 @@ def module_set_body(*, module: Module, body_markdown: str) -> Module:
     return module
 
 
+def module_draft_save(*, module: Module, body_markdown: str) -> Module:
+    """Keep an edit of the lesson as a draft: rendered now for the preview, invisible to
+    learners (body_html is untouched) until the admin's "Save" publishes it."""
+    module.draft_markdown = body_markdown
+    module.draft_html = render_markdown(body_markdown).html
+    module.draft_saved_at = timezone.now()
+    module.save(update_fields=["draft_markdown", "draft_html", "draft_saved_at", "updated_at"])
+    return module
+
+
 def course_set_published(*, course: Course, published: bool) -> Course:
     course.is_published = published
     course.save(update_fields=["is_published", "updated_at"])

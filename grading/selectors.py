@@ -207,6 +207,8 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "top_confusions": confusions,
         "dev_accuracy": last_dev,
         "gap": gap,
+        # How far apart, whichever is higher: "agree within 0.041", never "within -0.041".
+        "gap_size": abs(gap) if gap is not None else None,
         "overfitting": gap is not None and gap > OVERFIT_GAP,
         "previous_best": previous_best,
         "reference_score": submission.lab.reference_score,

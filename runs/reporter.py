@@ -14,7 +14,7 @@ from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
 from labs.models import Submission
-from labs.training.events import EVENTS, LOADING_CODE
+from labs.training.events import CODE_IMPORTED, EVENTS, LOADING_CODE
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ class RunReporter:
             # their code does later (suppress the start event, forge a done) can undo it.
             self.code_loaded = True
             self.pending.update(counts_as_attempt=True)
+            self.flush(force=True)
+        elif kind == CODE_IMPORTED:
+            # Only the run panel's phase ("your hooks are running"); the start event's
+            # run_info replaces it.
+            self.run_info["code_imported"] = True
+            self.pending.update(run_info=dict(self.run_info))
             self.flush(force=True)
         elif kind == "start":
             self.run_info = {k: event.get(k) for k in START_EVENT_KEYS}

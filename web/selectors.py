@@ -8,6 +8,7 @@ web.services.module_open before the page is read.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,54 @@ def lab_get_visible(
         raise Http404("This module has no lab.") from None
 
 
+def module_preview_context(*, user: User, module: Module) -> dict[str, Any]:
+    """The learner page of `module` as it will be once its draft is published, for its
+    author: the same template and context, with the draft's body and the module open."""
+    if module.draft_saved_at:
+        module.body_html = module.draft_html  # this instance only: nothing is saved
+    lab = lab_of(module=module)
+    if lab is not None:
+        context = lab_page_context(learner=user, module=module, lab=lab)
+    else:
+        context = module_page_context(learner=user, module=module)
+    context["state"] = dataclasses.replace(context["state"], is_open=True)
+    context["preview_banner"] = (
+        f"Preview of the draft saved {timezone.localtime(module.draft_saved_at):%d %b %Y, %H:%M}:"
+        " learners still see the published lesson."
+        if module.draft_saved_at
+        else "Preview: this is the published lesson, as learners see it (no draft)."
+    )
+    return context
+
+
 def run_history(*, learner: User, lab: Lab) -> list[Submission]:
     return list(submission_list_for_lab(learner=learner, lab=lab)[:HISTORY_ROWS])
+
+
+# After this long still importing, the panel says the learner's top-level code is what runs.
+STILL_IMPORTING_SECONDS = 20
+
+
+def run_phase(*, submission: Submission, elapsed: float | None) -> dict[str, Any]:
+    """What an active run is doing, in the learner's words, from what the engine reported
+    (labs/training/events.py: `loading_code`, `code_imported`, `start`, steps)."""
+    if submission.phase == Submission.Phase.GRADING:
+        return {"key": "grading", "label": "Grading: the auto-grader is scoring your model"}
+    if submission.total_steps:
+        return {"key": "training", "label": "Training"}
+    if not submission.counts_as_attempt:
+        return {"key": "starting", "label": "Starting the sandbox (your code has not run yet)"}
+    if not (submission.run_info or {}).get("code_imported"):
+        still = elapsed is not None and elapsed >= STILL_IMPORTING_SECONDS
+        return {
+            "key": "importing",
+            "label": "Your code is being imported",
+            "still_importing": still,
+        }
+    return {
+        "key": "hooks",
+        "label": "Your hooks are running (preprocess over the texts, then the model is built)",
+    }
 
 
 def run_context(*, submission: Submission | None) -> dict[str, Any]:
@@ -216,6 +263,9 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
     )
     return {
         "submission": submission,
+        "run_phase": run_phase(submission=submission, elapsed=elapsed)
+        if submission.is_active
+        else None,
         "feedback": grade_feedback(submission=submission)
         if submission.status == Submission.Status.GRADED
         else None,
@@ -265,12 +315,23 @@ def lab_page_context(
 
 
 def finished_run_context(*, learner: User, submission: Submission) -> dict[str, Any]:
-    """The run panel of a run that has just ended, with the history beside it refreshed."""
+    """The run panel of a run that has just ended, with everything beside it that a final
+    run can change refreshed out of band: the history, "Your best", and the progress panel
+    (module status, course percentage, stage unlocks), as a passed knowledge check does."""
+    module = submission.lab.module
+    progress = course_progress(learner=learner, course=module.course)
+    place = _place_in_course(module, progress)
+    grade = getattr(submission, "grade", None)  # RelatedObjectDoesNotExist is an AttributeError
     return {
+        **place,
         **run_context(submission=submission),
         "history": run_history(learner=learner, lab=submission.lab),
         "lab": submission.lab,
+        "pass_floors": lab_pass_floors(lab=submission.lab),
+        "weight_rules": weight_rules_text(submission.lab),
         "oob_history": True,
+        "oob_progress": True,
+        "just_completed": bool(grade and grade.passed and place["state"].is_complete),
     }
 
 

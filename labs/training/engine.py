@@ -43,7 +43,7 @@ from labs.training.contract import (
     resolve_hyperparameters,
 )
 from labs.training.data import DataError, read_csv
-from labs.training.events import LOADING_CODE
+from labs.training.events import CODE_IMPORTED, LOADING_CODE
 from labs.training.metrics import accuracy, macro_f1
 from labs.training.spec import RunSpec, SpecError
 
@@ -78,6 +78,7 @@ def train(
     # The last event the learner's code cannot have written (see labs/training/events.py).
     on_event({"event": LOADING_CODE})
     learner = load_learner_code(spec.code_file)
+    on_event({"event": CODE_IMPORTED})
     hp, cap_warnings = resolve_hyperparameters(learner.raw_hyperparameters, spec)
     seed_everything(hp["seed"])  # before the model loads: the new classifier head is random
     device = pick_device(spec.device)

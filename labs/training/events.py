@@ -13,10 +13,14 @@ is taken as the learner's (see runs/pipeline.py, which decides who is at fault).
 from __future__ import annotations
 
 LOADING_CODE = "loading_code"
+# The learner's module finished importing; their hooks (preprocess, build_model) run next.
+# Written after the channel is shared, so it only ever moves the run panel's wording on.
+CODE_IMPORTED = "code_imported"
 
 EVENTS = frozenset(
     {
         LOADING_CODE,
+        CODE_IMPORTED,
         "start",  # the run is set up: its sizes, device and trainable share
         "warning",  # a hyperparameter lowered to the lab's cap, a hook's note
         "step",  # one optimiser step: loss, samples/s

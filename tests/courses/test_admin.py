@@ -17,12 +17,14 @@ NO_QUESTIONS = {
 }
 
 
-def test_instructor_sees_rendered_preview_of_a_module(client, instructor, course):
+def test_instructor_previews_a_module_on_the_learner_page_itself(client, instructor, course):
     client.force_login(instructor)
     module = Module.objects.get(slug="intro")
     page = client.get(reverse("admin:courses_module_change", args=[module.pk])).content.decode()
-    assert "Rendered preview" in page
-    assert "<math" in page
+    preview_url = reverse("courses:module-preview", args=[course.slug, module.slug])
+    assert f'href="{preview_url}"' in page
+    preview = client.get(preview_url).content.decode()
+    assert "<math" in preview and '<div class="lesson-body">' in preview
 
 
 def test_saving_a_module_renders_it_once_and_broken_math_is_a_form_error(

@@ -80,7 +80,7 @@ def test_script_uses_the_reference_hyperparameters_and_subset(slug):
     expected = (
         (subset, read_csv(own_dev)) if own_dev.is_file() else stratified_split(subset, 0.1, 13)
     )
-    assert script.DEV_CSV == ("dev.csv" if own_dev.is_file() else None)
+    assert ("dev.csv" if own_dev.is_file() else None) == script.DEV_CSV
     train, dev = script.subset_and_split([(text, label) for text, label in rows])
     assert (train, dev) == tuple([list(map(tuple, part)) for part in expected])
 

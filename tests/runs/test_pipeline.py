@@ -99,3 +99,41 @@ def test_a_checkpoint_that_breaks_the_grader_is_rejected_by_kind_and_logged(
     assert "The grader could not use your checkpoint (RuntimeError" in submission.error_message
     assert "/srv/academy" not in submission.error_message
     assert "cannot cast at /srv/academy" in caplog.text  # the traceback, for the operators
+
+
+def test_a_top_level_loop_is_shown_as_the_learners_code_still_importing(
+    transactional_db, client, learner, lab, settings_for_runs, monkeypatch
+):
+    """The real sandbox and engine: `loading_code` arrives, `code_imported` never does, so the
+    panel names the learner's import as what is running, with the time against the limit."""
+    import threading
+    import time
+
+    import web.selectors
+
+    monkeypatch.setattr(web.selectors, "STILL_IMPORTING_SECONDS", 2)
+    lab.wall_time_seconds = 15
+    lab.save()
+    submission = Submission.objects.create(learner=learner, lab=lab, code="while True:\n    pass\n")
+    run = threading.Thread(
+        target=submission_run, kwargs={"submission_id": submission.pk, "worker": "test"}
+    )
+    run.start()
+    client.force_login(learner)
+    url = reverse("labs:run-status", args=[submission.pk])
+    panels = []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and run.is_alive():
+        panels.append(client.get(url, headers={"HX-Request": "true"}).content.decode())
+        if "still running at import time" in panels[-1]:
+            break
+        time.sleep(0.5)
+    run.join(timeout=60)
+
+    seen = "\n".join(panels)
+    assert 'data-phase="importing">Your code is being imported' in seen
+    assert "Your code is still running at import time." in seen, panels[-1]
+    assert f"s of the {lab.wall_time_seconds} s limit" in seen
+    assert 'data-phase="training"' not in seen and 'data-phase="hooks"' not in seen
+    submission.refresh_from_db()
+    assert not submission.is_active  # the limit ended it

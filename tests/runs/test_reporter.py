@@ -70,3 +70,16 @@ def test_parse_event_bounds_strings_lists_and_nesting():
 @pytest.mark.parametrize("line", ["not json", "[1, 2]", '"start"', ""])
 def test_a_line_that_is_not_an_event_object_is_ignored(line):
     assert parse_event(line) is None
+
+
+def test_the_code_imported_event_moves_the_run_panel_on_to_the_hooks(running):
+    reporter = RunReporter(running)
+    reporter.handle_line('{"event": "loading_code"}')
+    running.refresh_from_db()
+    assert running.counts_as_attempt and not running.run_info.get("code_imported")
+
+    reporter.handle_line('{"event": "code_imported"}')
+
+    running.refresh_from_db()
+    assert running.run_info == {"code_imported": True}
+    assert reporter.tampered is None  # an engine event, not a stray line of the learner's

@@ -136,7 +136,8 @@ def test_a_model_over_the_trainable_share_cap_is_refused_before_training(
         LearnerCodeError, match=r"trainable \(100\.0%\); this lab allows at most 5%"
     ):
         train(make_spec(hp_code(epochs=1), max_trainable_share=0.05), on_event=events.append)
-    assert events == [{"event": "loading_code"}]  # refused before the start: no training time
+    # Refused before the start: no training time.
+    assert events == [{"event": "loading_code"}, {"event": "code_imported"}]
 
 
 def test_a_model_under_the_cap_trains(make_spec: MakeSpec) -> None:

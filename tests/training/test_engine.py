@@ -63,10 +63,10 @@ def test_full_run_reports_progress_and_saves_a_reloadable_checkpoint(make_spec: 
     result, events = run(spec)
 
     # Nothing can come before `loading_code`: no line of the learner's has run yet.
-    assert [event["event"] for event in events[:2]] == ["loading_code", "start"]
+    assert [event["event"] for event in events[:3]] == ["loading_code", "code_imported", "start"]
     assert events[-1] == result
     assert result["event"] == "done"
-    start = events[1]
+    start = events[2]
     assert set(start) == START_KEYS
     assert start["device"] == "cpu"
     assert (start["train_examples"], start["dev_examples"]) == (90, 30)

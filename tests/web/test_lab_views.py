@@ -141,3 +141,93 @@ def test_lab_page_query_count_does_not_grow_with_the_history(client, learner, la
             assert client.get(lab_url(lab)).status_code == 200
         counts.append(len(queries))
     assert counts == [LAB_PAGE_QUERIES, LAB_PAGE_QUERIES], counts
+
+
+def test_a_graded_pass_refreshes_progress_best_score_and_stage_unlocks_out_of_band(
+    client, learner, course, lab
+):
+    from django.db import transaction
+
+    from grading.services import grade_apply
+    from tests.grading.test_services_grading import make_grade
+    from tests.web.test_lab_feedback_panels import METRICS
+
+    for slug in ("intro", "loss"):  # the lab is the last required module of stage 1
+        module_mark_complete(learner=learner, module=course.modules.get(slug=slug))
+    client.force_login(learner)
+    submission = Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="graded", step=10, total_steps=10
+    )
+    with transaction.atomic():
+        grade_apply(grade=make_grade(submission, lab, METRICS))  # 73/100, pass mark 60
+
+    final = client.get(reverse("labs:run-status", args=[submission.pk]), **HTMX)
+
+    assert final.status_code == 286
+    body = final.content.decode()
+    assert body.lstrip().startswith('<section id="run-status"')
+    assert '<section id="lab-bar" class="lab-bar card" hx-swap-oob="true">' in body
+    assert f"<strong>Your best:</strong> {submission.grade.score:.0f}/100" in body
+    oob_panel = '<section id="progress-panel" class="card progress-panel" aria-live="polite"'
+    assert oob_panel + ' hx-swap-oob="true">' in body
+    panel = body[body.index('id="progress-panel"') :]
+    assert "✓ Completed" in panel
+    assert "Module complete." in panel
+    assert "3 of 5 required modules complete" in panel  # the course percentage moved
+    # Stage 2 was locked until this pass: the refreshed stage map shows it open.
+    assert '<li class="stage open" data-stage="advanced">' in panel
+
+
+@pytest.mark.parametrize(
+    ("fields", "phase", "words"),
+    [
+        ({}, "starting", "Starting the sandbox (your code has not run yet)"),
+        ({"counts_as_attempt": True}, "importing", "Your code is being imported"),
+        (
+            {"counts_as_attempt": True, "run_info": {"code_imported": True}},
+            "hooks",
+            "Your hooks are running",
+        ),
+        ({"counts_as_attempt": True, "step": 3, "total_steps": 12}, "training", "Training"),
+        ({"counts_as_attempt": True, "phase": "grading", "total_steps": 12}, "grading", "Grading"),
+    ],
+)
+def test_the_run_panel_says_which_phase_the_run_is_in_with_elapsed_time_against_the_limit(
+    client, learner, lab, fields, phase, words
+):
+    import datetime
+
+    from django.utils import timezone
+
+    started = timezone.now() - datetime.timedelta(seconds=7)
+    submission = Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="running", started_at=started, **fields
+    )
+    client.force_login(learner)
+    body = client.get(reverse("labs:run-status", args=[submission.pk]), **HTMX).content.decode()
+    assert f'<strong class="run-phase" data-phase="{phase}">{words}' in body
+    if phase != "grading":
+        assert f"7 s of the {lab.wall_time_seconds} s limit" in body
+    assert "still running at import time" not in body
+
+
+def test_code_still_importing_after_twenty_seconds_is_named_as_what_is_running(
+    client, learner, lab
+):
+    import datetime
+
+    from django.utils import timezone
+
+    started = timezone.now() - datetime.timedelta(seconds=45)
+    submission = Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code="while True:\n    pass\n",
+        status="running",
+        started_at=started,
+        counts_as_attempt=True,
+    )
+    client.force_login(learner)
+    body = client.get(reverse("labs:run-status", args=[submission.pk]), **HTMX).content.decode()
+    assert "Your code is still running at import time." in body
+    assert f"45 s of the {lab.wall_time_seconds} s limit" in body

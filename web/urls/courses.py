@@ -13,6 +13,11 @@ urlpatterns = [
     path("courses/<slug:slug>/enroll/", views.course_enroll, name="enroll"),
     path("courses/<slug:course_slug>/<slug:slug>/", views.module_detail, name="module"),
     path(
+        "courses/<slug:course_slug>/<slug:slug>/preview/",
+        views.module_preview,
+        name="module-preview",
+    ),
+    path(
         "courses/<slug:course_slug>/<slug:slug>/complete/",
         views.module_complete,
         name="module-complete",

@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
 from courses.models import Module
-from courses.selectors import course_get_visible, module_get_visible
+from courses.selectors import course_get_visible, module_get_for_authoring, module_get_visible
 from courses.services import CheckAnswerError, CheckOutcome, enrollment_create
 from grading.services import check_attempt_submit, module_mark_complete
 from web.pagecache import cacheable_for_learner, cached_learner_page
@@ -27,6 +27,7 @@ from web.selectors import (
     lab_of,
     lab_page_context,
     module_page_context,
+    module_preview_context,
     my_learning_rows,
 )
 from web.services import module_open
@@ -84,6 +85,17 @@ def module_detail(request: SignedInRequest, course_slug: str, slug: str) -> Http
     # A cached page keeps its draw until the learner's progress changes, which every
     # attempt does: so each attempt is shown a fresh draw, and a reload shows the same one.
     return cacheable_for_learner(response)
+
+
+@login_required
+def module_preview(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
+    """An author's preview: the learner page's own template, with the unpublished draft."""
+    module = module_get_for_authoring(user=request.user, course_slug=course_slug, slug=slug)
+    context = module_preview_context(user=request.user, module=module)
+    template = "labs/lab_detail.html" if "lab" in context else "courses/module_detail.html"
+    response = render(request, template, context)
+    response["Cache-Control"] = "private, no-store"  # a draft is never cached
+    return response
 
 
 @login_required

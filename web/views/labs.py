@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
@@ -78,10 +79,15 @@ def run_status(request: SignedInRequest, submission_id: int) -> HttpResponse:
         return render(
             request, "labs/lab_detail.html#run-status", run_context(submission=submission)
         )
-    # Final: stop polling, and refresh the history beside the panel.
+    # Final: stop polling, and refresh out of band what the outcome changes beside the panel
+    # (history, "Your best", the progress panel with its stage map), so no reload is needed.
     context = finished_run_context(learner=request.user, submission=submission)
-    response = render(request, "labs/lab_detail.html#run-status", context)
-    return HttpResponseStopPolling(response.content)
+    parts = [
+        render_to_string("labs/lab_detail.html#run-status", context, request),
+        render_to_string("labs/lab_detail.html#lab-bar", context, request),
+        render_to_string("courses/module_detail.html#progress-panel", context, request),
+    ]
+    return HttpResponseStopPolling("".join(parts))
 
 
 @login_required
