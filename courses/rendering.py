@@ -255,9 +255,9 @@ APP_ELEMENT_IDS = frozenset(
     {
         "attribution", "check-submit", "code-editor", "editor", "export-csv", "export-json",
         "history", "id_password", "id_username", "knowledge-check", "knowledge-check-title",
-        "learner-table", "locked", "main", "mark-complete", "progress-panel", "report-body",
+        "lab-bar", "learner-table", "locked", "main", "mark-complete", "progress-panel", "report-body",
         "report-filters", "result", "run-panel", "run-status", "sort-input", "submit-error",
-        "submit-run",
+        "submit-run", "takehome", "takehome-locked",
     }
 )  # fmt: skip
 # The classes the renderer itself writes: admonitions, heading permalinks, Pygments' code

@@ -21,6 +21,7 @@ def module_form(module: Module, body: str) -> dict[str, object]:
         "summary": "",
         "body_markdown": body,
         "check_pass_mark": 100,
+        "check_cooldown_minutes": 0,
         **NO_QUESTIONS,
     }
 

@@ -24,6 +24,8 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "courses:module": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
     "courses:module-complete": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
     "courses:module-check": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
+    # An author's preview of a draft: only who may change modules (404 for the rest).
+    "courses:module-preview": ("GET", (LOGIN, 404, 404, 200, 404, 200)),
     "labs:submit": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
     # A run is its learner's alone: staff read runs in the admin, never on learner pages;
     # other ids answer 404, as an id that does not exist would.
@@ -31,6 +33,8 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "labs:run-status": ("GET", (LOGIN, 302, 404, 404, 404, 404)),  # 302: non-htmx -> run page
     "labs:cancel": ("POST", (LOGIN, 302, 404, 404, 404, 404)),
     "labs:dataset": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
+    # Take-home files open once the lab is passed: nobody here has passed it.
+    "labs:takehome": ("GET", (LOGIN, 404, 404, 404, 404, 404)),
     "reports:report": ("GET", (LOGIN, 403, 403, 200, 200, 200)),
     "reports:export-csv": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
     "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
@@ -87,11 +91,13 @@ def world(db, learner, outsider, instructor, hr, lab):
         "courses:module": [course.slug, theory.slug],
         "courses:module-complete": [course.slug, theory.slug],
         "courses:module-check": [course.slug, theory.slug],
+        "courses:module-preview": [course.slug, theory.slug],
         "labs:submit": [course.slug, lab.module.slug],
         "labs:submission": [submission.pk],
         "labs:run-status": [submission.pk],
         "labs:cancel": [submission.pk],
         "labs:dataset": [lab.dataset.slug],
+        "labs:takehome": [course.slug, lab.module.slug, "README.md"],
         "reports:transcript": [learner.pk],
         "password_reset_confirm": ["MQ", "set-password"],
     }
