@@ -721,12 +721,13 @@ def transcript_courses(
     return courses
 
 
-def transcript_events(*, learner: User) -> list[AuditEvent]:
-    return list(
-        AuditEvent.objects.filter(learner=learner).select_related("actor", "course")[
-            :TRANSCRIPT_EVENTS
-        ]
-    )
+def transcript_events(*, learner: User, include_unpublished: bool = True) -> list[AuditEvent]:
+    """The learner's audit trail, newest first; without `include_unpublished`, events about a
+    course not yet published are left out, as the course itself is (its title is one)."""
+    events = AuditEvent.objects.filter(learner=learner)
+    if not include_unpublished:
+        events = events.exclude(course__is_published=False)
+    return list(events.select_related("actor", "course")[:TRANSCRIPT_EVENTS])
 
 
 # --------------------------------------------------------------------------

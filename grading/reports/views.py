@@ -281,7 +281,7 @@ def transcript(request: SignedInRequest, learner_id: int) -> HttpResponse:
         "profile": getattr(learner, "profile", None),
         # A learner's own record lists only published courses; HR sees what was assigned.
         "courses": transcript_courses(learner=learner, include_unpublished=is_hr(request.user)),
-        "events": transcript_events(learner=learner),
+        "events": transcript_events(learner=learner, include_unpublished=is_hr(request.user)),
         "printed_on": timezone.localdate(),
         "today": timezone.localdate(),
     }
