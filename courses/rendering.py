@@ -266,8 +266,18 @@ ADMONITION_KINDS = frozenset(
     {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error"}
 )
 RENDERER_CLASSES = (
-    # "diagram": a lesson's <figure> of an SVG drawing (styled in academy.css).
-    frozenset({"admonition", "admonition-title", "headerlink", "diagram", PYGMENTS_CSS_CLASS})
+    # "diagram": a lesson's <figure> of an SVG drawing; "math-display": the box a $$ formula
+    # scrolls in on a phone (both styled in academy.css).
+    frozenset(
+        {
+            "admonition",
+            "admonition-title",
+            "headerlink",
+            "diagram",
+            "math-display",
+            PYGMENTS_CSS_CLASS,
+        }
+    )
     | ADMONITION_KINDS
     | frozenset(value for value in STANDARD_TYPES.values() if value)
 )

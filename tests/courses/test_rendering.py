@@ -85,3 +85,9 @@ def test_broken_math_is_refused_with_its_line(source, line, fragment):
         render_markdown(source)
     assert info.value.line == line
     assert fragment in info.value.message
+
+
+def test_a_display_formula_keeps_the_box_it_scrolls_in_on_a_phone():
+    # The class allow-list once stripped it, and a wide formula widened the whole page.
+    html = render_markdown("$$\n\\frac{a}{b} + \\frac{c}{d}\n$$\n").html
+    assert '<div class="math-display"><math' in html
