@@ -31,7 +31,7 @@ OVERFLOW = """() => {
 
 def assert_fits_the_phone(page) -> None:
     measured = page.evaluate(OVERFLOW)
-    assert measured["scrollWidth"] <= measured["innerWidth"], measured
+    assert measured["scrollWidth"] <= measured["innerWidth"], (page.url, measured)
 
 
 def test_course_page_lesson_finished_lab_hr_report_and_transcript_fit_a_phone(
