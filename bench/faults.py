@@ -37,12 +37,26 @@ def main() -> int:
     status = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
     sys.path.insert(0, str(ROOT))
-    from tests.faults.report import TrialRecord, fault_table
+    from tests.faults.report import ContainmentRecord, TrialRecord, containment_table, fault_table
 
-    records = [TrialRecord(**json.loads(line)) for line in report.read_text().splitlines()]
+    records: list[TrialRecord] = []
+    attacks: list[ContainmentRecord] = []
+    for line in report.read_text().splitlines():
+        fields = json.loads(line)
+        if fields.pop("kind", "TrialRecord") == "ContainmentRecord":
+            attacks.append(ContainmentRecord(**fields))
+        else:
+            records.append(TrialRecord(**fields))
     print()
     for line in fault_table(records):
         print(line)
+    if attacks:
+        print()
+        for line in containment_table(attacks):
+            print(line)
+        print("\nper attack trial:")
+        for attack in attacks:
+            print(f"  {attack.attack} #{attack.trial}: {attack.seen} ({attack.detail})")
     print("\nper trial:")
     for record in records:
         recovered = "-" if record.recovered_s is None else f"{record.recovered_s:.1f}s"

@@ -30,7 +30,7 @@ from grading.evaluation import CHECKPOINT_DIR
 from labs.models import Example, Lab, Submission
 from labs.training.data import stratified_split, stratified_subset, write_csv
 from labs.training.spec import RunSpec
-from sandbox import Limits, SandboxMode, SandboxPolicy
+from sandbox import Limits, SandboxMode, SandboxPolicy, nvidia_device_nodes
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +90,16 @@ def _split_rows(lab: Lab, split: str) -> list[tuple[str, str]]:
 
 
 def engine_policy(
-    lab: Lab, job_dir: Path, *, wall_seconds: int, ro_binds: Mapping[str, str] | None = None
+    lab: Lab,
+    job_dir: Path,
+    *,
+    wall_seconds: int,
+    ro_binds: Mapping[str, str] | None = None,
+    gpu: bool = False,
 ) -> SandboxPolicy:
     """The sandbox a stage of this lab's run gets: the engine read-only at /code, `job_dir`
-    at /job, the lab's memory, the worker's thread count, and `ro_binds` besides."""
+    at /job, the lab's memory, the worker's thread count, and `ro_binds` besides; with
+    `gpu`, this machine's GPU device nodes (none on a CPU worker)."""
     threads = settings.ACADEMY_TRAINING_THREADS
     engine_dir = Path(labs.training.__file__).resolve().parent
     return SandboxPolicy(
@@ -111,6 +117,7 @@ def engine_policy(
         memory_cgroup_parent=settings.ACADEMY_SANDBOX_CGROUP_PARENT,
         pids_cgroup_parent=settings.ACADEMY_SANDBOX_PIDS_CGROUP_PARENT,
         uid_range=settings.ACADEMY_SANDBOX_UID_RANGE,
+        devices=nvidia_device_nodes() if gpu else (),
     )
 
 

@@ -187,6 +187,7 @@ def _train(submission: Submission, job_dir: Path, reporter: RunReporter) -> Sand
         job_dir,
         wall_seconds=lab.wall_time_seconds,
         ro_binds={resolve_base_model(lab.base_model): MODEL_MOUNT},
+        gpu=lab.queue == Lab.Queue.GPU,
     )
     return sandbox.run(
         policy,
@@ -209,7 +210,13 @@ def _training_verdict(
     common: dict[str, Any] = {
         "sandbox_mode": str(result.mode),
         "log_tail": _clean_log(result.stderr_tail),
-        "run_info": {**reporter.run_info, "memory_enforcement": result.memory_enforcement},
+        "run_info": {
+            **reporter.run_info,
+            "memory_enforcement": result.memory_enforcement,
+            # The host's own facts, beside what the run's process reported of itself.
+            "host_wall_s": round(result.wall_seconds, 1),
+            "host_device": "gpu" if result.devices else "cpu",
+        },
     }
     if reporter.tampered is not None:
         return _learner_fault(
@@ -230,7 +237,9 @@ def _training_verdict(
     if result.outcome == "ok" and reporter.done is not None:
         reporter.pending.update(
             phase=Submission.Phase.GRADING,
-            result=reporter.done,
+            # Its wall time by the host's clock: the engine's own figure is the learner's
+            # process speaking.
+            result={**reporter.done, "wall_s": round(result.wall_seconds, 1)},
             samples_per_second=reporter.samples_per_second,
             **common,
         )

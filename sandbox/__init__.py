@@ -18,7 +18,8 @@ STRICT mode, as root (a Celery worker on a server)::
 
 Inside, host paths are neutral: the interpreter's prefix is at /python, its venv made
 again at /venv, of /usr only the library folders it loads (sandbox/runtime.py),
-the job at /job, and bubblewrap reads its mount list from a file descriptor, so its
+the job at /job, a GPU's device nodes only where the policy names them (a `gpu` lab on a
+GPU worker), and bubblewrap reads its mount list from a file descriptor, so its
 command line (the sandbox's /proc/1/cmdline) names no host folder and no job.
 
 The outer bubblewrap runs as root without a user namespace because the
@@ -39,7 +40,12 @@ the network nor the file system, and says so loudly.
 
 from __future__ import annotations
 
-from sandbox.capabilities import Capabilities, capabilities_report, detect_capabilities
+from sandbox.capabilities import (
+    Capabilities,
+    capabilities_report,
+    detect_capabilities,
+    nvidia_device_nodes,
+)
 from sandbox.jobfiles import open_job_file
 from sandbox.jobspace import JobFilesLost
 from sandbox.policy import (
@@ -74,6 +80,7 @@ __all__ = [
     "UnsafeJobFile",
     "capabilities_report",
     "detect_capabilities",
+    "nvidia_device_nodes",
     "open_job_file",
     "run",
     "run_sandboxed",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 
 from sandbox.cgroups import cgroup_version, find_memory_cgroup, find_pids_cgroup
@@ -266,3 +268,11 @@ def _probe_bubblewrap(bwrap: str, setpriv: str | None, is_root: bool) -> tuple[b
     if not ok:
         return False, False, f"bubblewrap failed its self-test: {err}"
     return True, False, "Learner code could create user namespaces (nested bwrap failed)."
+
+
+def nvidia_device_nodes(dev: str = "/dev") -> tuple[str, ...]:
+    """The NVIDIA driver's device nodes on this machine (none on a CPU box): what a run
+    needs to reach the GPUs, whose user-space libraries live beside libstdc++ in the
+    folders the sandbox already binds."""
+    names = [*glob.glob(f"{dev}/nvidia*"), *glob.glob(f"{dev}/nvidia-caps/*")]
+    return tuple(sorted(n for n in names if stat.S_ISCHR(os.stat(n).st_mode)))

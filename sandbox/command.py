@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
@@ -87,6 +88,20 @@ def system_mount_args() -> list[str]:
     for path in ETC_FILES:
         args += ["--ro-bind-try", path, path]
     return [*args, "--proc", "/proc", "--dev", "/dev"]
+
+
+def device_args(devices: tuple[str, ...]) -> list[str]:
+    """Host device nodes at their own paths, on top of bubblewrap's minimal /dev. Only
+    character devices: a path that is anything else (a folder of the host, a link) is a
+    configuration error, not something to bind."""
+    args: list[str] = []
+    for device in devices:
+        if not os.path.isabs(device) or not stat.S_ISCHR(
+            os.stat(device, follow_symlinks=False).st_mode
+        ):
+            raise ValueError(f"{device!r} is not a character device")
+        args += ["--dev-bind", device, device]
+    return args
 
 
 def args_file(args: list[str]) -> int:

@@ -147,6 +147,9 @@ class SandboxPolicy:
     pids_cgroup_parent: str | None = None
     # Uids (first, last) leased one per concurrent run where no pids cgroup is writable.
     uid_range: tuple[int, int] | None = DEFAULT_UID_RANGE
+    # Host device nodes the program may open besides bubblewrap's minimal /dev (a GPU's
+    # /dev/nvidia*): bound at their own paths, the STRICT sandbox's only way to a GPU.
+    devices: tuple[str, ...] = ()
 
 
 class SandboxError(RuntimeError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -22,6 +23,7 @@ from sandbox.command import (
     bind_args,
     build_sandbox_env,
     data_file,
+    device_args,
     host_path_translator,
     namespace_args,
     nested_userns_args,
@@ -78,6 +80,7 @@ class SandboxResult:
     detail: str = ""  # one sentence for the learner
     process_enforcement: str = "none"  # one of PROCESS_ENFORCEMENTS
     disk_enforcement: str = "none"  # one of DISK_ENFORCEMENTS
+    devices: tuple[str, ...] = ()  # the host device nodes the program could open
 
     @property
     def ok(self) -> bool:
@@ -186,7 +189,10 @@ def run(
         cwd_inside=policy.cwd_inside,
         on_stdout_line=on_stdout_line,
         should_stop=should_stop,
-        capabilities=capabilities_for(policy.memory_cgroup_parent),
+        capabilities=capabilities_for(
+            policy.memory_cgroup_parent, policy.pids_cgroup_parent, policy.uid_range
+        ),
+        devices=policy.devices,
     )
 
 
@@ -205,6 +211,7 @@ def run_sandboxed(
     kill_grace_seconds: float = KILL_GRACE_SECONDS,
     max_stdout_bytes: int = MAX_STDOUT_BYTES,
     capabilities: Capabilities | None = None,
+    devices: tuple[str, ...] = (),
 ) -> SandboxResult:
     """Run argv (argv[0]: an absolute path, e.g. the venv's python) sandboxed.
 
@@ -260,7 +267,16 @@ def run_sandboxed(
         identity = _Identity(uid, gid, process_enforcement)
         if strict:
             launch = _strict_launch(
-                argv, run_dir, binds, limits, env or {}, cwd_inside, caps, cgroups, identity
+                argv,
+                run_dir,
+                binds,
+                limits,
+                env or {},
+                cwd_inside,
+                caps,
+                cgroups,
+                identity,
+                devices,
             )
         else:
             launch = _basic_launch(argv, run_dir, binds, limits, env or {}, caps, cgroups, identity)
@@ -277,7 +293,7 @@ def run_sandboxed(
         result = supervisor.run()
         if space is not None:
             space.keep()
-        return result
+        return dataclasses.replace(result, devices=devices if strict else ())
 
 
 @dataclass(frozen=True)
@@ -317,6 +333,7 @@ def _strict_launch(
     caps: Capabilities,
     cgroups: _RunCgroups,
     identity: _Identity,
+    devices: tuple[str, ...] = (),
 ) -> _Launch:
     assert caps.bubblewrap is not None and caps.prlimit is not None
     prepare_job_dir(job_dir, caps.is_root, identity.uid, identity.gid)
@@ -336,6 +353,7 @@ def _strict_launch(
             [*((h, d, False) for h, d in runtime.binds), *binds, (job_dir, JOB_MOUNT, True)]
         ),
         *venv,
+        *device_args(devices),
         "--remount-ro",
         "/",
     ]

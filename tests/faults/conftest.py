@@ -28,7 +28,7 @@ from labs.models import Lab, Submission
 from labs.services.datasets import dataset_import
 from tests.conftest import TINY_SOLUTION, Worker, wait_for
 from tests.factories import ModuleFactory
-from tests.faults.report import TrialRecord, fault_table
+from tests.faults.report import ContainmentRecord, TrialRecord, containment_table, fault_table
 
 FAULT_TRIALS = int(os.environ.get("ACADEMY_FAULT_TRIALS", "1"))
 # Three epochs: long enough to land a kill anywhere in training.
@@ -42,12 +42,16 @@ def pytest_configure(config: pytest.Config) -> None:
 @dataclass
 class FaultLog:
     records: list[TrialRecord] = field(default_factory=list)
+    containment: list[ContainmentRecord] = field(default_factory=list)
 
-    def add(self, record: TrialRecord) -> None:
-        self.records.append(record)
+    def add(self, record: TrialRecord | ContainmentRecord) -> None:
+        if isinstance(record, ContainmentRecord):
+            self.containment.append(record)
+        else:
+            self.records.append(record)
         if path := os.environ.get("ACADEMY_FAULT_REPORT"):
             with open(path, "a") as out:
-                out.write(json.dumps(asdict(record)) + "\n")
+                out.write(json.dumps({"kind": type(record).__name__, **asdict(record)}) + "\n")
 
 
 _LOG = FaultLog()
@@ -62,6 +66,10 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if _LOG.records:
         terminalreporter.section("fault trials")
         for line in fault_table(_LOG.records):
+            terminalreporter.write_line(line)
+    if _LOG.containment:
+        terminalreporter.section("containment trials")
+        for line in containment_table(_LOG.containment):
             terminalreporter.write_line(line)
 
 

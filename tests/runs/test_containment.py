@@ -8,9 +8,11 @@ it is the learner's doing whatever their code or the engine then reported.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,12 +119,11 @@ def test_a_run_that_hits_its_own_process_limit_ends_error_and_says_so(
     )
 
 
-def test_a_fork_bomb_in_another_learners_run_does_not_fail_an_ordinary_run(
-    db, learner, lab, settings, tmp_path, caps
-):
-    settings.ACADEMY_JOBS_DIR = tmp_path / "jobs"
-    settings.ACADEMY_TRAINING_THREADS = 1
-    bomb_job = tmp_path / "bomb"
+@contextlib.contextmanager
+def another_run_fork_bombing(caps: Capabilities, folder: Path) -> Iterator[None]:
+    """Another learner's sandbox, holding every process its run may have (64), all as the
+    sandbox's uid, for as long as the block runs."""
+    bomb_job = folder / "bomb"
     bomb_job.mkdir()
     (bomb_job / "main.py").write_text(HOLDING_BOMB)
     holding, done = threading.Event(), threading.Event()
@@ -144,11 +145,20 @@ def test_a_fork_bomb_in_another_learners_run_does_not_fail_an_ordinary_run(
     thread.start()
     try:
         assert holding.wait(60)
-        # The bomb holds every process its run may have (64), all as the sandbox's uid.
-        submission = _run(learner, lab, TINY_SOLUTION)
+        yield
     finally:
         done.set()
         thread.join(60)
+
+
+def test_a_fork_bomb_in_another_learners_run_does_not_fail_an_ordinary_run(
+    db, learner, lab, settings, tmp_path, caps
+):
+    settings.ACADEMY_JOBS_DIR = tmp_path / "jobs"
+    settings.ACADEMY_TRAINING_THREADS = 1
+
+    with another_run_fork_bombing(caps, tmp_path):
+        submission = _run(learner, lab, TINY_SOLUTION)
 
     assert submission.status == Submission.Status.GRADED, submission.error_message
     assert submission.platform_retries == 0

@@ -137,3 +137,29 @@ def test_a_top_level_loop_is_shown_as_the_learners_code_still_importing(
     assert 'data-phase="training"' not in seen and 'data-phase="hooks"' not in seen
     submission.refresh_from_db()
     assert not submission.is_active  # the limit ended it
+
+
+# The engine's last words forged: a run of no time at all, on a device this worker lacks.
+FORGES_ITS_SPEED = (
+    TINY_SOLUTION
+    + "\nimport labs.training.engine as engine\n"
+    + "_done = engine._done_event\n"
+    + "engine._done_event = lambda *a: {**_done(*a), 'wall_s': 0.001, 'device': 'cuda'}\n"
+)
+
+
+def test_the_wall_time_and_device_shown_are_the_hosts(db, client, learner, lab, settings_for_runs):
+    lab.queue = lab.Queue.GPU  # a GPU lab, on a worker without a GPU
+    lab.save()
+    submission = Submission.objects.create(learner=learner, lab=lab, code=FORGES_ITS_SPEED)
+
+    assert submission_run(submission_id=submission.pk, worker="test") == Submission.Status.GRADED
+
+    submission.refresh_from_db()
+    assert submission.result["wall_s"] == submission.run_info["host_wall_s"] >= 1
+    assert submission.run_info["host_device"] == "cpu"
+    client.force_login(learner)
+    panel = client.get(
+        reverse("labs:run-status", args=[submission.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "s on the CPU" in panel

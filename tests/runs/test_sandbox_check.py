@@ -20,6 +20,8 @@ def test_sandbox_check_prints_the_strict_sandbox_and_the_memory_cap(settings):
     assert "STRICT sandbox available" in text
     assert "Memory cap: " in text
     assert ("cgroup v" in text) or ("RLIMIT_AS fallback" in text)
+    # This machine has no GPU: the check says where `gpu` labs train, not nothing.
+    assert "GPU device nodes: none on this machine" in text or "/dev/nvidia" in text
 
 
 @pytest.mark.skipif(not STRICT_HERE, reason="bubblewrap and prlimit are not installed here")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ from sandbox import (
     Limits,
     SandboxError,
     SandboxMode,
+    nvidia_device_nodes,
     run_sandboxed,
 )
 from tests.sandbox.conftest import FAST_LIMITS, VENV_PYTHON, ScriptRunner, processes_with
@@ -584,3 +586,36 @@ def test_a_venv_of_the_systems_own_python_runs_with_its_packages(
     )
     assert result.outcome == "ok", result.stderr_tail
     assert json.loads(lines[-1]) == ["/venv", "/python", 42]
+
+
+def test_a_device_node_is_there_only_when_the_policy_names_it(run_script: ScriptRunner) -> None:
+    """How a GPU reaches a run (its /dev/nvidia* nodes); /dev/fuse stands in for one here:
+    a character device that bubblewrap's minimal /dev does not have."""
+    probe = "import os, stat; print(os.path.exists('/dev/fuse') and stat.S_ISCHR(os.stat('/dev/fuse').st_mode))"
+
+    without = run_script(probe)
+    named = run_script(probe, devices=("/dev/fuse",))
+
+    assert without.result.ok and without.lines == ["False"], without.result.stderr_tail
+    assert named.result.ok and named.lines == ["True"], named.result.stderr_tail
+    assert named.result.devices == ("/dev/fuse",) and without.result.devices == ()
+
+
+def test_only_character_devices_are_passed(run_script: ScriptRunner, tmp_path: Path) -> None:
+    (tmp_path / "not-a-device").write_text("")
+    for path in (str(tmp_path / "not-a-device"), "/etc", "relative/nvidia0"):
+        with pytest.raises((ValueError, FileNotFoundError)):
+            run_script("print(1)", devices=(path,))
+
+
+def test_the_nvidia_nodes_are_found_by_kind_not_by_name(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    os.mknod(tmp_path / "nvidia0", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(tmp_path / "nvidiactl", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    (tmp_path / "nvidia-notes").write_text("a file, not a device")
+
+    assert nvidia_device_nodes(str(tmp_path)) == (
+        str(tmp_path / "nvidia0"),
+        str(tmp_path / "nvidiactl"),
+    )

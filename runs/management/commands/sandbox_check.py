@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runs.jobs import jobs_usage
-from sandbox import SandboxMode, detect_capabilities
+from sandbox import SandboxMode, detect_capabilities, nvidia_device_nodes
 
 MB = 1024 * 1024
 
@@ -36,6 +36,12 @@ class Command(BaseCommand):
                 f"Job folder quota: {settings.ACADEMY_JOB_DISK_MB} MB per run "
                 "(ACADEMY_JOB_DISK_MB)."
             )
+        gpus = nvidia_device_nodes()
+        self.stdout.write(
+            f"GPU device nodes for `gpu` labs: {', '.join(gpus)}."
+            if gpus
+            else "GPU device nodes: none on this machine (`gpu` labs train on the CPU here)."
+        )
         self._write_job_folders()
         if mode is SandboxMode.STRICT and not caps.full:
             raise CommandError(
