@@ -5,6 +5,8 @@
 Set DATABASE_URL (a PostgreSQL of your own) to include the database cut and the database
 hang, which SQLite cannot have. Columns: fault, trials, lost grades, duplicated grades, and
 how long after the fault was over the affected run was moving again (p50 / max, seconds).
+Then the hostile learner's attacks (tests/faults/test_containment_trials.py; `-k containment`
+runs them alone): how many trials ended with the verdict each must get.
 """
 
 from __future__ import annotations
@@ -47,9 +49,10 @@ def main() -> int:
             attacks.append(ContainmentRecord(**fields))
         else:
             records.append(TrialRecord(**fields))
-    print()
-    for line in fault_table(records):
-        print(line)
+    if records:
+        print()
+        for line in fault_table(records):
+            print(line)
     if attacks:
         print()
         for line in containment_table(attacks):
@@ -57,7 +60,8 @@ def main() -> int:
         print("\nper attack trial:")
         for attack in attacks:
             print(f"  {attack.attack} #{attack.trial}: {attack.seen} ({attack.detail})")
-    print("\nper trial:")
+    if records:
+        print("\nper trial:")
     for record in records:
         recovered = "-" if record.recovered_s is None else f"{record.recovered_s:.1f}s"
         print(f"  {record.fault} #{record.trial}: {record.detail} (recovered {recovered})")
