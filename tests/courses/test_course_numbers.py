@@ -112,12 +112,19 @@ def test_lesson_lora_module_is_the_one_the_engine_accepts() -> None:
     assert "0.795" in page and "0.736" in page
 
 
-def test_little_data_class_ratio() -> None:
-    counts = derive.label_counts(derive.lab_train_rows("lab-little-data"))
-    assert counts == {"ham": 315, "spam": 45} and counts["ham"] / counts["spam"] == 7
+def test_little_data_class_counts_and_balanced_weights() -> None:
+    rows = derive.lab_train_rows("lab-little-data")
+    counts = derive.label_counts(rows)
+    assert counts == {"negative": 163, "neutral": 699, "positive": 218}
+    assert derive.balanced_class_weights(rows) == {
+        "negative": 2.21,
+        "neutral": 0.52,
+        "positive": 1.65,
+    }
     page = text("doing-it-well/06-lab-little-data.md")
-    assert "315 ham and\n   45 spam" in page and "spam weighted 7\u00d7" in page
-    assert "CLASS_WEIGHTS = [1.0, 4.0]" in (
+    assert "699 are neutral, 218 positive and 163 negative" in page
+    assert "2.21, 0.52 and\n   1.65" in page and "1,080 tweets" in page
+    assert "CLASS_WEIGHTS = [3.0, 0.5, 1.5]" in (
         COURSE / "doing-it-well/labs/little-data/solution.py"
     ).read_text(encoding="utf-8")
 

@@ -38,7 +38,7 @@ LABS: dict[str, tuple[str, int | None]] = {
     "lab-learning-rate": ("twitter-financial-sentiment", 1200),
     "lab-many-classes": ("banking77", 3000),
     "lab-peft": ("twitter-financial-sentiment", 1200),
-    "lab-little-data": ("sms-spam", 400),
+    "lab-little-data": ("twitter-financial-sentiment", 1200),
     "lab-capstone": ("clinc150", 4530),
 }
 
@@ -66,6 +66,13 @@ def label_entropy(rows: Sequence[Row]) -> float:
     counts = label_counts(rows)
     total = sum(counts.values())
     return -sum(c / total * math.log(c / total) for c in counts.values())
+
+
+def balanced_class_weights(rows: Sequence[Row]) -> dict[str, float]:
+    """n / (k n_c) per class, to two places: each class then weighs the same in the loss."""
+    counts = label_counts(rows)
+    total = sum(counts.values())
+    return {label: round(total / (len(counts) * n), 2) for label, n in sorted(counts.items())}
 
 
 def majority_share(rows: Sequence[Row]) -> float:
@@ -204,8 +211,8 @@ def main() -> None:
             f"{lab} training rows: {len(rows)}, {label_counts(rows)}, "
             f"entropy {label_entropy(rows):.3f}, majority {majority_share(rows):.3f}"
         )
-    spam = label_counts(lab_train_rows("lab-little-data"))
-    print(f"lab-little-data ham:spam = {spam['ham'] / spam['spam']:.2f}")
+    weights = balanced_class_weights(lab_train_rows("lab-little-data"))
+    print(f"lab-little-data balanced class weights n / (k n_c): {weights}")
     print(f"ln 3 = {math.log(3):.3f}; ln 77 = {math.log(77):.3f}")
 
     print("== Adam ==")

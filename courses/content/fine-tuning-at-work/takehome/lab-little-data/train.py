@@ -1,8 +1,8 @@
 """Take-home script for the LLM Academy lab "Lab: little data, imbalanced classes".
 
 Reproduces the lab's reference run with Hugging Face Trainer and datasets, on
-the lab's public training split only: a seeded, stratified subset of 400 rows of
-sms-spam/train.csv, 10% of it kept back as a dev split. It never reads the held-out split
+the lab's public training split only: a seeded, stratified subset of 1200 rows of
+twitter-financial-sentiment/train.csv, 10% of it kept back as a dev split. It never reads the held-out split
 the course grades on, so the numbers it prints are dev numbers.
 
     python train.py                       # the full reference run
@@ -19,6 +19,7 @@ import csv
 import json
 import math
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,19 +38,19 @@ from transformers import (
     set_seed,
 )
 
-DATASET = "sms-spam"
-TRAIN_SUBSET = 400
+DATASET = "twitter-financial-sentiment"
+TRAIN_SUBSET = 1200
 SEED = 13
 DEV_FRACTION = 0.1
 DEV_CSV = None
 HYPERPARAMETERS = {
     "learning_rate": 1e-4,
-    "epochs": 8,
+    "epochs": 3,
     "batch_size": 16,
-    "max_length": 64,
+    "max_length": 48,
     "warmup_ratio": 0.1,
     "weight_decay": 0.01,
-    "early_stopping_patience": 2,
+    "early_stopping_patience": 1,
 }
 
 
@@ -146,11 +147,16 @@ def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
     return metrics
 
 
+LINK = re.compile(r"https?://\S+")
+SPACES = re.compile(r"\s+")
+
+
 def preprocess(text: str) -> str:
-    return text
+    """A link becomes one placeholder word instead of a dozen word pieces."""
+    return SPACES.sub(" ", LINK.sub(" link ", text)).strip()
 
 
-CLASS_WEIGHTS = {"ham": 1.0, "spam": 4.0}
+CLASS_WEIGHTS = {"negative": 3.0, "neutral": 0.5, "positive": 1.5}
 
 
 class WeightedLossTrainer(Trainer):

@@ -1,21 +1,34 @@
-"""Ablation: the reference without class weights (both classes weigh the same in the loss)."""
+"""Ablation: the reference without its class weights (every class weighs 1)."""
+
+import re
 
 import torch
 import torch.nn.functional as F
 
 HYPERPARAMETERS = {
     "learning_rate": 1e-4,
-    "epochs": 8,
+    "epochs": 3,
     "batch_size": 16,
-    "max_length": 64,
+    "max_length": 48,
     "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
     "seed": 13,
-    "early_stopping_patience": 2,
+    "early_stopping_patience": 1,
     "early_stopping_metric": "dev_macro_f1",
 }
 
-# About 7 ham messages per spam one: weight spam up so both classes pull equally.
-CLASS_WEIGHTS = [1.0, 1.0]  # the ablation: both classes weigh the same
+# negative, neutral, positive: 163, 699 and 218 of the 1,080 training tweets. Balanced
+# weights (n / (3 n_c)) would be 2.21, 0.52, 1.65; negative, the class the alerts are
+# for, a little heavier.
+CLASS_WEIGHTS = [1.0, 1.0, 1.0]
+
+LINK = re.compile(r"https?://\S+")
+SPACES = re.compile(r"\s+")
+
+
+def preprocess(text: str) -> str:
+    text = LINK.sub(" link ", text)
+    return SPACES.sub(" ", text).strip()
 
 
 def training_step(model, batch, hp):
