@@ -318,6 +318,12 @@ def test_every_translation_in_the_shipped_course_imports_cleanly(db):
     assert ModuleTranslation.objects.filter(language="zh-hans").count() == len(files)
 
 
+def test_the_shipped_foundations_stage_is_translated_whole():
+    spec = parse_course_folder(SHIPPED_COURSE)
+    foundations = next(s for s in spec.stages if s.slug == "foundations")
+    assert [m.slug for m in foundations.modules if "zh-hans" not in m.translations] == []
+
+
 # --- The admin ---------------------------------------------------------------
 
 

@@ -193,3 +193,13 @@ def test_an_authors_preview_shows_the_translations_draft_in_its_language(
     preview = reverse("courses:module-preview", args=[chinese.course.slug, chinese.slug])
     assert "草稿正文" in client.get(preview, **ZH).content.decode()
     assert "草稿正文" not in client.get(lesson(chinese), **ZH).content.decode()
+
+
+def test_a_shipped_lesson_reads_in_chinese_with_its_check(client, learner, shipped_course):
+    client.force_login(learner)
+    module = shipped_course.modules.get(slug="tokenisation")
+    page = client.get(lesson(module), **ZH).content.decode()
+    assert "分词、填充与截断" in page and "为什么用子词？" in page
+    assert "在训练任何东西之前" in page  # a question of its check
+    english = client.get(lesson(module), **EN).content.decode()
+    assert "Tokenisation, padding and truncation" in english and "为什么用子词" not in english
