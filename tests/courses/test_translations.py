@@ -388,3 +388,39 @@ def test_the_admin_refuses_a_translation_into_a_language_the_site_lacks(client, 
     page = client.post(url, form).content.decode()
     assert "is not one of the site&#x27;s languages other than English" in page
     assert not module.translations.exists()
+
+
+def test_an_instructor_translates_a_question_and_an_option_and_they_are_rendered(
+    client, instructor, course
+):
+    from tests.courses.test_knowledge_check_admin import option_forms
+
+    client.force_login(instructor)
+    module = Module.objects.get(slug="intro")
+    data = {
+        "module": module.pk,
+        "position": 1,
+        "key": "why",
+        "prompt_markdown": "Why **$x$**?",
+        **option_forms([("Because `x`", True, "Right."), ("No reason", False, "Wrong.")]),
+        "translations-TOTAL_FORMS": 1,
+        "translations-0-language": "zh-hans",
+        "translations-0-prompt_markdown": "为什么是 **$x$**？",
+        "translations-0-explanation_markdown": "",
+    }
+    response = client.post(reverse("admin:courses_checkquestion_add"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    question = module.questions.get(key="why")
+    translation = question.translations.get()
+    assert "<strong>" in translation.prompt_html and "<math" in translation.prompt_html
+
+    option = question.options.order_by("position").first()
+    add = reverse("admin:courses_checkoptiontranslation_add")
+    posted = {
+        "option": option.pk,
+        "language": "zh-hans",
+        "text_markdown": "因为 `x`",
+        "explanation_markdown": "对。",
+    }
+    assert client.post(add, posted).status_code == 302
+    assert CheckOptionTranslation.objects.get(option=option).text_html == "因为 <code>x</code>"
