@@ -28,6 +28,7 @@ MODEL_ADMINS: dict[type[Model], type[ModelAdmin]] = {
     courses_models.Stage: courses_admin.StageAdmin,
     courses_models.Module: courses_admin.ModuleAdmin,
     courses_models.CheckQuestion: courses_admin.CheckQuestionAdmin,
+    courses_models.CheckOptionTranslation: courses_admin.CheckOptionTranslationAdmin,
     courses_models.CheckAttempt: grading_admin.TaughtCheckAttemptAdmin,
     courses_models.Department: grading_admin.HrDepartmentAdmin,
     courses_models.EmployeeProfile: grading_admin.HrEmployeeProfileAdmin,
@@ -49,7 +50,16 @@ MODEL_ADMINS: dict[type[Model], type[ModelAdmin]] = {
 # Models with no list of their own: edited or read inline on their parent's page
 # (options on a question, answers on an attempt) or never by hand (dataset rows).
 INLINE_ONLY: frozenset[type[Model]] = frozenset(
-    {courses_models.CheckOption, courses_models.CheckAnswer, labs_models.Example}
+    {
+        courses_models.CheckOption,
+        courses_models.CheckAnswer,
+        labs_models.Example,
+        # Translations: inline under their course, stage, module or question.
+        courses_models.CourseTranslation,
+        courses_models.StageTranslation,
+        courses_models.ModuleTranslation,
+        courses_models.CheckQuestionTranslation,
+    }
 )
 
 

@@ -19,21 +19,28 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from courses.authoring.parse import canonical_body
+from courses.authoring.parse import canonical_body, content_languages
 from courses.models import (
     CheckAnswer,
     CheckAttempt,
     CheckOption,
+    CheckOptionTranslation,
     CheckQuestion,
+    CheckQuestionTranslation,
     Course,
+    CourseTranslation,
     Module,
+    ModuleTranslation,
     Stage,
+    StageTranslation,
 )
 from courses.rendering import MarkdownError, render_markdown
 from courses.services import (
+    check_translation_render,
     course_content_changed,
     course_set_published,
     module_draft_save,
+    module_translation_save,
     question_render,
 )
 
@@ -62,6 +69,90 @@ class CourseContentAdmin(admin.ModelAdmin):
             course_content_changed(course=course_id)
 
 
+class TranslationForm(forms.ModelForm):
+    """A translation's language is one the site offers (settings.LANGUAGES), not English."""
+
+    def clean_language(self) -> str:
+        language = (self.cleaned_data.get("language") or "").strip().lower()
+        if language not in content_languages():
+            raise forms.ValidationError(
+                f"“{language}” is not one of the site's languages other than English "
+                f"({', '.join(sorted(content_languages()))})."
+            )
+        return language
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name in ("body_markdown", "prompt_markdown", "text_markdown", "explanation_markdown"):
+            if name in self.fields:
+                _markdown_error(self, name)
+        return cleaned
+
+
+class CourseTranslationInline(admin.TabularInline):
+    model = CourseTranslation
+    form = TranslationForm
+    fields = ["language", "title", "summary"]
+    extra = 0
+
+
+class StageTranslationInline(admin.TabularInline):
+    model = StageTranslation
+    form = TranslationForm
+    fields = ["language", "title", "summary"]
+    extra = 0
+
+
+class ModuleTranslationForm(TranslationForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As on the module itself: an unpublished draft is what the translator goes on editing.
+        if self.instance.pk and self.instance.draft_saved_at and not self.is_bound:
+            self.initial["body_markdown"] = self.instance.draft_markdown
+
+
+class ModuleTranslationInline(admin.StackedInline):
+    """The lesson in another language; "Save as draft" keeps its body for the preview too.
+    Its check's texts are translated on each question's page."""
+
+    model = ModuleTranslation
+    form = ModuleTranslationForm
+    fields = ["language", "title", "summary", "body_markdown"]
+    extra = 0
+
+
+class CheckQuestionTranslationInline(admin.StackedInline):
+    model = CheckQuestionTranslation
+    form = TranslationForm
+    fields = ["language", "prompt_markdown", "explanation_markdown"]
+    extra = 0
+    verbose_name = "translation (options are translated under “Check option translations”)"
+
+
+class CheckOptionTranslationAdmin(CourseContentAdmin):
+    """An option's text in another language (a question's options are inline on its page,
+    and the admin has no inline within an inline)."""
+
+    form = TranslationForm
+    list_display = ["option", "language", "question"]
+    list_filter = ["language", "option__question__module__course"]
+    search_fields = ["text_markdown", "option__question__key", "option__question__module__slug"]
+    fields = ["option", "language", "text_markdown", "explanation_markdown"]
+    raw_id_fields = ["option"]
+
+    def course_id_of(self, obj: CheckOptionTranslation) -> int:
+        return obj.option.question.module.course_id
+
+    @admin.display(description="question")
+    def question(self, obj: CheckOptionTranslation) -> str:
+        return str(obj.option.question)
+
+    def save_model(
+        self, request: HttpRequest, obj: CheckOptionTranslation, form: Any, change: bool
+    ) -> None:
+        check_translation_render(translation=obj)
+
+
 class StageInline(admin.TabularInline):
     model = Stage
     fields = ["position", "slug", "title", "summary"]
@@ -81,7 +172,7 @@ class CourseAdmin(CourseContentAdmin):
     list_filter = ["is_published"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
-    inlines = [StageInline]
+    inlines = [StageInline, CourseTranslationInline]
     actions = ["publish", "unpublish"]
 
     def course_id_of(self, obj: Course) -> int:
@@ -103,7 +194,7 @@ class CourseAdmin(CourseContentAdmin):
 class StageAdmin(CourseContentAdmin):
     list_display = ["title", "course", "position"]
     list_filter = ["course"]
-    inlines = [ModuleInline]
+    inlines = [ModuleInline, StageTranslationInline]
 
 
 def _markdown_error(form: forms.BaseForm, field: str) -> None:
@@ -200,7 +291,7 @@ class ModuleAdmin(CourseContentAdmin):
     list_filter = ["course", "kind", "required"]
     search_fields = ["title", "slug"]
     readonly_fields = ["preview", "source_path", "add_question"]
-    inlines = [QuestionInline]
+    inlines = [QuestionInline, ModuleTranslationInline]
 
     @admin.display(description="Knowledge check")
     def add_question(self, obj: Module) -> str:
@@ -241,6 +332,15 @@ class ModuleAdmin(CourseContentAdmin):
         return super().response_change(request, obj)
 
     def save_formset(self, request: HttpRequest, form: ModuleForm, formset, change: bool) -> None:
+        if formset.model is ModuleTranslation:
+            translations = formset.save(commit=False)
+            for gone in formset.deleted_objects:
+                gone.delete()
+            for translation in translations:
+                module_translation_save(
+                    translation=translation, draft=change and "_save_draft" in request.POST
+                )
+            return
         super().save_formset(request, form, formset, change)
         for question in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
             question_render(question=question)
@@ -340,10 +440,16 @@ class CheckQuestionAdmin(CourseContentAdmin):
         "explanation_markdown",
     ]
     readonly_fields = ["preview"]
-    inlines = [OptionInline]
+    inlines = [OptionInline, CheckQuestionTranslationInline]
 
     def course_id_of(self, obj: CheckQuestion) -> int:
         return obj.module.course_id
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is CheckQuestionTranslation:
+            for translation in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
+                check_translation_render(translation=translation)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         # Rendered once, after the options are saved, so the fingerprint covers them. The

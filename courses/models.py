@@ -271,3 +271,114 @@ class CheckAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempt} · {self.question.key} · {'right' if self.is_correct else 'wrong'}"
+
+
+# --------------------------------------------------------------------------
+# Translations of what learners read. English is the course itself (the rows above);
+# a translation holds only texts, keyed by a Django language code ("zh-hans"), and a
+# learner page shows it in place of the English where one exists
+# (courses.selectors.content_translate). Progress, answers and grading stay on the
+# English rows, so a learner's record is the same whichever language they read.
+
+
+class CourseTranslation(models.Model):
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=15)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["course", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["course", "language"], name="one_translation_per_course_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.course.slug} [{self.language}]"
+
+
+class StageTranslation(models.Model):
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=15)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["stage", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage", "language"], name="one_translation_per_stage_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} [{self.language}]"
+
+
+class ModuleTranslation(models.Model):
+    module = models.ForeignKey(Module, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=15)
+    title = models.CharField(max_length=200)
+    summary = models.CharField(max_length=300, blank=True)
+    body_markdown = models.TextField(blank=True)
+    body_html = models.TextField(blank=True, editable=False)
+    # As on Module: an unpublished edit, shown only in the author's preview.
+    draft_markdown = models.TextField(blank=True, editable=False)
+    draft_html = models.TextField(blank=True, editable=False)
+    draft_saved_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["module", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["module", "language"], name="one_translation_per_module_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.module} [{self.language}]"
+
+
+class CheckQuestionTranslation(models.Model):
+    question = models.ForeignKey(
+        CheckQuestion, on_delete=models.CASCADE, related_name="translations"
+    )
+    language = models.CharField(max_length=15)
+    prompt_markdown = models.TextField()
+    prompt_html = models.TextField(blank=True, editable=False)
+    # A numeric question's explanation; a multiple-choice one explains on each option.
+    explanation_markdown = models.TextField(blank=True)
+    explanation_html = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["question", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "language"], name="one_translation_per_question_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question} [{self.language}]"
+
+
+class CheckOptionTranslation(models.Model):
+    option = models.ForeignKey(CheckOption, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=15)
+    text_markdown = models.TextField()
+    text_html = models.TextField(blank=True, editable=False)
+    explanation_markdown = models.TextField()
+    explanation_html = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        ordering = ["option", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["option", "language"], name="one_translation_per_option_language"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.option} [{self.language}]"

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.utils import translation
 
+from courses.authoring.parse import content_languages
 from courses.draws import DrawnQuestion
-from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
+from courses.models import (
+    CheckAttempt,
+    CheckOption,
+    CheckOptionTranslation,
+    CheckQuestion,
+    CheckQuestionTranslation,
+    Course,
+    CourseTranslation,
+    Enrollment,
+    Module,
+    ModuleTranslation,
+    Stage,
+    StageTranslation,
+)
 from courses.numeric import numeric_is_right
 
 
@@ -136,3 +152,79 @@ def check_feedback(*, drawn: list[DrawnQuestion], outcome: Any = None) -> list[d
             }
         )
     return rows
+
+
+def content_language() -> str | None:
+    """The language to show course texts in: the active one (Django's get_language(), set by
+    the locale middleware from the learner's choice) when courses may be translated into
+    it, else None, which is the English."""
+    language = (translation.get_language() or "").lower()
+    return language if language in content_languages() else None
+
+
+def content_translate(
+    *,
+    courses: Iterable[Course] = (),
+    stages: Iterable[Stage] = (),
+    modules: Iterable[Module] = (),
+    questions: Iterable[CheckQuestion] = (),
+    drafts: bool = False,
+) -> None:
+    """Show these rows in the learner's language: each text that has a translation is put
+    in place of the English on the instance (for display only; nothing is saved, and a
+    page that saves reads its rows afresh). A text without one stays English.
+
+    The one place learner pages look translations up: one query per kind of row given,
+    whatever their number, and none in English. The options of `questions` are the ones
+    prefetched on them (check_questions). `drafts`: an author's preview, which shows a
+    translation's unpublished draft as it shows the English one's."""
+    language = content_language()
+    if language is None:
+        return
+    by_course = _group(courses)
+    for course_text in CourseTranslation.objects.filter(course__in=by_course, language=language):
+        for course in by_course[course_text.course_id]:
+            course.title, course.summary = course_text.title, course_text.summary
+    by_stage = _group(stages)
+    for stage_text in StageTranslation.objects.filter(stage__in=by_stage, language=language):
+        for stage in by_stage[stage_text.stage_id]:
+            stage.title, stage.summary = stage_text.title, stage_text.summary
+    by_module = _group(modules)
+    for module_text in ModuleTranslation.objects.filter(module__in=by_module, language=language):
+        for module in by_module[module_text.module_id]:
+            module.title, module.summary = module_text.title, module_text.summary
+            module.body_markdown, module.body_html = (
+                module_text.body_markdown,
+                module_text.body_html,
+            )
+            if drafts and module_text.draft_saved_at:
+                module.body_html = module_text.draft_html
+    by_question = _group(questions)
+    for question_text in CheckQuestionTranslation.objects.filter(
+        question__in=by_question, language=language
+    ):
+        for question in by_question[question_text.question_id]:
+            question.prompt_markdown = question_text.prompt_markdown
+            question.prompt_html = question_text.prompt_html
+            if question_text.explanation_markdown:
+                question.explanation_markdown = question_text.explanation_markdown
+                question.explanation_html = question_text.explanation_html
+    by_option = _group(o for qs in by_question.values() for q in qs for o in q.options.all())
+    for option_text in CheckOptionTranslation.objects.filter(
+        option__in=by_option, language=language
+    ):
+        for option in by_option[option_text.option_id]:
+            option.text_markdown, option.text_html = (
+                option_text.text_markdown,
+                option_text.text_html,
+            )
+            option.explanation_markdown = option_text.explanation_markdown
+            option.explanation_html = option_text.explanation_html
+
+
+def _group(rows: Iterable[Any]) -> dict[int, list[Any]]:
+    """Rows by id: a page may hold the same row twice (the module and its place in the map)."""
+    grouped: dict[int, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.pk, []).append(row)
+    return grouped

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -15,7 +16,10 @@ from courses.authoring.parse import (
     CheckSpec,
     CourseSpec,
     ModuleSpec,
+    ModuleTranslationSpec,
     QuestionSpec,
+    QuestionTextSpec,
+    canonical_body,
     canonical_text,
     numeric_fingerprint,
     question_fingerprint,
@@ -26,13 +30,18 @@ from courses.models import (
     CheckAnswer,
     CheckAttempt,
     CheckOption,
+    CheckOptionTranslation,
     CheckQuestion,
+    CheckQuestionTranslation,
     Course,
+    CourseTranslation,
     Department,
     EmployeeProfile,
     Enrollment,
     Module,
+    ModuleTranslation,
     Stage,
+    StageTranslation,
 )
 from courses.numeric import numeric_is_right
 from courses.rendering import render_markdown
@@ -49,6 +58,8 @@ class ImportReport:
     not_in_folder: list[str] = field(default_factory=list)
     # Imported, but worth a look (look-alike labels in a dataset).
     warnings: list[str] = field(default_factory=list)
+    # Translation files not imported (their modules stay in English), each with its reason.
+    translations_refused: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -66,6 +77,10 @@ class ImportReport:
             for name in self.not_in_folder
         ]
         out += [f"  ! warning: {warning}" for warning in self.warnings]
+        out += [
+            f"  ! translation refused (learners read this in English): {problem}"
+            for problem in self.translations_refused
+        ]
         return out
 
 
@@ -112,6 +127,8 @@ def course_import_spec(*, spec: CourseSpec) -> ImportReport:
                 existing=existing_modules.pop(module_spec.slug, None),
             )
     report.not_in_folder = sorted(existing_modules)
+    _course_translations_sync(report, course=course, spec=spec)
+    report.translations_refused = [str(problem) for problem in spec.translation_problems]
     # Parts of an import write with update() and bulk_create(), which bump no
     # updated_at: one touch here covers them all.
     course_content_changed(course=course)
@@ -156,6 +173,127 @@ def _import_module(
     outcome = check_sync(module=module, check=spec.check)
     if outcome:
         report.updated.append(f"check {spec.slug}: {outcome}")
+    _module_translations_sync(report, module=module, translations=spec.translations)
+
+
+def _upsert(model: type[Any], *, lookup: dict[str, Any], fields: dict[str, Any]) -> str:
+    """Create or update one row; say which ('' when it already matched)."""
+    row = model.objects.filter(**lookup).first()
+    if row is None:
+        model.objects.create(**lookup, **fields)
+        return "created"
+    if _assign(row, **fields):
+        row.save()
+        return "updated"
+    return ""
+
+
+def _course_translations_sync(report: ImportReport, *, course: Course, spec: CourseSpec) -> None:
+    """The folder is the truth for translations as for the English: a language it no longer
+    has (or whose file was refused) is removed, and learners read that part in English."""
+    removed, _ = (
+        CourseTranslation.objects.filter(course=course)
+        .exclude(language__in=list(spec.translations))
+        .delete()
+    )
+    StageTranslation.objects.filter(stage__course=course).exclude(
+        language__in=list(spec.translations)
+    ).delete()
+    if removed:
+        report.updated.append(f"course {course.slug}: translation(s) removed")
+    stages = {stage.slug: stage for stage in course.stages.all()}
+    for language, translation in spec.translations.items():
+        outcomes = [
+            _upsert(
+                CourseTranslation,
+                lookup={"course": course, "language": language},
+                fields={"title": translation.title, "summary": translation.summary},
+            )
+        ]
+        for slug, (title, summary) in translation.stages.items():
+            outcomes.append(
+                _upsert(
+                    StageTranslation,
+                    lookup={"stage": stages[slug], "language": language},
+                    fields={"title": title, "summary": summary},
+                )
+            )
+        _report_translation(report, f"course {course.slug}", language, outcomes)
+
+
+def _report_translation(
+    report: ImportReport, what: str, language: str, outcomes: list[str]
+) -> None:
+    if outcomes[0] == "created":
+        report.created.append(f"translation {language} of {what}")
+    elif any(outcomes):
+        report.updated.append(f"translation {language} of {what}")
+
+
+def _module_translations_sync(
+    report: ImportReport, *, module: Module, translations: Mapping[str, ModuleTranslationSpec]
+) -> None:
+    removed, _ = module.translations.exclude(language__in=list(translations)).delete()
+    CheckQuestionTranslation.objects.filter(question__module=module).exclude(
+        language__in=list(translations)
+    ).delete()
+    CheckOptionTranslation.objects.filter(option__question__module=module).exclude(
+        language__in=list(translations)
+    ).delete()
+    if removed:
+        report.updated.append(f"module {module.slug}: translation(s) removed")
+    live = {
+        q.key: q
+        for q in module.questions.filter(retired_at__isnull=True).prefetch_related("options")
+    }
+    for language, translation in translations.items():
+        outcomes = [
+            _upsert(
+                ModuleTranslation,
+                lookup={"module": module, "language": language},
+                fields={
+                    "title": translation.title,
+                    "summary": translation.summary,
+                    "body_markdown": translation.body_markdown,
+                    "body_html": translation.body_html,
+                },
+            )
+        ]
+        for text in translation.questions:
+            outcomes += _question_translation_sync(live[text.key], language=language, text=text)
+        _report_translation(report, f"module {module.slug}", language, outcomes)
+
+
+def _question_translation_sync(
+    question: CheckQuestion, *, language: str, text: QuestionTextSpec
+) -> list[str]:
+    outcomes = [
+        _upsert(
+            CheckQuestionTranslation,
+            lookup={"question": question, "language": language},
+            fields={
+                "prompt_markdown": text.prompt_markdown,
+                "prompt_html": text.prompt_html,
+                "explanation_markdown": text.explanation_markdown,
+                "explanation_html": text.explanation_html,
+            },
+        )
+    ]
+    # The parser held the translation to the English options' number and order.
+    for option, option_text in zip(question.options.all(), text.options, strict=True):
+        outcomes.append(
+            _upsert(
+                CheckOptionTranslation,
+                lookup={"option": option, "language": language},
+                fields={
+                    "text_markdown": option_text.text_markdown,
+                    "text_html": option_text.text_html,
+                    "explanation_markdown": option_text.explanation_markdown,
+                    "explanation_html": option_text.explanation_html,
+                },
+            )
+        )
+    return outcomes
 
 
 def check_sync(*, module: Module, check: CheckSpec | None) -> str:
@@ -512,6 +650,48 @@ def module_draft_save(*, module: Module, body_markdown: str) -> Module:
     return module
 
 
+def module_translation_save(*, translation: ModuleTranslation, draft: bool) -> ModuleTranslation:
+    """Store a translation edited in the admin, its body rendered once. As for the English
+    body (module_draft_save), a draft is kept for the preview and learners go on reading the
+    published translation until "Save"; a new translation has nothing published yet, so it
+    is published at once."""
+    body = canonical_body(translation.body_markdown)
+    if draft and translation.pk:
+        translation.draft_markdown = body
+        translation.draft_html = render_markdown(body).html
+        translation.draft_saved_at = timezone.now()
+        translation.body_markdown, translation.body_html = ModuleTranslation.objects.values_list(
+            "body_markdown", "body_html"
+        ).get(pk=translation.pk)
+    else:
+        translation.body_markdown = body
+        translation.body_html = render_markdown(body).html
+        translation.draft_markdown = translation.draft_html = ""
+        translation.draft_saved_at = None
+    translation.save()
+    return translation
+
+
+def check_translation_render(
+    *, translation: CheckQuestionTranslation | CheckOptionTranslation
+) -> None:
+    """After an edit in the admin: a question's or option's translated texts rendered once."""
+    if isinstance(translation, CheckQuestionTranslation):
+        translation.prompt_markdown = canonical_text(translation.prompt_markdown)
+        translation.prompt_html = render_markdown(translation.prompt_markdown).html
+    else:
+        translation.text_markdown = canonical_text(translation.text_markdown)
+        translation.text_html = unwrap_paragraph(render_markdown(translation.text_markdown).html)
+    explanation = translation.explanation_markdown
+    translation.explanation_markdown = canonical_text(explanation) if explanation.strip() else ""
+    translation.explanation_html = (
+        render_markdown(translation.explanation_markdown).html
+        if translation.explanation_markdown
+        else ""
+    )
+    translation.save()
+
+
 def course_set_published(*, course: Course, published: bool) -> Course:
     course.is_published = published
     course.save(update_fields=["is_published", "updated_at"])
@@ -556,6 +736,11 @@ ROLE_PERMISSIONS = {
         ("courses", "module", ["add", "change", "delete", "view"]),
         ("courses", "checkquestion", ["add", "change", "delete", "view"]),
         ("courses", "checkoption", ["add", "change", "delete", "view"]),
+        ("courses", "coursetranslation", ["add", "change", "delete", "view"]),
+        ("courses", "stagetranslation", ["add", "change", "delete", "view"]),
+        ("courses", "moduletranslation", ["add", "change", "delete", "view"]),
+        ("courses", "checkquestiontranslation", ["add", "change", "delete", "view"]),
+        ("courses", "checkoptiontranslation", ["add", "change", "delete", "view"]),
         ("courses", "checkattempt", ["view"]),
         ("courses", "enrollment", ["view"]),
         ("grading", "moduleprogress", ["view"]),

@@ -13,13 +13,18 @@ from courses.models import (
     CheckAnswer,
     CheckAttempt,
     CheckOption,
+    CheckOptionTranslation,
     CheckQuestion,
+    CheckQuestionTranslation,
     Course,
+    CourseTranslation,
     Department,
     EmployeeProfile,
     Enrollment,
     Module,
+    ModuleTranslation,
     Stage,
+    StageTranslation,
 )
 from grading import admin as grading_admin
 from grading.models import (
@@ -42,6 +47,7 @@ EXPECTED = {
     Stage: courses_admin.StageAdmin,
     Module: courses_admin.ModuleAdmin,
     CheckQuestion: courses_admin.CheckQuestionAdmin,
+    CheckOptionTranslation: courses_admin.CheckOptionTranslationAdmin,  # no inline in an inline
     CheckAttempt: grading_admin.TaughtCheckAttemptAdmin,  # instructors: their courses only
     Department: grading_admin.HrDepartmentAdmin,  # + HR's "assign a course"
     EmployeeProfile: grading_admin.HrEmployeeProfileAdmin,
@@ -58,7 +64,16 @@ EXPECTED = {
     ApiToken: grading_admin.ApiTokenAdmin,
 }
 # Edited or read on their parent's page (options, answers), or never by hand (dataset rows).
-NOT_LISTED = {CheckOption, CheckAnswer, Example}
+NOT_LISTED = {
+    CheckOption,
+    CheckAnswer,
+    Example,
+    # Translations: inline under their course, stage, module or question.
+    CourseTranslation,
+    StageTranslation,
+    ModuleTranslation,
+    CheckQuestionTranslation,
+}
 
 
 def registered(site: AdminSite) -> dict[type, type]:

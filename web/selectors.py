@@ -23,12 +23,13 @@ from pygments.lexers import PythonLexer
 
 from academy import charts
 from courses.draws import draw_new, draw_replay, draw_sign
-from courses.models import CheckAttempt, Course, Module
+from courses.models import CheckAttempt, CheckQuestion, Course, Module
 from courses.rendering import PYGMENTS_CSS_CLASS
 from courses.selectors import (
     check_attempt_latest,
     check_feedback,
     check_questions,
+    content_translate,
     course_list_visible,
     enrollment_get,
     enrollment_list_for_learner,
@@ -57,9 +58,26 @@ HISTORY_ROWS = 20
 
 def catalog_rows(*, user: User) -> list[tuple[Course, Any]]:
     """Every course this user may see, each with their enrollment in it (or None)."""
-    courses = course_list_visible(user=user).prefetch_related("stages")
+    courses = list(course_list_visible(user=user).prefetch_related("stages"))
     enrolled = {e.course_id: e for e in enrollment_list_for_learner(learner=user)}
+    content_translate(courses=courses, stages=[s for c in courses for s in c.stages.all()])
     return [(course, enrolled.get(course.pk)) for course in courses]
+
+
+def progress_translate(
+    progresses: list[CourseProgress],
+    *,
+    modules: tuple[Module, ...] = (),
+    questions: list[CheckQuestion] | None = None,
+) -> None:
+    """The courses, stages and modules these progress maps show, in the learner's language
+    (with `modules` and `questions` shown beside them), in one look-up whatever their number."""
+    content_translate(
+        courses=[p.course for p in progresses] + [m.course for m in modules],
+        stages=[s.stage for p in progresses for s in p.stages] + [m.stage for m in modules],
+        modules=[s.module for p in progresses for s in p.modules] + list(modules),
+        questions=questions or [],
+    )
 
 
 def my_learning_rows(*, learner: User) -> list[dict[str, Any]]:
@@ -69,6 +87,7 @@ def my_learning_rows(*, learner: User) -> list[dict[str, Any]]:
         {"enrollment": e, "progress": course_progress(learner=learner, course=e.course)}
         for e in enrollment_list_for_learner(learner=learner)
     ]
+    progress_translate([r["progress"] for r in rows])
     rows.sort(
         key=lambda r: (
             r["enrollment"].completed_at is not None,
@@ -80,9 +99,11 @@ def my_learning_rows(*, learner: User) -> list[dict[str, Any]]:
 
 
 def course_page_context(*, learner: User, course: Course) -> dict[str, Any]:
+    progress = course_progress(learner=learner, course=course)
+    progress_translate([progress])
     return {
         "course": course,
-        "progress": course_progress(learner=learner, course=course),
+        "progress": progress,
         "enrollment": enrollment_get(learner=learner, course=course),
     }
 
@@ -123,6 +144,8 @@ def module_page_context(
         drawn = draw_replay(outcome.attempt.draw, {q.pk: q for q in questions})
     else:
         drawn = draw_new(module=module, questions=questions) if questions else []
+    # After the draw and the grading, which read the English rows: only the texts change.
+    progress_translate([progress], modules=(module,), questions=questions)
     return {
         **_place_in_course(module, progress),
         "enrollment": enrollment_get(learner=learner, course=module.course),
@@ -197,6 +220,7 @@ def module_preview_context(*, user: User, module: Module) -> dict[str, Any]:
         context = lab_page_context(learner=user, module=module, lab=lab)
     else:
         context = module_page_context(learner=user, module=module)
+    content_translate(modules=[module], drafts=True)  # a translation's draft, in its language
     context["state"] = dataclasses.replace(context["state"], is_open=True)
     context["preview_banner"] = (
         f"Preview of the draft saved {timezone.localtime(module.draft_saved_at):%d %b %Y, %H:%M}:"
@@ -299,6 +323,7 @@ def lab_page_context(
     history = run_history(learner=learner, lab=lab)
     current = submission_active(learner=learner, lab=lab) or (history[0] if history else None)
     used = attempts_used_today(learner=learner, lab=lab)
+    progress_translate([progress], modules=(module,))
     return {
         **_place_in_course(module, progress),
         "lab": lab,
@@ -320,6 +345,7 @@ def finished_run_context(*, learner: User, submission: Submission) -> dict[str, 
     (module status, course percentage, stage unlocks), as a passed knowledge check does."""
     module = submission.lab.module
     progress = course_progress(learner=learner, course=module.course)
+    progress_translate([progress], modules=(module,))
     place = _place_in_course(module, progress)
     grade = getattr(submission, "grade", None)  # RelatedObjectDoesNotExist is an AttributeError
     return {
@@ -340,9 +366,11 @@ def submission_page_context(*, submission: Submission) -> dict[str, Any]:
     code_html = highlight(
         submission.code, PythonLexer(), HtmlFormatter(cssclass=PYGMENTS_CSS_CLASS, linenos="table")
     )
+    module = submission.lab.module
+    content_translate(modules=[module])
     return {
         "code_html": code_html,
-        "module": submission.lab.module,
+        "module": module,
         **run_context(submission=submission),
     }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from courses.models import CheckQuestion, Course, Module
+from courses.models import CheckQuestion, Course, Module, ModuleTranslation, StageTranslation
 
 
 def dump_yaml(data: Any) -> str:
@@ -84,6 +84,45 @@ def _check_section(module: Module) -> dict[str, Any] | None:
     }
 
 
+def _translation_front(module: Module, translation: ModuleTranslation) -> dict[str, Any]:
+    """A module translation's front matter: its texts only; where the admin left a question
+    or option untranslated, its English, so the file is whole (and the page reads the same)."""
+    front: dict[str, Any] = {
+        "slug": module.slug,
+        "language": translation.language,
+        "title": translation.title,
+        "summary": translation.summary,
+    }
+    language = translation.language
+    questions = sorted(
+        (q for q in module.questions.all() if q.retired_at is None), key=lambda q: q.position
+    )
+    entries = []
+    for question in questions:
+        text = next((t for t in question.translations.all() if t.language == language), None)
+        entry: dict[str, Any] = {
+            "id": question.key,
+            "prompt": (text or question).prompt_markdown.strip(),
+        }
+        if question.numeric_value is not None:
+            explained = text if text and text.explanation_markdown else question
+            entry["explanation"] = explained.explanation_markdown.strip()
+        else:
+            entry["options"] = []
+            for option in sorted(question.options.all(), key=lambda o: o.position):
+                shown = next((t for t in option.translations.all() if t.language == language), None)
+                entry["options"].append(
+                    {
+                        "text": (shown or option).text_markdown.strip(),
+                        "explanation": (shown or option).explanation_markdown.strip(),
+                    }
+                )
+        entries.append(entry)
+    if entries:
+        front["check"] = {"questions": entries}
+    return front
+
+
 def course_export(
     *, course: Course, dest: Path | str, lab_sections: Mapping[int, dict[str, Any]]
 ) -> list[Path]:
@@ -109,9 +148,39 @@ def course_export(
         ),
         encoding="utf-8",
     )
+    for translation in course.translations.all():
+        stage_texts = {
+            t.stage_id: t
+            for t in StageTranslation.objects.filter(
+                stage__course=course, language=translation.language
+            )
+        }
+        (root / f"course.{translation.language}.yaml").write_text(
+            dump_yaml(
+                {
+                    "language": translation.language,
+                    "title": translation.title,
+                    "summary": translation.summary,
+                    # A stage the admin left untranslated keeps its English, as on the page.
+                    "stages": [
+                        {
+                            "slug": s.slug,
+                            "title": stage_texts[s.pk].title if s.pk in stage_texts else s.title,
+                            "summary": stage_texts[s.pk].summary
+                            if s.pk in stage_texts
+                            else s.summary,
+                        }
+                        for s in stages
+                    ],
+                }
+            ),
+            encoding="utf-8",
+        )
     modules = list(
         course.modules.select_related("stage")
-        .prefetch_related("questions__options")
+        .prefetch_related(
+            "questions__options__translations", "questions__translations", "translations"
+        )
         .order_by("stage__position", "position")
     )
     fronts: dict[int, dict[str, Any]] = {}
@@ -137,4 +206,9 @@ def course_export(
             (root / stage.slug / name).write_text(
                 f"---\n{dump_yaml(fronts[module.pk])}---\n{module.body_markdown}", encoding="utf-8"
             )
+            for text in module.translations.all():
+                (root / stage.slug / f"{name.removesuffix('.md')}.{text.language}.md").write_text(
+                    f"---\n{dump_yaml(_translation_front(module, text))}---\n{text.body_markdown}",
+                    encoding="utf-8",
+                )
     return sorted(path for path in root.rglob("*") if path.is_file())

@@ -211,3 +211,62 @@ class ModuleFront(Section):
     # A lab module's `lab:` section: its schema is labs' (labs.authoring_schema.LabSection),
     # which reads it with the lines kept by the parser.
     lab: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------
+# Translations: `NN-name.<language>.md` beside a module file and `course.<language>.yaml`
+# beside course.yaml. They carry texts only; everything else (which option is correct,
+# the pass mark, minutes, the lab) is the English file's, so a translation cannot make a
+# check grade differently from the English.
+
+# Keys of the English files that a translation must not carry, with why, for the message.
+NON_TEXT_KEYS = frozenset(
+    {
+        "correct",
+        "pass_mark",
+        "draw",
+        "max_attempts",
+        "cooldown_minutes",
+        "answer",
+        "kind",
+        "minutes",
+        "required",
+        "lab",
+        "published",
+    }
+)
+
+
+class OptionText(Section):
+    text: Text
+    explanation: Text
+
+
+class QuestionText(Section):
+    id: Slug | None = None
+    prompt: Text
+    options: list[OptionText] | None = None
+    explanation: Text | None = None
+
+
+class CheckText(Section):
+    questions: Annotated[list[QuestionText], Field(min_length=1, max_length=MAX_QUESTIONS)]
+
+
+class ModuleTranslationFront(Section):
+    """A module translation's front matter."""
+
+    slug: Slug
+    language: str
+    title: Title
+    summary: Annotated[Summary, at_most(MAX_MODULE_SUMMARY)] = ""
+    check: CheckText | None = None
+
+
+class CourseTranslationMeta(Section):
+    """course.<language>.yaml."""
+
+    language: str
+    title: Title
+    summary: Summary = ""
+    stages: Annotated[list[StageEntry], Field(min_length=1)]

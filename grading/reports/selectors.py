@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from courses.due_dates import overdue_q
 from courses.models import Course, Department, Enrollment, Module
+from courses.selectors import content_translate
 from courses.services import HR_GROUP, INSTRUCTOR_GROUP
 from grading.models import ApiToken, AuditEvent, CourseStaff, ModuleProgress
 from grading.reports.services import token_hash
@@ -718,6 +719,12 @@ def transcript_courses(
         progress = course_progress(learner=learner, course=enrollment.course)
         modules = [TranscriptModule(state=s, row=rows.get(s.module.pk)) for s in progress.modules]
         courses.append(TranscriptCourse(enrollment=enrollment, progress=progress, modules=modules))
+    # In the reader's language, as the learner pages are (one look-up for the whole record).
+    content_translate(
+        courses=[c.enrollment.course for c in courses],
+        stages=[m.state.module.stage for c in courses for m in c.modules],
+        modules=[m.state.module for c in courses for m in c.modules],
+    )
     return courses
 
 
@@ -727,7 +734,9 @@ def transcript_events(*, learner: User, include_unpublished: bool = True) -> lis
     events = AuditEvent.objects.filter(learner=learner)
     if not include_unpublished:
         events = events.exclude(course__is_published=False)
-    return list(events.select_related("actor", "course")[:TRANSCRIPT_EVENTS])
+    latest = list(events.select_related("actor", "course")[:TRANSCRIPT_EVENTS])
+    content_translate(courses=[e.course for e in latest if e.course is not None])
+    return latest
 
 
 # --------------------------------------------------------------------------

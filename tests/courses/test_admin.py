@@ -8,12 +8,20 @@ from django.urls import reverse
 from courses.models import Course, Module
 from courses.rendering import pygments_css
 
-# The module page's knowledge-check inline, empty.
+# An empty inline of a change page: its management form.
+NO_TRANSLATIONS = {
+    "translations-TOTAL_FORMS": 0,
+    "translations-INITIAL_FORMS": 0,
+    "translations-MIN_NUM_FORMS": 0,
+    "translations-MAX_NUM_FORMS": 1000,
+}
+# The module page's knowledge-check and translation inlines, empty.
 NO_QUESTIONS = {
     "questions-TOTAL_FORMS": 0,
     "questions-INITIAL_FORMS": 0,
     "questions-MIN_NUM_FORMS": 0,
     "questions-MAX_NUM_FORMS": 1000,
+    **NO_TRANSLATIONS,
 }
 
 

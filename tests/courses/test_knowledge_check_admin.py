@@ -8,6 +8,7 @@ from django.urls import reverse
 from courses import draws
 from courses.models import CheckQuestion, Module
 from grading.services import check_attempt_submit
+from tests.courses.test_admin import NO_TRANSLATIONS
 from tests.factories import make_check
 
 
@@ -17,6 +18,7 @@ def option_forms(rows: list[tuple[str, bool, str]]) -> dict[str, object]:
         "options-INITIAL_FORMS": 0,
         "options-MIN_NUM_FORMS": 0,
         "options-MAX_NUM_FORMS": 1000,
+        **NO_TRANSLATIONS,
     }
     for i, (text, correct, explanation) in enumerate(rows):
         data |= {
