@@ -21,6 +21,7 @@ from tests.e2e.oidc_provider import (
     CLIENT_ID,
     CLIENT_SECRET,
     NADIA,
+    NOBODY,
     OpenIDProvider,
     provider_start,
 )
@@ -222,3 +223,15 @@ def test_a_provider_that_goes_down_before_the_code_is_exchanged_gets_a_clear_pag
     assert f"{PROVIDER_NAME} is not answering" in page.inner_text("[data-sso-failure]")
     assert nobody_signed_in(page, live_server)
     assert not EmployeeProfile.objects.filter(employee_id="E-1001").exists()
+
+
+def test_an_account_without_an_employee_id_is_refused_with_what_to_do(
+    live_server, page, sso, course
+):
+    provider_sign_in(page, live_server, NOBODY)
+
+    page.wait_for_selector("[data-sso-failure]")
+    message = page.inner_text("[data-sso-failure] [role=alert]")
+    assert "carries no employee id" in message and "Ask IT" in message
+    assert nobody_signed_in(page, live_server)
+    assert not User.objects.filter(email="nobody@example.com").exists()
