@@ -140,9 +140,13 @@ def test_an_overlong_claim_is_refused_rather_than_cut():
 
 
 @pytest.fixture
-def passwords_off(settings):
+def sso_configured(settings):
     settings.ACADEMY_OIDC_ISSUER = "http://127.0.0.1:9"  # never contacted by these tests
     settings.ACADEMY_OIDC_PROVIDER_NAME = "Contoso ID"
+
+
+@pytest.fixture
+def passwords_off(settings, sso_configured):
     settings.ACADEMY_LOCAL_LOGIN = False
     settings.ACADEMY_BREAK_GLASS_USERS = ["root"]
 
@@ -189,3 +193,26 @@ def test_with_sso_off_its_addresses_are_not_found(client):
     assert client.get("/oidc/authenticate/").status_code == 404
     assert client.get("/oidc/callback/?code=x&state=y").status_code == 404
     assert "Sign in with" not in client.get("/accounts/login/").content.decode()
+
+
+def test_a_provider_that_says_no_gets_our_page_with_its_reason(client, sso_configured):
+    response = client.get(
+        "/oidc/callback/?error=access_denied&error_description=End-User+aborted&state=abc"
+    )
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Contoso ID did not sign you in: End-User aborted." in page
+    assert "Back to the sign-in page" in page
+
+
+def test_a_callback_for_no_sign_in_started_here_is_refused_without_asking_the_provider(
+    client, sso_configured, learner
+):
+    client.force_login(learner)
+
+    response = client.get("/oidc/callback/?code=stolen&state=not-ours")
+
+    assert response.status_code == 400
+    assert "does not belong to a sign-in started in this browser" in response.content.decode()
+    assert "_auth_user_id" not in client.session  # a failed sign-in leaves nobody signed in
