@@ -156,7 +156,7 @@ def test_with_passwords_off_the_sign_in_page_offers_only_single_sign_on(client, 
 
     assert "Sign in with Contoso ID" in page
     assert 'href="/oidc/authenticate/?next=/my/"' in page
-    assert 'name="password"' not in page
+    assert 'name="password"' not in page and "Forgotten your password" not in page
 
 
 def test_with_passwords_off_a_password_is_refused_with_a_clear_message(client, passwords_off):
