@@ -21,7 +21,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(VENV)/.installed
+# The OpenID provider the single sign-on tests sign in through (tests/e2e/idp/, npm's oidc-provider).
+IDP := tests/e2e/idp
+$(IDP)/node_modules/.installed: $(IDP)/package.json $(IDP)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is required for the sign-on tests (Debian: apt-get install npm)"; exit 1; }
+	npm ci --prefix $(IDP) --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed $(IDP)/node_modules/.installed
 
 setup: install
 	$(PY) manage.py migrate --no-input
@@ -40,8 +47,8 @@ run: setup
 test: system-deps install
 	$(PY) -m pytest
 
-## Debian packages the sandbox and the browser tests use (installed when run as root).
-SYSTEM_PACKAGES := bubblewrap util-linux chromium
+## Debian packages the sandbox, the browser tests and their OpenID provider (Node) use (installed when run as root).
+SYSTEM_PACKAGES := bubblewrap util-linux chromium nodejs
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

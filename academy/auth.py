@@ -8,6 +8,9 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
+from django.http import HttpRequest
+
+from academy.signin import password_sign_in_allowed
 
 
 class AcademyModelBackend(ModelBackend):
@@ -18,6 +21,18 @@ class AcademyModelBackend(ModelBackend):
     or an htmx status poll. The same row is read with SQL written once; the checks
     (the user exists and may sign in) are ModelBackend's own.
     """
+
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # Also here, not only in the sign-in forms: no door takes a password that is off.
+        if username is not None and not password_sign_in_allowed(username):
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
 
     def get_user(self, user_id: Any) -> Any:
         model = get_user_model()

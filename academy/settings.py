@@ -16,6 +16,7 @@ import secrets
 import shutil
 from pathlib import Path
 from typing import Any, overload
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -233,13 +234,21 @@ ACADEMY_CLIENT_ADDRESS_HEADER = env_str("ACADEMY_CLIENT_ADDRESS_HEADER", "")
 ACADEMY_TRUSTED_PROXY_HOPS = env_int("ACADEMY_TRUSTED_PROXY_HOPS", 1)
 if ACADEMY_TRUSTED_PROXY_HOPS < 1:
     raise ImproperlyConfigured("ACADEMY_TRUSTED_PROXY_HOPS must be 1 or more.")
-# No inline script anywhere (htmx and CodeMirror are static files); inline styles stay
-# allowed for the server-rendered SVG charts and Pygments.
-ACADEMY_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
-    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-)
+
+
+def content_security_policy(*, sso_issuer: str) -> str:
+    """No inline script anywhere (htmx and CodeMirror are static files); inline styles stay
+    allowed for the server-rendered SVG charts and Pygments. With single sign-on, the
+    sign-out form's POST ends in a redirect to the provider: form-action allows its origin."""
+    provider = urlsplit(sso_issuer)
+    form_action = f"'self' {provider.scheme}://{provider.netloc}" if sso_issuer else "'self'"
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; "
+        f"base-uri 'self'; form-action {form_action}; frame-ancestors 'none'"
+    )
+
+
 X_FRAME_OPTIONS = "DENY"
 
 # Rate-limit counters and sessions live in the cache: share one Redis between web
@@ -399,3 +408,51 @@ CELERY_BEAT_SCHEDULE["send-reminders"] = {
     "task": "grading.tasks.send_reminders",
     "schedule": float(env_int("ACADEMY_REMINDER_SECONDS", 3600)),
 }
+
+# --- Single sign-on (OpenID Connect, docs/sso.md) ----------------------------
+# Off unless ACADEMY_OIDC_ISSUER names the provider; its endpoints come from the provider's
+# discovery document, fetched when someone signs in (academy/sso.py), never at start-up.
+ACADEMY_OIDC_ISSUER = env_str("ACADEMY_OIDC_ISSUER", "").rstrip("/")
+ACADEMY_OIDC_PROVIDER_NAME = env_str("ACADEMY_OIDC_PROVIDER_NAME", "your company account")
+# mozilla-django-oidc's own settings, under its names: it reads them per request.
+OIDC_RP_CLIENT_ID = env_str("ACADEMY_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("ACADEMY_OIDC_CLIENT_SECRET", "")
+if ACADEMY_OIDC_ISSUER and not (OIDC_RP_CLIENT_ID and OIDC_RP_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "ACADEMY_OIDC_ISSUER is set: ACADEMY_OIDC_CLIENT_ID and ACADEMY_OIDC_CLIENT_SECRET are "
+        "required too (the application registered at the provider)."
+    )
+OIDC_RP_SCOPES = env_str("ACADEMY_OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = env_str("ACADEMY_OIDC_SIGN_ALGO", "RS256")
+# client_secret_basic is every provider's default; "post" sends the secret in the body.
+OIDC_TOKEN_USE_BASIC_AUTH = env_str("ACADEMY_OIDC_TOKEN_AUTH", "basic") == "basic"
+OIDC_TIMEOUT = env_int("ACADEMY_OIDC_TIMEOUT_SECONDS", 10)
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+# Kept for the id_token_hint of the provider's sign-out.
+OIDC_STORE_ID_TOKEN = True
+# Where a sign-in maps the provider's claims (dotted for nested ones: realm_access.roles).
+ACADEMY_OIDC_CLAIMS = {
+    "employee_id": env_str("ACADEMY_OIDC_CLAIM_EMPLOYEE_ID", "employee_id"),
+    "department": env_str("ACADEMY_OIDC_CLAIM_DEPARTMENT", "department"),
+    "manager": env_str("ACADEMY_OIDC_CLAIM_MANAGER", "manager_id"),
+    "roles": env_str("ACADEMY_OIDC_CLAIM_ROLES", "roles"),
+    "username": env_str("ACADEMY_OIDC_CLAIM_USERNAME", "preferred_username"),
+}
+# The values of the roles claim that make someone an instructor or HR.
+ACADEMY_OIDC_ROLE_VALUES = {
+    "instructor": env_str("ACADEMY_OIDC_INSTRUCTOR_ROLE", "Instructor"),
+    "hr": env_str("ACADEMY_OIDC_HR_ROLE", "HR"),
+}
+if ACADEMY_OIDC_ISSUER:
+    AUTHENTICATION_BACKENDS.append("academy.sso.AcademyOIDCBackend")
+ACADEMY_CONTENT_SECURITY_POLICY = content_security_policy(sso_issuer=ACADEMY_OIDC_ISSUER)
+# Passwords off for everyone but the break-glass accounts (they sign in at /admin/login/
+# or /accounts/login/?password while the provider is down).
+ACADEMY_LOCAL_LOGIN = env_bool("ACADEMY_LOCAL_LOGIN", default=True)
+ACADEMY_BREAK_GLASS_USERS = env_list("ACADEMY_BREAK_GLASS_USERS", [])
+if not ACADEMY_LOCAL_LOGIN and not ACADEMY_OIDC_ISSUER:
+    raise ImproperlyConfigured(
+        "ACADEMY_LOCAL_LOGIN=off needs single sign-on (ACADEMY_OIDC_ISSUER): nobody but the "
+        "break-glass accounts could sign in."
+    )

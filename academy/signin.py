@@ -29,11 +29,27 @@ RESETS_PER_EMAIL = RateLimit("reset-email", limit=3, window_seconds=60 * 60)
 RESETS_PER_ADDRESS = RateLimit("reset-address", limit=10, window_seconds=60 * 60)
 
 THROTTLED = "throttled"
+PASSWORDS_OFF = "passwords-off"
 
 
 def identity(value: str) -> str:
     """One key per account however it is spelt: NFKC (as the form signs in), casefolded."""
     return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def password_sign_in_allowed(username: str) -> bool:
+    """Whether `username` may sign in with a password: anyone, unless ACADEMY_LOCAL_LOGIN is
+    off, when only the break-glass accounts may (everyone else uses single sign-on)."""
+    if settings.ACADEMY_LOCAL_LOGIN:
+        return True
+    return identity(username) in {identity(name) for name in settings.ACADEMY_BREAK_GLASS_USERS}
+
+
+def passwords_off_message() -> str:
+    return (
+        "Password sign-in is turned off here. Use the “Sign in with "
+        f"{settings.ACADEMY_OIDC_PROVIDER_NAME}” button instead."
+    )
 
 
 def client_address(request: HttpRequest) -> str:
@@ -72,6 +88,9 @@ class RateLimitedAuthenticationForm(AuthenticationForm):
     too often; a locked account is refused even with the right password."""
 
     def clean(self) -> dict[str, Any]:
+        # Refused by name before any password is checked: the answer tells nothing of it.
+        if not password_sign_in_allowed(str(self.data.get("username", ""))):
+            raise ValidationError(passwords_off_message(), code=PASSWORDS_OFF)
         account = identity(str(self.data.get("username", "")))
         address = client_address(self.request) if self.request is not None else ""
         wait = LOGIN_FAILURES_PER_ACCOUNT.retry_after(account) or (
@@ -113,6 +132,10 @@ class RateLimitedPasswordResetForm(PasswordResetForm):
 
 def is_throttled(form: Any) -> bool:
     return bool(form is not None and form.errors and _has_code(form, THROTTLED))
+
+
+def is_passwords_off(form: Any) -> bool:
+    return bool(form is not None and form.errors and _has_code(form, PASSWORDS_OFF))
 
 
 def _has_code(form: Any, code: str) -> bool:

@@ -4,11 +4,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 import academy.admin  # noqa: F401  (registers every model: the admin is composed there)
+from academy.sso import SignInCallbackView, SignInStartView
 from academy.views import (
     RateLimitedLoginView,
     RateLimitedPasswordResetView,
     admin_login,
     favicon,
+    sign_out,
 )
 
 admin.site.site_header = "LLM Academy administration"
@@ -22,6 +24,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before django.contrib.auth.urls, whose plain views these replace.
     path("accounts/login/", RateLimitedLoginView.as_view(), name="login"),
+    path("accounts/logout/", sign_out, name="logout"),
+    # Single sign-on; both answer 404 unless ACADEMY_OIDC_ISSUER is set. The names are
+    # mozilla-django-oidc's, which it reverses.
+    path("oidc/authenticate/", SignInStartView.as_view(), name="oidc_authentication_init"),
+    path("oidc/callback/", SignInCallbackView.as_view(), name="oidc_authentication_callback"),
     path(
         "accounts/password_reset/",
         RateLimitedPasswordResetView.as_view(),

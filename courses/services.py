@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from academy.refusals import Refusal
 from courses.authoring.parse import (
@@ -779,6 +780,76 @@ def roles_sync() -> None:
             for action in actions
         ]
         group.permissions.set(permissions)
+
+
+@transaction.atomic
+def user_roles_set(*, user: User, roles: Collection[str]) -> None:
+    """Make `user` hold exactly `roles` of the academy's roles; other groups stay as they are.
+
+    The admin's door (is_staff) follows: a role opens it, no role closes it unless the user
+    is a superuser, so a role taken away at the source takes the admin away too."""
+    from django.contrib.auth.models import Group
+
+    unknown = set(roles) - set(ROLE_PERMISSIONS)
+    if unknown:
+        raise ValueError(f"not an academy role: {sorted(unknown)}")
+    groups = list(Group.objects.filter(name__in=ROLE_PERMISSIONS))
+    if len(groups) < len(ROLE_PERMISSIONS):
+        roles_sync()
+        groups = list(Group.objects.filter(name__in=ROLE_PERMISSIONS))
+    user.groups.remove(*[group for group in groups if group.name not in roles])
+    user.groups.add(*[group for group in groups if group.name in roles])
+    staff = bool(roles) or user.is_superuser
+    if user.is_staff != staff:
+        user.is_staff = staff
+        user.save(update_fields=["is_staff"])
+
+
+def department_for_name(name: str) -> Department:
+    """The department called `name` (any case), created when there is none yet."""
+    existing = Department.objects.filter(name__iexact=name).first()
+    if existing is not None:
+        return existing
+    base = slugify(name)[:100] or "department"
+    slug, suffix = base, 2
+    while Department.objects.filter(slug=slug).exists():
+        slug, suffix = f"{base}-{suffix}", suffix + 1
+    try:
+        with transaction.atomic():
+            return Department.objects.create(name=name, slug=slug)
+    except IntegrityError:  # made by a concurrent sign-in or import a moment ago
+        return Department.objects.get(name__iexact=name)
+
+
+@transaction.atomic
+def employee_profile_update(
+    *,
+    user: User,
+    employee_id: str,
+    department_name: str | None = None,
+    manager_employee_id: str | None = None,
+) -> EmployeeProfile:
+    """Record who `user` is in the employee directory: their id, department and manager.
+
+    The one write of a directory entry, whoever brings it (single sign-on's claims, an
+    import). None leaves a field as it is; "" clears it. A department not seen before is
+    created. The manager is named by their employee id; one the academy does not know yet
+    is left unset until this person's next update.
+    """
+    profile = EmployeeProfile.objects.filter(user=user).first() or EmployeeProfile(user=user)
+    profile.employee_id = employee_id
+    if department_name is not None:
+        profile.department = department_for_name(department_name) if department_name else None
+    if manager_employee_id is not None:
+        profile.manager = (
+            User.objects.filter(profile__employee_id=manager_employee_id)
+            .exclude(pk=user.pk)
+            .first()
+            if manager_employee_id
+            else None
+        )
+    profile.save()
+    return profile
 
 
 @dataclass(frozen=True)
