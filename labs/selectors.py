@@ -102,6 +102,16 @@ def submission_list_for_lab(*, learner: User, lab: Lab) -> QuerySet[Submission]:
     )
 
 
+def submission_best_for_lab(*, learner: User, lab: Lab) -> Submission | None:
+    """The learner's best-scoring graded run of this lab (the earliest of equal scores)."""
+    return (
+        submission_list_for_lab(learner=learner, lab=lab)
+        .filter(grade__isnull=False)
+        .order_by("-grade__score", "created_at")
+        .first()
+    )
+
+
 def submission_active(*, learner: User, lab: Lab) -> Submission | None:
     return (
         submission_list_for_lab(learner=learner, lab=lab)

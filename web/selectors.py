@@ -44,6 +44,7 @@ from labs.selectors import (
     lab_pass_floors,
     queue_position,
     submission_active,
+    submission_best_for_lab,
     submission_list_for_lab,
 )
 
@@ -285,15 +286,46 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
     }
 
 
+# What the editor can load: the learner's best graded run, their last run, the starter.
+EDITOR_SOURCES = ("best", "last", "starter")
+
+
+def editor_choices(
+    *, learner: User, lab: Lab, last: Submission | None, load: str | None = None
+) -> dict[str, Any]:
+    """The editor's code and its "Load my best / my last / Reset to starter" choices.
+
+    By default the best-scoring graded run's code (a returning learner whose last try was
+    a dead end starts from what worked), else the last run's, else the starter; `load`
+    names another of EDITOR_SOURCES."""
+    best = submission_best_for_lab(learner=learner, lab=lab)
+    sources: dict[str, Submission | None] = {"best": best, "last": last}
+    codes = {
+        "best": best.code if best else None,
+        "last": last.code if last else None,
+        "starter": lab.starter_code,
+    }
+    if load not in EDITOR_SOURCES or codes[load] is None:
+        load = "best" if best else "last" if last else "starter"
+    return {
+        "initial_code": codes[load],
+        "editor_loaded": load,
+        "editor_loaded_run": sources.get(load),
+        "editor_codes": {name: code for name, code in codes.items() if code is not None},
+    }
+
+
 def lab_page_context(
     *,
     learner: User,
     module: Module,
     lab: Lab,
     progress: CourseProgress | None = None,
+    load: str | None = None,
 ) -> dict[str, Any]:
     """A lab's page: editor, run panel (the active run, else the latest), history and quota.
-    `progress` saves a read where the caller has it already."""
+    `progress` saves a read where the caller has it already; `load` picks the editor's
+    code (editor_choices)."""
     if progress is None:
         progress = course_progress(learner=learner, course=module.course)
     history = run_history(learner=learner, lab=lab)
@@ -307,7 +339,7 @@ def lab_page_context(
         "history": history,
         "attempts_left": max(0, lab.attempts_per_day - used),
         "attempts_reset_at": attempts_reset_at(),
-        "initial_code": history[0].code if history else lab.starter_code,
+        **editor_choices(learner=learner, lab=lab, last=history[0] if history else None, load=load),
         "dataset": lab.dataset,
         "takehome": takehome_files(module=module, dataset=lab.dataset),
         **run_context(submission=current),

@@ -60,13 +60,15 @@ def submit(request: SignedInRequest, course_slug: str, slug: str) -> HttpRespons
     context = {
         **lab_page_context(learner=request.user, module=module, lab=lab),
         "submit_error": refusal.message if refusal else None,
+        "oob_submit_error": True,
     }
-    return render(
-        request,
-        "labs/lab_detail.html#run-panel",
-        context,
-        status=refusal.status if refusal else 200,
-    )
+    # The refusal goes beside the submit button (out of band), apart from the run panel,
+    # which still shows the previous run: the two are not one story.
+    parts = [
+        render_to_string("labs/lab_detail.html#run-panel", context, request),
+        render_to_string("labs/lab_detail.html#submit-error", context, request),
+    ]
+    return HttpResponse("".join(parts), status=refusal.status if refusal else 200)
 
 
 @login_required
