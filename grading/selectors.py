@@ -13,11 +13,14 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Prefetch
+from django.http import Http404
 
 from courses.models import Course, Module, Stage
+from courses.services import INSTRUCTOR_GROUP
 from grading.evaluation import WeightRules
-from grading.models import ModuleProgress
-from labs.models import Lab
+from grading.models import CourseStaff, ModuleProgress
+from labs.models import Lab, Submission
+from labs.selectors import validation_verdict
 
 NOT_STARTED = "not_started"
 
@@ -216,6 +219,10 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "floors": [floor_feedback(floor) for floor in grade.floors],
         "score_reached": grade.score >= grade.pass_mark,
         "weights": weight_check_feedback(grade.weight_check),
+        # A validation run is the operator's, worded as such ("passes as it should").
+        "validation": validation_verdict(submission.validation_of, passed=grade.passed)
+        if submission.validation_of
+        else None,
     }
 
 
@@ -283,3 +290,30 @@ def weight_rules_text(lab: Lab) -> str:
     if lab.checkpoint_rules is None:
         return f"changes to at most {cap}" if cap else ""
     return f"changes only to {rules.allowed()}" + (f", at most {cap} in all" if cap else "")
+
+
+def submission_get_for_viewer(*, user: User, submission_id: int) -> tuple[Submission, bool]:
+    """A run for its own page: (the run, whether this viewer only looks on).
+
+    Its learner sees it as theirs; a superuser, or an instructor who teaches the run's
+    course (as in the admin), sees it read-only. Anyone else, HR included, gets a 404, as
+    for an id that does not exist: HR reads progress, not code."""
+    try:
+        submission = Submission.objects.select_related("lab__module__course", "learner").get(
+            pk=submission_id
+        )
+    except Submission.DoesNotExist:
+        raise Http404("No such submission.") from None
+    if submission.learner_id == user.pk:
+        return submission, False
+    if user.is_active and (
+        user.is_superuser
+        or (
+            user.groups.filter(name=INSTRUCTOR_GROUP).exists()
+            and CourseStaff.objects.filter(
+                user=user, course_id=submission.lab.module.course_id
+            ).exists()
+        )
+    ):
+        return submission, True
+    raise Http404("No such submission.")

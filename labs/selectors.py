@@ -112,6 +112,17 @@ def submission_best_for_lab(*, learner: User, lab: Lab) -> Submission | None:
     )
 
 
+VERDICT_WRONG = "WRONG"
+
+
+def validation_verdict(validation_of: str, *, passed: bool) -> str:
+    """A validation run's outcome against its duty: a lab's reference must pass, its starter
+    and every ablation must not."""
+    if passed != (validation_of == "reference"):
+        return VERDICT_WRONG
+    return "passes as it should" if passed else "fails as it should"
+
+
 def submission_active(*, learner: User, lab: Lab) -> Submission | None:
     return (
         submission_list_for_lab(learner=learner, lab=lab)

@@ -282,6 +282,7 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
             x_label="step",
             y_label="loss",
             x_max=submission.total_steps or None,
+            x_integer=True,
         ),
     }
 

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
-from grading.selectors import course_progress
+from grading.selectors import course_progress, submission_get_for_viewer
 from labs.models import Example
 from labs.selectors import dataset_get, dataset_train_rows, submission_get_for_learner
 from labs.services.submissions import (
@@ -106,8 +106,8 @@ def cancel(request: SignedInRequest, submission_id: int) -> HttpResponse:
 
 @login_required
 def submission_detail(request: SignedInRequest, submission_id: int) -> HttpResponse:
-    submission = submission_get_for_learner(learner=request.user, submission_id=submission_id)
-    context = submission_page_context(submission=submission)
+    submission, onlooker = submission_get_for_viewer(user=request.user, submission_id=submission_id)
+    context = {**submission_page_context(submission=submission), "onlooker": onlooker}
     return render(request, "labs/submission_detail.html", context)
 
 
