@@ -20,6 +20,8 @@ from labs.models import Dataset, Example, Lab, Submission
 FAIRNESS_WINDOW = datetime.timedelta(hours=1)
 
 SAMPLE_ROWS = 12
+# At most this many rows of one class in the sample.
+SAMPLE_PER_LABEL = 4
 
 
 def dataset_get(*, slug: str) -> Dataset:
@@ -48,7 +50,7 @@ def dataset_card(*, dataset: Dataset) -> dict:
     counts = Counter(dict(_label_counts(train)))
     heldout_size = Example.objects.filter(dataset=dataset, split=Example.Split.HELDOUT).count()
     dev_size = Example.objects.filter(dataset=dataset, split=Example.Split.DEV).count()
-    sample = list(train.order_by("position").values_list("text", "label")[:SAMPLE_ROWS])
+    sample = _stratified_sample(train, counts)
     return {
         "train_size": sum(counts.values()),
         "heldout_size": heldout_size,
@@ -56,6 +58,22 @@ def dataset_card(*, dataset: Dataset) -> dict:
         "label_counts": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
         "sample": sample,
     }
+
+
+def _stratified_sample(train: QuerySet[Example], counts: Counter[str]) -> list[tuple[str, str]]:
+    """About SAMPLE_ROWS training rows, a few of each class (the largest classes first where
+    there are more classes than rows), spread over each class's rows and the classes
+    interleaved: a file sorted by label or by text no longer shows one class only."""
+    labels = [label for label, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    per_label = max(1, min(SAMPLE_PER_LABEL, SAMPLE_ROWS // max(1, len(labels))))
+    labels = labels[: SAMPLE_ROWS // per_label]
+    picks: dict[str, list[tuple[str, str]]] = {}
+    for label in labels:
+        rows = train.filter(label=label).order_by("position").values_list("text", "label")
+        n, k = counts[label], min(per_label, counts[label])
+        # The middle row of each of k equal stretches of the class: deterministic, spread.
+        picks[label] = [rows[(2 * i + 1) * n // (2 * k)] for i in range(k)]
+    return [picks[label][i] for i in range(per_label) for label in labels if i < len(picks[label])]
 
 
 def dataset_train_rows(
