@@ -41,7 +41,8 @@ test: system-deps install
 	$(PY) -m pytest
 
 ## Debian packages the sandbox and the browser tests use (installed when run as root).
-SYSTEM_PACKAGES := bubblewrap util-linux chromium
+# The fonts: CJK lessons and the emoji in pages render as text, not empty boxes, in the browser tests.
+SYSTEM_PACKAGES := bubblewrap util-linux chromium fonts-noto-cjk fonts-noto-color-emoji
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -37,3 +37,28 @@ def test_counts_are_grouped_by_thousands(client, learner, lab):
     Grade.objects.filter(submission=run).update(heldout_size=3080)
     text = panel(client, learner, run)
     assert "over 3,080 held-out examples" in text and "3080" not in text
+
+
+def test_a_run_that_did_not_pass_says_what_to_try_next_from_the_labs_data(client, learner, lab):
+    lab.pass_mark = 99  # the made-up grade (73) does not pass
+    lab.ablations = [
+        {"name": "no-preprocess", "without": "the preprocess: links left in", "code": "x = 1"}
+    ]
+    lab.save()
+    run = graded_run(learner, lab)  # its code ("x") defines no preprocess
+    Grade.objects.filter(submission=run).update(
+        passed=False,
+        floors=[
+            {"floor": "class_recall", "label": "bad", "required": 0.3, "actual": 0.1, "met": False}
+        ],
+    )
+    text = panel(client, learner, run)
+    steps = text[text.index("What to try next") :]
+    assert "Write the hook this lab asks for: <code>preprocess</code> is not defined" in steps
+    assert "Weight the loss by class or oversample the rare classes" in steps
+    assert "The reference solution does not pass without the preprocess: links left in." in steps
+
+
+def test_a_pass_has_no_next_steps(client, learner, lab):
+    run = graded_run(learner, lab)
+    assert "What to try next" not in panel(client, learner, run)
