@@ -269,7 +269,6 @@ class SubmissionAdmin(admin.ModelAdmin):
         "lab",
         "status",
         "score",
-        "validation_of",
         "verdict",
         "created_at",
     ]
@@ -278,7 +277,12 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_select_related = ["learner", "lab__module", "grade"]
     actions = ["regrade"]
     # The code as a read-only, highlighted block (monospace, indentation kept), not a field.
-    readonly_fields = ["code_block", *(f.name for f in Submission._meta.fields if f.name != "code")]
+    readonly_fields = [
+        "code_block",
+        "score",
+        "verdict",
+        *(f.name for f in Submission._meta.fields if f.name != "code"),
+    ]
     exclude = ["code"]
 
     @admin.display(description="score")
@@ -286,16 +290,18 @@ class SubmissionAdmin(admin.ModelAdmin):
         grade = getattr(obj, "grade", None)
         return f"{score_text(grade.score)}{' ✓' if grade.passed else ''}" if grade else "—"
 
-    @admin.display(description="verdict")
+    @admin.display(description="validation: verdict", ordering="validation_of")
     def verdict(self, obj: Submission) -> str:
         """A validation run's outcome against what it must do: the reference passes, the
         starter and every ablation do not. Blank for a learner's run."""
         if not obj.validation_of:
             return ""
+        role = obj.ablation or obj.validation_of  # one column for both: the list fits 1280 px
         if obj.is_active:
-            return "…"
+            return f"{role}: …"
         grade = getattr(obj, "grade", None)
-        return validation_verdict(obj.validation_of, passed=bool(grade and grade.passed))
+        verdict = validation_verdict(obj.validation_of, passed=bool(grade and grade.passed))
+        return f"{role}: {verdict}"
 
     @admin.display(description="code")
     def code_block(self, obj: Submission) -> str:

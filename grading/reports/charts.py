@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from grading.reports.selectors import Bucket, DepartmentBar
 
 
-def department_chart(bars: list[DepartmentBar], *, width: int = 560) -> SafeString:
+def department_chart(bars: list[DepartmentBar], *, width: int = 420) -> SafeString:
     """Horizontal bars: completion rate per department, with counts at the end of each bar."""
     title = "Completion rate by department"
     if not bars:
@@ -54,7 +54,7 @@ def department_chart(bars: list[DepartmentBar], *, width: int = 560) -> SafeStri
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
 
 
-def timeline_chart(buckets: list[Bucket], *, width: int = 560, height: int = 200) -> SafeString:
+def timeline_chart(buckets: list[Bucket], *, width: int = 420, height: int = 200) -> SafeString:
     """Columns: completions per week (or month)."""
     title = "Completions over time"
     if not buckets:

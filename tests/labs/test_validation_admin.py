@@ -43,15 +43,15 @@ def test_each_validation_run_has_a_verdict(client, instructor, lab):
     page = client.get(
         reverse("admin:labs_submission_changelist") + "?validation_of__exact=reference"
     ).content.decode()
-    assert '<td class="field-verdict">passes as it should</td>' in page
+    assert '<td class="field-verdict">reference: passes as it should</td>' in page
     page = client.get(
         reverse("admin:labs_submission_changelist") + "?validation_of__exact=starter"
     ).content.decode()
-    assert '<td class="field-verdict">WRONG</td>' in page
+    assert '<td class="field-verdict">starter: WRONG</td>' in page
     page = client.get(
         reverse("admin:labs_submission_changelist") + "?validation_of__exact=ablation"
     ).content.decode()
-    assert '<td class="field-verdict">fails as it should</td>' in page
+    assert '<td class="field-verdict">no-preprocess: fails as it should</td>' in page
     assert "54.4" in page and "54.41493" not in page
 
 

@@ -262,3 +262,12 @@ def test_an_empty_submission_is_refused_beside_the_button_not_in_the_run_panel(
         page.index('id="submit-run"') : page.index("</form>", page.index('id="submit-run"'))
     ]
     assert 'id="submit-error"' in form and "hidden" in form
+
+
+def test_the_attempts_reset_time_names_the_servers_time_zone(client, learner, lab, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(learner)
+    page = client.get(lab_url(lab)).content.decode()
+    assert "(they reset at 00:00 CET)" in page or "(they reset at 00:00 CEST)" in page
+    settings.TIME_ZONE = "UTC"
+    assert "(they reset at 00:00 UTC)" in client.get(lab_url(lab)).content.decode()
