@@ -35,7 +35,13 @@ from courses.selectors import (
     module_get_visible,
 )
 from courses.services import CheckOutcome, check_retry_refusal
-from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
+from grading.selectors import (
+    CourseProgress,
+    course_progress,
+    grade_feedback,
+    next_steps,
+    weight_rules_text,
+)
 from labs.models import Dataset, Example, Lab, Submission
 from labs.selectors import (
     attempts_reset_at,
@@ -270,6 +276,10 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
         "feedback": grade_feedback(submission=submission)
         if submission.status == Submission.Status.GRADED
         else None,
+        # A run the learner's code stopped gets the lab's pointers too (hooks, ablations).
+        "error_next_steps": next_steps(submission=submission, floors=[])
+        if submission.status == Submission.Status.ERROR and not submission.validation_of
+        else [],
         "queue_position": queue_position(submission=submission),
         "elapsed": elapsed,
         "eta": eta,

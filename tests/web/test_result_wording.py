@@ -62,3 +62,18 @@ def test_a_run_that_did_not_pass_says_what_to_try_next_from_the_labs_data(client
 def test_a_pass_has_no_next_steps(client, learner, lab):
     run = graded_run(learner, lab)
     assert "What to try next" not in panel(client, learner, run)
+
+
+def test_a_run_the_code_stopped_points_at_the_missing_hook(client, learner, lab):
+    from labs.models import Submission
+
+    run = Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code="HYPERPARAMETERS = {}\nraise ValueError('x')\n",
+        status="error",
+        error_message="ValueError: x",
+    )
+    text = panel(client, learner, run)
+    steps = text[text.index("What to try next") :]
+    assert "Write the hook this lab asks for: <code>preprocess</code> is not defined" in steps
