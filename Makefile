@@ -48,7 +48,8 @@ test: system-deps install
 	$(PY) -m pytest
 
 ## Debian packages the sandbox, the browser tests and their OpenID provider (Node) use (installed when run as root).
-SYSTEM_PACKAGES := bubblewrap util-linux chromium nodejs
+# The fonts: CJK lessons and the emoji in pages render as text, not empty boxes, in the browser tests.
+SYSTEM_PACKAGES := bubblewrap util-linux chromium nodejs fonts-noto-cjk fonts-noto-color-emoji
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \

@@ -5,6 +5,7 @@ loss curve and a dataset's label counts (web.selectors)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from django.utils.html import escape
@@ -13,16 +14,46 @@ from django.utils.safestring import SafeString, mark_safe
 Series = tuple[str, Sequence[tuple[float, float]], str]  # (name, points, css class)
 
 
-def _ticks(low: float, high: float, count: int = 4) -> list[float]:
+# A nice tick step is one of these times a power of ten: one or two significant digits.
+NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+def nice_step(span: float, count: int = 4, *, integer: bool = False) -> float:
+    """The smallest nice step that covers `span` in at most `count` intervals (whole
+    numbers only, for an axis of steps)."""
+    if span <= 0:
+        return 1.0
+    raw = span / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in NICE_STEPS if m * power >= raw * (1 - 1e-9))
+    return max(1.0, float(math.ceil(step))) if integer else step
+
+
+def _ticks(low: float, high: float, count: int = 4, *, integer: bool = False) -> list[float]:
+    """Ticks at multiples of a nice step from `low` to `high` (0, 0.1, 0.2; 0, 5, 10)."""
     if high <= low:
         return [low]
-    step = (high - low) / count
-    return [low + i * step for i in range(count + 1)]
+    step = nice_step(high - low, count, integer=integer)
+    first = math.ceil(low / step - 1e-9)
+    ticks = []
+    i = first
+    while i * step <= high * (1 + 1e-9):
+        ticks.append(round(i * step, 10))
+        i += 1
+    return ticks
+
+
+def _tick_text(value: float, step: float) -> str:
+    """A tick written with just the decimals its step needs: 0.25, not 0.287."""
+    decimals = 0
+    while decimals < 6 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
+        decimals += 1
+    return f"{value:,.{decimals}f}"
 
 
 def _fmt(value: float) -> str:
     if abs(value) >= 100:
-        return f"{value:.0f}"
+        return f"{value:,.0f}"
     if abs(value) >= 1:
         return f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
@@ -37,7 +68,9 @@ def line_chart(
     width: int = 560,
     height: int = 220,
     x_max: float | None = None,
+    x_integer: bool = False,
 ) -> SafeString:
+    """Lines over a shared x axis; `x_integer` for an axis of whole numbers (steps)."""
     points = [p for _, pts, _ in series for p in pts]
     if not points:
         return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no data yet.</p>')  # noqa: S308
@@ -46,6 +79,10 @@ def line_chart(
     ys = [y for _, y in points]
     x0, x1 = min(0.0, min(xs)), max(x_max or 0.0, max(xs))
     y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    # The y axis ends on a nice tick, so its top label is a round number too.
+    y_step = nice_step(y1 - y0)
+    y1 = math.ceil(y1 / y_step - 1e-9) * y_step
+    x_step = nice_step(x1 - x0, integer=x_integer)
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def sx(x: float) -> float:
@@ -65,11 +102,11 @@ def line_chart(
             f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
         )
         parts.append(
-            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_fmt(tick)}</text>'
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick_text(tick, y_step)}</text>'
         )
-    for tick in _ticks(x0, x1):
+    for tick in _ticks(x0, x1, integer=x_integer):
         parts.append(
-            f'<text class="tick" x="{sx(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_fmt(tick)}</text>'
+            f'<text class="tick" x="{sx(tick):.1f}" y="{height - bottom + 16}" text-anchor="middle">{_tick_text(tick, x_step)}</text>'
         )
     parts.append(
         f'<text class="axis-label" x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle">{escape(x_label)}</text>'

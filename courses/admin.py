@@ -442,6 +442,9 @@ class CheckQuestionAdmin(CourseContentAdmin):
     readonly_fields = ["preview"]
     inlines = [OptionInline, CheckQuestionTranslationInline]
 
+    class Media:
+        css = {"all": ["css/admin-authoring.css"]}  # the options table fits 1280 px
+
     def course_id_of(self, obj: CheckQuestion) -> int:
         return obj.module.course_id
 

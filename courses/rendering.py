@@ -253,7 +253,8 @@ ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
 # test holds this set equal to the ids in the templates.
 APP_ELEMENT_IDS = frozenset(
     {
-        "attribution", "check-submit", "code-editor", "editor", "export-csv", "export-json",
+        "attribution", "check-submit", "code-editor", "editor", "editor-codes", "editor-loaded",
+        "editor-sources", "export-csv", "export-json",
         "history", "id_password", "id_username", "knowledge-check", "knowledge-check-title",
         "lab-bar", "learner-table", "locked", "main", "mark-complete", "progress-panel", "report-body",
         "report-filters", "result", "run-panel", "run-status", "sort-input", "submit-error",

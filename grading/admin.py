@@ -25,10 +25,11 @@ from courses.admin import (
 from courses.models import Department, EmployeeProfile, Enrollment
 from grading.models import (
     ApiToken,
+    AuditEvent,
     CourseStaff,
     DepartmentAssignment,
 )
-from grading.reports.selectors import is_hr
+from grading.reports.selectors import audit_sentence, is_hr
 from grading.reports.services import (
     api_token_create,
     api_token_revoke,
@@ -154,10 +155,15 @@ class HrEnrollmentAdmin(TaughtCoursesOnly, EnrollmentAdmin):
 
 
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["at", "actor", "action", "learner", "course", "department", "detail"]
+    list_display = ["at", "actor", "action", "learner", "course", "department", "details"]
     list_filter = ["action", "course"]
+
     search_fields = ["learner__username", "actor__username"]
     list_select_related = ["actor", "learner", "course", "department"]
+
+    @admin.display(description="details")
+    def details(self, obj: AuditEvent) -> str:
+        return audit_sentence(obj)
 
 
 class ReminderSentAdmin(ReadOnlyAdmin):

@@ -7,17 +7,22 @@ opens once every required module of every stage before it is complete.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Prefetch
+from django.http import Http404
+from django.utils.html import escape
 
 from courses.models import Course, Module, Stage
+from courses.services import INSTRUCTOR_GROUP
 from grading.evaluation import WeightRules
-from grading.models import ModuleProgress
-from labs.models import Lab
+from grading.models import CourseStaff, ModuleProgress
+from labs.models import Lab, Submission
+from labs.selectors import validation_verdict
 
 NOT_STARTED = "not_started"
 
@@ -216,6 +221,13 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "floors": [floor_feedback(floor) for floor in grade.floors],
         "score_reached": grade.score >= grade.pass_mark,
         "weights": weight_check_feedback(grade.weight_check),
+        "next_steps": []
+        if grade.passed or submission.validation_of
+        else next_steps(submission=submission, floors=grade.floors),
+        # A validation run is the operator's, worded as such ("passes as it should").
+        "validation": validation_verdict(submission.validation_of, passed=grade.passed)
+        if submission.validation_of
+        else None,
     }
 
 
@@ -238,6 +250,52 @@ def floor_feedback(floor: dict[str, Any]) -> dict[str, Any]:
     else:
         what, why = "F1 of", "this class is rarely found or often confused with others"
     return {**floor, "what": what, "why": why}
+
+
+# What to try after a missed floor, by the floor's kind (the same advice for every lab).
+FLOOR_ADVICE = {
+    Lab.Floor.CLASS_RECALL: "weight the loss by class or oversample the rare classes, so a "
+    "small class is not given up for the large ones",
+    Lab.Floor.CLASS_F1: "look at the per-class table and the confusions below: weight the "
+    "loss by class, or train longer at a learning rate the weakest classes can follow",
+    Lab.Floor.MACRO_F1: "weight the loss by class or oversample the rare classes: macro-F1 "
+    "counts every class alike, however few its examples",
+}
+
+
+def _defined_functions(code: str) -> set[str] | None:
+    """The top-level functions a submission defines; None when it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def next_steps(*, submission: Any, floors: list[dict[str, Any]]) -> list[str]:
+    """A short "what to try next" for a run that did not pass, from the lab's own data:
+    the hooks it asks for that the code lacks, the floors missed, and what its ablations
+    say the reference needs (each ablation is the reference without one of its ideas)."""
+    lab = submission.lab
+    steps = []
+    defined = _defined_functions(submission.code) or set()
+    missing = [hook for hook in lab.required_hooks if hook not in defined]
+    if missing:
+        steps.append(
+            "Write the hook this lab asks for: "
+            + ", ".join(f"<code>{escape(hook)}</code>" for hook in missing)
+            + " is not defined in your code."
+        )
+    for floor in floors:
+        advice = FLOOR_ADVICE.get(floor["floor"])
+        if not floor["met"] and advice:
+            steps.append(f"{advice[0].upper()}{advice[1:]}.")
+    for ablation in lab.ablations:
+        if ablation.get("without"):
+            steps.append(
+                f"The reference solution does not pass without {escape(ablation['without'])}."
+            )
+    return steps
 
 
 # Beyond this many, the changed tensors are summed up rather than named.
@@ -283,3 +341,30 @@ def weight_rules_text(lab: Lab) -> str:
     if lab.checkpoint_rules is None:
         return f"changes to at most {cap}" if cap else ""
     return f"changes only to {rules.allowed()}" + (f", at most {cap} in all" if cap else "")
+
+
+def submission_get_for_viewer(*, user: User, submission_id: int) -> tuple[Submission, bool]:
+    """A run for its own page: (the run, whether this viewer only looks on).
+
+    Its learner sees it as theirs; a superuser, or an instructor who teaches the run's
+    course (as in the admin), sees it read-only. Anyone else, HR included, gets a 404, as
+    for an id that does not exist: HR reads progress, not code."""
+    try:
+        submission = Submission.objects.select_related("lab__module__course", "learner").get(
+            pk=submission_id
+        )
+    except Submission.DoesNotExist:
+        raise Http404("No such submission.") from None
+    if submission.learner_id == user.pk:
+        return submission, False
+    if user.is_active and (
+        user.is_superuser
+        or (
+            user.groups.filter(name=INSTRUCTOR_GROUP).exists()
+            and CourseStaff.objects.filter(
+                user=user, course_id=submission.lab.module.course_id
+            ).exists()
+        )
+    ):
+        return submission, True
+    raise Http404("No such submission.")

@@ -323,9 +323,9 @@ def grade_apply(*, grade: Grade) -> None:
         # its own record (validate_course's table reads it).
         if submission.validation_of in ("reference", "starter"):
             field = f"{submission.validation_of}_score"
-            Lab.objects.filter(pk=lab.pk).update(
-                **{field: grade.score, "validated_at": timezone.now()}
-            )
+            # validated_at is stamped once the last of the lab's validation runs has ended
+            # (labs.services.submissions.lab_validation_close).
+            Lab.objects.filter(pk=lab.pk).update(**{field: grade.score})
         return
     progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
         learner=submission.learner, module=lab.module

@@ -16,14 +16,22 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import PythonLexer
 
 from academy.celery import app as celery_app
+from academy.numbers import score_text
 from courses import admin as courses_admin
 from courses.authoring.source import CourseFolderError
 from courses.authoring.unzip import MAX_UNPACKED_BYTES
 from courses.models import Course
+from courses.rendering import PYGMENTS_CSS_CLASS
 from labs.datasets import MAX_CSV_BYTES, DatasetError, parse_dataset
 from labs.models import Dataset, Lab, Submission
+from labs.selectors import validation_verdict
 from labs.services.authoring import course_folder_import_zip
 from labs.services.datasets import dataset_import, dataset_replace_refusal
 from labs.services.submissions import lab_validate_enqueue
@@ -125,18 +133,23 @@ class DatasetAdmin(admin.ModelAdmin):
 
 
 class LabAdmin(admin.ModelAdmin):
-    list_display = [
-        "module",
-        "dataset",
-        "metric",
-        "baseline",
-        "target",
-        "pass_mark",
-        "reference_score",
-        "starter_score",
-        "validated_at",
-    ]
-    readonly_fields = ["reference_score", "starter_score", "validated_at"]
+    # Few, short columns: the list fits 1280 px (the rubric is on each lab's own page).
+    list_display = ["module", "dataset", "metric", "rubric", "reference", "starter", "validated_at"]
+    readonly_fields = ["reference", "starter", "validated_at"]
+    exclude = ["reference_score", "starter_score"]
+
+    @admin.display(description="rubric")
+    def rubric(self, obj: Lab) -> str:
+        return f"{obj.baseline:g} → {obj.target:g}, pass {obj.pass_mark:g}"
+
+    @admin.display(description="reference", ordering="reference_score")
+    def reference(self, obj: Lab) -> str:
+        return score_text(obj.reference_score)
+
+    @admin.display(description="starter", ordering="starter_score")
+    def starter(self, obj: Lab) -> str:
+        return score_text(obj.starter_score)
+
     list_filter = ["module__course", "dataset"]
     actions = ["validate", "regrade_all"]
 
@@ -247,26 +260,53 @@ class PassedFilter(admin.SimpleListFilter):
 class SubmissionAdmin(admin.ModelAdmin):
     """Read-only: submissions are evidence; they change only through the pipeline."""
 
+    class Media:
+        css = {"all": ["css/pygments.css", "css/admin-authoring.css"]}
+
     list_display = [
         "pk",
         "learner",
         "lab",
         "status",
         "score",
+        "verdict",
         "created_at",
-        "deliveries",
-        "validation_of",
     ]
     list_filter = ["lab", "status", PassedFilter, "validation_of", "created_at"]
     search_fields = ["learner__username", "learner__email"]
     list_select_related = ["learner", "lab__module", "grade"]
     actions = ["regrade"]
-    readonly_fields = [f.name for f in Submission._meta.fields]
+    # The code as a read-only, highlighted block (monospace, indentation kept), not a field.
+    readonly_fields = [
+        "code_block",
+        "score",
+        "verdict",
+        *(f.name for f in Submission._meta.fields if f.name != "code"),
+    ]
+    exclude = ["code"]
 
     @admin.display(description="score")
     def score(self, obj: Submission) -> str:
         grade = getattr(obj, "grade", None)
-        return f"{grade.score:.0f}{' ✓' if grade.passed else ''}" if grade else "—"
+        return f"{score_text(grade.score)}{' ✓' if grade.passed else ''}" if grade else "—"
+
+    @admin.display(description="validation: verdict", ordering="validation_of")
+    def verdict(self, obj: Submission) -> str:
+        """A validation run's outcome against what it must do: the reference passes, the
+        starter and every ablation do not. Blank for a learner's run."""
+        if not obj.validation_of:
+            return ""
+        role = obj.ablation or obj.validation_of  # one column for both: the list fits 1280 px
+        if obj.is_active:
+            return f"{role}: …"
+        grade = getattr(obj, "grade", None)
+        verdict = validation_verdict(obj.validation_of, passed=bool(grade and grade.passed))
+        return f"{role}: {verdict}"
+
+    @admin.display(description="code")
+    def code_block(self, obj: Submission) -> str:
+        html = highlight(obj.code, PythonLexer(), HtmlFormatter(cssclass=PYGMENTS_CSS_CLASS))
+        return format_html('<div class="admin-code">{}</div>', mark_safe(html))  # noqa: S308
 
     @admin.action(description="Re-grade selected runs (no retraining)")
     def regrade(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:

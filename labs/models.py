@@ -169,7 +169,7 @@ class Lab(models.Model):
     def __str__(self) -> str:
         title = self.module.title
         # Most lab modules are titled "Lab: …" already: no "Lab: Lab: …" in the admin.
-        return title if title.lower().startswith("lab") else f"Lab: {title}"
+        return title if title.lower().startswith("lab:") else f"Lab: {title}"
 
     def clean(self) -> None:
         if self.target is not None and self.baseline is not None and self.target <= self.baseline:

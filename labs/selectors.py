@@ -20,6 +20,8 @@ from labs.models import Dataset, Example, Lab, Submission
 FAIRNESS_WINDOW = datetime.timedelta(hours=1)
 
 SAMPLE_ROWS = 12
+# At most this many rows of one class in the sample.
+SAMPLE_PER_LABEL = 4
 
 
 def dataset_get(*, slug: str) -> Dataset:
@@ -48,7 +50,7 @@ def dataset_card(*, dataset: Dataset) -> dict:
     counts = Counter(dict(_label_counts(train)))
     heldout_size = Example.objects.filter(dataset=dataset, split=Example.Split.HELDOUT).count()
     dev_size = Example.objects.filter(dataset=dataset, split=Example.Split.DEV).count()
-    sample = list(train.order_by("position").values_list("text", "label")[:SAMPLE_ROWS])
+    sample = _stratified_sample(train, counts)
     return {
         "train_size": sum(counts.values()),
         "heldout_size": heldout_size,
@@ -56,6 +58,22 @@ def dataset_card(*, dataset: Dataset) -> dict:
         "label_counts": sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])),
         "sample": sample,
     }
+
+
+def _stratified_sample(train: QuerySet[Example], counts: Counter[str]) -> list[tuple[str, str]]:
+    """About SAMPLE_ROWS training rows, a few of each class (the largest classes first where
+    there are more classes than rows), spread over each class's rows and the classes
+    interleaved: a file sorted by label or by text no longer shows one class only."""
+    labels = [label for label, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    per_label = max(1, min(SAMPLE_PER_LABEL, SAMPLE_ROWS // max(1, len(labels))))
+    labels = labels[: SAMPLE_ROWS // per_label]
+    picks: dict[str, list[tuple[str, str]]] = {}
+    for label in labels:
+        rows = train.filter(label=label).order_by("position").values_list("text", "label")
+        n, k = counts[label], min(per_label, counts[label])
+        # The middle row of each of k equal stretches of the class: deterministic, spread.
+        picks[label] = [rows[(2 * i + 1) * n // (2 * k)] for i in range(k)]
+    return [picks[label][i] for i in range(per_label) for label in labels if i < len(picks[label])]
 
 
 def dataset_train_rows(
@@ -100,6 +118,27 @@ def submission_list_for_lab(*, learner: User, lab: Lab) -> QuerySet[Submission]:
         .select_related("grade")
         .order_by("-created_at")
     )
+
+
+def submission_best_for_lab(*, learner: User, lab: Lab) -> Submission | None:
+    """The learner's best-scoring graded run of this lab (the earliest of equal scores)."""
+    return (
+        submission_list_for_lab(learner=learner, lab=lab)
+        .filter(grade__isnull=False)
+        .order_by("-grade__score", "created_at")
+        .first()
+    )
+
+
+VERDICT_WRONG = "WRONG"
+
+
+def validation_verdict(validation_of: str, *, passed: bool) -> str:
+    """A validation run's outcome against its duty: a lab's reference must pass, its starter
+    and every ablation must not."""
+    if passed != (validation_of == "reference"):
+        return VERDICT_WRONG
+    return "passes as it should" if passed else "fails as it should"
 
 
 def submission_active(*, learner: User, lab: Lab) -> Submission | None:

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 
 from grading.models import Grade
 from labs.models import Lab, Submission
+from labs.selectors import VERDICT_WRONG, validation_verdict
 from labs.services.submissions import lab_validation_runs
 from runs.pipeline import submission_run
 
@@ -55,7 +56,7 @@ class ValidationRun:
     @property
     def as_expected(self) -> bool:
         """The reference passes; the starter and every ablation do not."""
-        return self.passed == (self.run.validation_of == "reference")
+        return validation_verdict(self.run.validation_of, passed=self.passed) != VERDICT_WRONG
 
 
 def labs_in_order() -> QuerySet[Lab]:

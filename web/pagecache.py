@@ -69,7 +69,8 @@ def page_key(request: HtmxRequest, course_slug: str) -> str | None:
         versions = cursor.fetchone()
     if versions is None:
         return None
-    # The path without its query string: these views read none, and a learner making up
+    # The path without its query string: the cached pages read none (a lab's `?load=` is
+    # never cached), and a learner making up
     # query strings must not be able to fill the cache.
     parts = (
         request.path,

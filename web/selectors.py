@@ -36,7 +36,13 @@ from courses.selectors import (
     module_get_visible,
 )
 from courses.services import CheckOutcome, check_retry_refusal
-from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
+from grading.selectors import (
+    CourseProgress,
+    course_progress,
+    grade_feedback,
+    next_steps,
+    weight_rules_text,
+)
 from labs.models import Dataset, Example, Lab, Submission
 from labs.selectors import (
     attempts_reset_at,
@@ -45,6 +51,7 @@ from labs.selectors import (
     lab_pass_floors,
     queue_position,
     submission_active,
+    submission_best_for_lab,
     submission_list_for_lab,
 )
 
@@ -293,6 +300,10 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
         "feedback": grade_feedback(submission=submission)
         if submission.status == Submission.Status.GRADED
         else None,
+        # A run the learner's code stopped gets the lab's pointers too (hooks, ablations).
+        "error_next_steps": next_steps(submission=submission, floors=[])
+        if submission.status == Submission.Status.ERROR and not submission.validation_of
+        else [],
         "queue_position": queue_position(submission=submission),
         "elapsed": elapsed,
         "eta": eta,
@@ -305,7 +316,37 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
             x_label="step",
             y_label="loss",
             x_max=submission.total_steps or None,
+            x_integer=True,
         ),
+    }
+
+
+# What the editor can load: the learner's best graded run, their last run, the starter.
+EDITOR_SOURCES = ("best", "last", "starter")
+
+
+def editor_choices(
+    *, learner: User, lab: Lab, last: Submission | None, load: str | None = None
+) -> dict[str, Any]:
+    """The editor's code and its "Load my best / my last / Reset to starter" choices.
+
+    By default the best-scoring graded run's code (a returning learner whose last try was
+    a dead end starts from what worked), else the last run's, else the starter; `load`
+    names another of EDITOR_SOURCES."""
+    best = submission_best_for_lab(learner=learner, lab=lab)
+    sources: dict[str, Submission | None] = {"best": best, "last": last}
+    codes = {
+        "best": best.code if best else None,
+        "last": last.code if last else None,
+        "starter": lab.starter_code,
+    }
+    if load not in EDITOR_SOURCES or codes[load] is None:
+        load = "best" if best else "last" if last else "starter"
+    return {
+        "initial_code": codes[load],
+        "editor_loaded": load,
+        "editor_loaded_run": sources.get(load),
+        "editor_codes": {name: code for name, code in codes.items() if code is not None},
     }
 
 
@@ -315,9 +356,11 @@ def lab_page_context(
     module: Module,
     lab: Lab,
     progress: CourseProgress | None = None,
+    load: str | None = None,
 ) -> dict[str, Any]:
     """A lab's page: editor, run panel (the active run, else the latest), history and quota.
-    `progress` saves a read where the caller has it already."""
+    `progress` saves a read where the caller has it already; `load` picks the editor's
+    code (editor_choices)."""
     if progress is None:
         progress = course_progress(learner=learner, course=module.course)
     history = run_history(learner=learner, lab=lab)
@@ -332,7 +375,7 @@ def lab_page_context(
         "history": history,
         "attempts_left": max(0, lab.attempts_per_day - used),
         "attempts_reset_at": attempts_reset_at(),
-        "initial_code": history[0].code if history else lab.starter_code,
+        **editor_choices(learner=learner, lab=lab, last=history[0] if history else None, load=load),
         "dataset": lab.dataset,
         "takehome": takehome_files(module=module, dataset=lab.dataset),
         **run_context(submission=current),

@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from grading.reports.selectors import Bucket, DepartmentBar
 
 
-def department_chart(bars: list[DepartmentBar], *, width: int = 560) -> SafeString:
+def department_chart(bars: list[DepartmentBar], *, width: int = 420) -> SafeString:
     """Horizontal bars: completion rate per department, with counts at the end of each bar."""
     title = "Completion rate by department"
     if not bars:
@@ -35,7 +35,7 @@ def department_chart(bars: list[DepartmentBar], *, width: int = 560) -> SafeStri
             f'<line class="grid" x1="{x:.1f}" y1="{top}" x2="{x:.1f}" '
             f'y2="{height - 18}" stroke="#ddd"/>'
             f'<text class="tick" x="{x:.1f}" y="{height - 4}" text-anchor="middle" '
-            f'font-size="11">{tick}%</text>'
+            f'font-size="13">{tick}%</text>'
         )
     for i, bar in enumerate(bars):
         y = top + i * row
@@ -43,18 +43,18 @@ def department_chart(bars: list[DepartmentBar], *, width: int = 560) -> SafeStri
         name = bar.name if len(bar.name) <= 24 else bar.name[:23] + "…"
         parts.append(
             f'<g class="dept-bar" data-name="{escape(bar.name)}" data-rate="{bar.rate}">'
-            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="12">{escape(name)}</text>'
+            f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="13">{escape(name)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{plot_w}" height="{row - 6}" fill="#eef1f5"/>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="#2f6fbd">'
             f"<title>{escape(bar.name)}: {bar.rate}% ({bar.completed} of {bar.assigned})</title></rect>"
-            f'<text x="{label_w + plot_w + 6}" y="{y + 15}" font-size="12">'
+            f'<text x="{label_w + plot_w + 6}" y="{y + 15}" font-size="13">'
             f"{bar.rate}% · {bar.completed}/{bar.assigned}</text></g>"
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped
 
 
-def timeline_chart(buckets: list[Bucket], *, width: int = 560, height: int = 200) -> SafeString:
+def timeline_chart(buckets: list[Bucket], *, width: int = 420, height: int = 200) -> SafeString:
     """Columns: completions per week (or month)."""
     title = "Completions over time"
     if not buckets:
@@ -79,7 +79,7 @@ def timeline_chart(buckets: list[Bucket], *, width: int = 560, height: int = 200
         y = top + plot_h - plot_h * tick / peak
         parts.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>'
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{tick}</text>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="13">{tick}</text>'
         )
     label_every = max(1, len(buckets) // 8)
     for i, b in enumerate(buckets):
@@ -92,7 +92,7 @@ def timeline_chart(buckets: list[Bucket], *, width: int = 560, height: int = 200
         if i % label_every == 0:
             parts.append(
                 f'<text x="{x + slot / 2:.1f}" y="{height - 10}" text-anchor="middle" '
-                f'font-size="10">{escape(b.label)}</text>'
+                f'font-size="13">{escape(b.label)}</text>'
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every interpolated text is escaped

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime
 import random
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from courses.models import Course, Department, EmployeeProfile, Enrollment, Module
-from grading.models import CourseStaff, ModuleProgress
+from grading.models import AuditEvent, CourseStaff, ModuleProgress
 from grading.reports.services import assignment_create
 
 DEPARTMENTS = [
@@ -37,6 +38,14 @@ FIRST = [
 ]
 LAST = ["Okafor", "Nguyen", "Müller", "Silva", "Kowalski", "Haddad", "Tanaka", "Berg", "Rossi"]
 PER_DEPARTMENT = 6
+# Demo assignments relative to today: (assigned days ago, due in days). Customer service
+# is overdue on purpose, so the report's overdue list has people in it.
+DEMO_DUE: dict[str, tuple[int, int]] = {
+    "engineering": (14, 21),
+    "customer-service": (40, -5),
+    "sales": (7, 10),
+    "finance": (20, 2),
+}
 
 
 @transaction.atomic
@@ -79,22 +88,37 @@ def demo_organisation_create(*, course_slugs: list[str]) -> int:
             manager = manager or user  # the first of each department manages the others
             number += 1
             created += 1
-    # Two departments assigned as a whole (one already late), a third person by person.
-    due = {"engineering": 21, "customer-service": -5, "sales": 10}
+    # Three departments assigned as a whole, a fourth person by person; each assigned
+    # DEMO_DUE[slug][0] days ago, due DEMO_DUE[slug][1] days from today.
     for course in courses:
-        for slug, days in due.items():
-            assignment_create(
-                course=course,
-                due_date=today + datetime.timedelta(days=days),
-                actor=hr,
-                departments=[departments[slug]],
+        for slug, (_, days) in DEMO_DUE.items():
+            kwargs: dict[str, Any] = (
+                {"learners": user_model.objects.filter(profile__department=departments[slug])[:3]}
+                if slug == "finance"
+                else {"departments": [departments[slug]]}
             )
-        finance = user_model.objects.filter(profile__department=departments["finance"])[:3]
-        assignment_create(
-            course=course, due_date=today + datetime.timedelta(days=2), actor=hr, learners=finance
-        )
+            assignment_create(
+                course=course, due_date=today + datetime.timedelta(days=days), actor=hr, **kwargs
+            )
+        _demo_backdate_assignments(course, departments, now=timezone.now())
         _demo_progress(course, rng, today)
     return created
+
+
+def _demo_backdate_assignments(
+    course: Course, departments: dict[str, Department], *, now: datetime.datetime
+) -> None:
+    """Each department's people (and the audit trail) were assigned before their due date,
+    not on the day the demo was made: the overdue department weeks before its date."""
+    for slug, (ago, _) in DEMO_DUE.items():
+        at = now - datetime.timedelta(days=ago)
+        people = Enrollment.objects.filter(
+            course=course, learner__profile__department=departments[slug]
+        )
+        learner_ids = list(people.values_list("learner_id", flat=True))
+        people.update(enrolled_at=at)
+        AuditEvent.objects.filter(course=course, learner_id__in=learner_ids).update(at=at)
+        AuditEvent.objects.filter(course=course, department=departments[slug]).update(at=at)
 
 
 def _demo_progress(course: Course, rng: random.Random, today: datetime.date) -> None:
@@ -112,7 +136,8 @@ def _demo_progress(course: Course, rng: random.Random, today: datetime.date) -> 
             continue  # not started
         finished = roll > 0.6
         count = len(required) if finished else rng.randint(1, max(1, len(required) - 1))
-        started = now - datetime.timedelta(days=rng.randint(15, 60))
+        # They start within a few days of being assigned (enrolled_at, backdated above).
+        started = min(enrollment.enrolled_at + datetime.timedelta(days=rng.uniform(0, 4)), now)
         for n, module in enumerate(required[:count]):
             done_at = started + datetime.timedelta(days=n * rng.uniform(0.3, 1.5))
             rows.append(
@@ -126,7 +151,6 @@ def _demo_progress(course: Course, rng: random.Random, today: datetime.date) -> 
                     else None,
                 )
             )
-        Enrollment.objects.filter(pk=enrollment.pk).update(enrolled_at=started)
         if finished:
             finished_at = min(started + datetime.timedelta(days=count * 0.9), now)
             Enrollment.objects.filter(pk=enrollment.pk).update(completed_at=finished_at)

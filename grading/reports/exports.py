@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from academy.numbers import score_text, score_value
 from grading.reports.selectors import LabColumn, Row
 
 FIXED_COLUMNS = [
@@ -63,7 +64,8 @@ def _visible_start(value: str) -> str:
 
 
 def _score(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
+    # One rounding rule for the CSV, the JSON and the pages (academy.numbers).
+    return score_text(value, missing="")
 
 
 def header(labs: list[LabColumn]) -> list[str]:
@@ -133,7 +135,7 @@ def json_record(row: Row, labs: list[LabColumn]) -> dict[str, Any]:
         "modules_required": row.modules_required,
         "completed_on": row.completed.isoformat() if row.completed else None,
         "lab_scores": {
-            lab.header.removeprefix("lab:"): score
+            lab.header.removeprefix("lab:"): score_value(score)
             for lab, score in zip(labs, row.lab_scores, strict=True)
         },
     }

@@ -38,6 +38,7 @@ from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from academy.numbers import score_text
 from courses.due_dates import overdue_q
 from courses.models import Course, Department, Enrollment, Module
 from courses.selectors import content_translate
@@ -734,9 +735,39 @@ def transcript_events(*, learner: User, include_unpublished: bool = True) -> lis
     events = AuditEvent.objects.filter(learner=learner)
     if not include_unpublished:
         events = events.exclude(course__is_published=False)
-    latest = list(events.select_related("actor", "course")[:TRANSCRIPT_EVENTS])
-    content_translate(courses=[e.course for e in latest if e.course is not None])
-    return latest
+    rows = list(events.select_related("actor", "course")[:TRANSCRIPT_EVENTS])
+    content_translate(courses=[e.course for e in rows if e.course is not None])
+    for event in rows:
+        event.sentence = audit_sentence(event)  # type: ignore[attr-defined]
+    return rows
+
+
+def _passed_word(passed: object) -> str:
+    return "passed" if passed else "not passed"
+
+
+def audit_sentence(event: AuditEvent) -> str:
+    """An audit event's details as a sentence: "Score changed from 54.4 to 60.1; not passed
+    → passed", "Re-graded: unchanged, 54.4", "Due date moved from 2026-01-05 to 2026-02-01"."""
+    d = event.detail or {}
+    via = f" (via the department {d['via_department']})" if d.get("via_department") else ""
+    if event.action == AuditEvent.Action.REGRADED:
+        before, after = d.get("from_score"), d.get("to_score")
+        if score_text(before) == score_text(after) and d.get("from_passed") == d.get("to_passed"):
+            return (
+                f"Re-graded: unchanged, {score_text(after)} ({_passed_word(d.get('to_passed'))})."
+            )
+        return (
+            f"Score changed from {score_text(before)} to {score_text(after)}; "
+            f"{_passed_word(d.get('from_passed'))} → {_passed_word(d.get('to_passed'))}."
+        )
+    if "from" in d and "to" in d:
+        return f"Due date moved from {d['from'] or 'none'} to {d['to'] or 'none'}{via}."
+    if "due_date" in d:
+        moved = f" (was {d['from'] or 'none'})" if d.get("from") else ""
+        already = "; they had enrolled themselves" if d.get("was_self_enrolled") else ""
+        return f"Due {d['due_date'] or 'with no date'}{moved}{via}{already}."
+    return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in d.items()) or "—"
 
 
 # --------------------------------------------------------------------------

@@ -262,9 +262,13 @@ def export_json(request: HttpRequest) -> HttpResponseBase:
         return JsonResponse({"error": filters.content.decode()}, status=400)
     rows, labs = _export_rows(scope, filters)
     meta = {"generated_at": timezone.now().isoformat(), "filters": request.GET.dict()}
-    return StreamingHttpResponse(
+    download = StreamingHttpResponse(
         exports.json_stream(rows, labs, meta), content_type="application/json"
     )
+    # A browser saves it rather than opening raw JSON in the tab; API clients ignore it.
+    name = f"academy-report-{timezone.localdate():%Y-%m-%d}.json"
+    download["Content-Disposition"] = f'attachment; filename="{name}"'
+    return download
 
 
 # --------------------------------------------------------------------------

@@ -121,7 +121,21 @@ def submission_finish(
     rows = Submission.objects.filter(pk=submission.pk, status=Submission.Status.RUNNING)
     if owner_check:
         rows = rows.filter(deliveries=submission.deliveries)
-    return bool(rows.update(status=status, finished_at=timezone.now(), **fields))
+    finished = bool(rows.update(status=status, finished_at=timezone.now(), **fields))
+    if finished and submission.validation_of:
+        lab_validation_close(lab_id=submission.lab_id)
+    return finished
+
+
+def lab_validation_close(*, lab_id: int) -> None:
+    """Stamp the lab's `validated_at` once none of its validation runs is queued or running:
+    a validation is done when its reference, starter and every ablation have ended, not
+    when the first of them is graded."""
+    active = Submission.objects.filter(lab_id=lab_id, status__in=Submission.ACTIVE).exclude(
+        validation_of=""
+    )
+    if not active.exists():
+        Lab.objects.filter(pk=lab_id).update(validated_at=timezone.now())
 
 
 def lab_validation_runs(*, lab: Lab, by: User) -> list[Submission]:

@@ -22,4 +22,20 @@ document.addEventListener("DOMContentLoaded", function () {
   // htmx reads the textarea when it builds the request: keep it in sync.
   editor.on("change", function () { editor.save(); });
   window.academyEditor = editor;
+
+  // "Load my best / my last / Reset to starter": the links reload the page with ?load=;
+  // here they swap the editor's text in place instead, from the codes the page carries.
+  var codes = JSON.parse((document.getElementById("editor-codes") || {}).textContent || "{}");
+  var loaded = document.getElementById("editor-loaded");
+  document.querySelectorAll("[data-load]").forEach(function (link) {
+    link.addEventListener("click", function (event) {
+      var code = codes[link.dataset.load];
+      if (typeof code !== "string") return;
+      event.preventDefault();
+      editor.setValue(code);
+      editor.save();
+      if (loaded) loaded.textContent = link.textContent + ": done.";
+      editor.focus();
+    });
+  });
 });

@@ -89,3 +89,23 @@ def test_the_json_export_carries_the_same_rows_and_columns(hr_client, org):
     assert data["rows"][0]["lab_scores"] == {"demo-course/lab": 88.0}
     assert data["rows"][2]["due_on"] is not None and data["rows"][2]["status"] == "overdue"
     assert data["meta"]["filters"] == {"course": "demo-course", "sort": "employee_id"}
+
+
+def test_the_csv_and_the_json_round_a_lab_score_the_same_way(hr_client, org):
+    import json
+
+    from grading.models import ModuleProgress
+
+    ModuleProgress.objects.filter(best_score=88.0).update(best_score=54.414931801866466)
+    query = {"course": "demo-course", "sort": "employee_id"}
+    _, rows = read_csv(hr_client.get(reverse("reports:export-csv"), query))
+    response = hr_client.get(reverse("reports:export-json"), query)
+    assert response["Content-Disposition"].startswith('attachment; filename="academy-report-')
+    data = json.loads(b"".join(response.streaming_content))
+    assert rows[0]["lab:demo-course/lab"] == "54.4"
+    assert data["rows"][0]["lab_scores"] == {"demo-course/lab": 54.4}
+
+
+def test_the_report_offers_the_json_as_a_download(hr_client, org):
+    page = hr_client.get(reverse("reports:report")).content.decode()
+    assert ">JSON (download)</a>" in page and 'id="export-json"' in page

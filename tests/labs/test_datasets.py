@@ -168,3 +168,52 @@ def test_the_shipped_clinc150_dev_split_holds_the_out_of_scope_validation_rows(s
     assert dev.filter(label="out_of_scope").count() == 100
     heldout = set(clinc.examples.filter(split="heldout").values_list("text", flat=True))
     assert not heldout & set(dev.values_list("text", flat=True))
+
+
+def test_the_sample_shows_a_few_rows_of_every_class_spread_not_the_first_rows(learner, db):
+    from labs.datasets import parse_dataset
+    from labs.selectors import dataset_card
+    from labs.services.datasets import dataset_import
+
+    # A file sorted by label, as many are: its first 12 rows are all "alpha".
+    rows = ["text,label"] + [
+        f"{label} row {i:02d},{label}" for label in ("alpha", "beta", "gamma") for i in range(30)
+    ]
+    ds, _ = dataset_import(
+        slug="sorted",
+        title="Sorted",
+        license_name="CC0",
+        source_markdown="Made up.",
+        parsed=parse_dataset(train="\n".join(rows).encode(), heldout=b"text,label\nx,alpha\n"),
+    )
+    sample = dataset_card(dataset=ds)["sample"]
+    assert [label for _, label in sample[:3]] == ["alpha", "beta", "gamma"]  # interleaved
+    assert {label: [t for t, lb in sample if lb == label] for label in ("alpha",)} == {
+        "alpha": ["alpha row 03", "alpha row 11", "alpha row 18", "alpha row 26"]
+    }
+    assert len(sample) == 12 and sample == dataset_card(dataset=ds)["sample"]  # deterministic
+
+
+def test_a_dataset_of_many_classes_samples_one_row_of_the_largest(learner, db):
+    from labs.datasets import parse_dataset
+    from labs.selectors import dataset_card
+    from labs.services.datasets import dataset_import
+
+    rows = ["text,label"] + [f"c{c:02d} text {i},c{c:02d}" for c in range(20) for i in range(3 + c)]
+    ds, _ = dataset_import(
+        slug="many",
+        title="Many",
+        license_name="CC0",
+        source_markdown="Made up.",
+        parsed=parse_dataset(train="\n".join(rows).encode(), heldout=b"text,label\nx,c00\n"),
+    )
+    sample = dataset_card(dataset=ds)["sample"]
+    assert [label for _, label in sample] == [f"c{c:02d}" for c in range(19, 7, -1)]
+
+
+def test_the_shipped_sources_say_nothing_about_an_unreachable_hub():
+    from tests.conftest import SHIPPED_COURSE
+
+    for source in (SHIPPED_COURSE / "datasets").glob("*/SOURCE.md"):
+        text = source.read_text()
+        assert "could not be reached" not in text and "checked from here" not in text, source

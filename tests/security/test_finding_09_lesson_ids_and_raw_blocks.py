@@ -32,9 +32,12 @@ def test_finding_09_heading_anchors_and_the_renderers_classes_are_kept():
 
 def test_finding_09_the_reserved_ids_are_every_id_the_templates_use():
     used = {
-        match
+        "".join(match)
         for path in TEMPLATES.rglob("*.html")
-        for match in re.findall(r'\bid="([A-Za-z][\w-]*)"', path.read_text())
+        # An element's id, or the id of the <script> a json_script filter writes.
+        for match in re.findall(
+            r'\bid="([A-Za-z][\w-]*)"|json_script:"([A-Za-z][\w-]*)"', path.read_text()
+        )
     }
     assert used == APP_ELEMENT_IDS
 

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from grading.models import CourseStaff
 from labs.models import Submission
 from tests.conftest import TINY_SOLUTION
 
@@ -27,9 +28,9 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     # An author's preview of a draft: only who may change modules (404 for the rest).
     "courses:module-preview": ("GET", (LOGIN, 404, 404, 200, 404, 200)),
     "labs:submit": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
-    # A run is its learner's alone: staff read runs in the admin, never on learner pages;
-    # other ids answer 404, as an id that does not exist would.
-    "labs:submission": ("GET", (LOGIN, 200, 404, 404, 404, 404)),
+    # A run's page is its learner's; an instructor of its course and a superuser read it
+    # (read-only), HR and other learners get 404, as an id that does not exist would.
+    "labs:submission": ("GET", (LOGIN, 200, 404, 200, 404, 200)),
     "labs:run-status": ("GET", (LOGIN, 302, 404, 404, 404, 404)),  # 302: non-htmx -> run page
     "labs:cancel": ("POST", (LOGIN, 302, 404, 404, 404, 404)),
     "labs:dataset": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
@@ -88,6 +89,7 @@ def world(db, learner, outsider, instructor, hr, lab):
     )
     theory = course.modules.filter(kind="theory").order_by("stage__position", "position").first()
     superuser = get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    CourseStaff.objects.create(course=course, user=instructor)  # teaches it, as in the demo
     args = {
         "courses:course": [course.slug],
         "courses:enroll": [course.slug],

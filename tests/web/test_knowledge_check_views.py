@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import caches
 from django.urls import reverse
 
 from courses.models import CheckAttempt, Module
@@ -71,7 +72,9 @@ def test_a_right_answer_completes_the_module_and_the_panel_shows_the_next_stage_
     assert CheckAttempt.objects.filter(learner=learner, module=checked).count() == 2
 
 
-def test_after_a_pass_the_check_offers_no_resubmission(client, learner, checked):
+def test_after_a_pass_the_check_offers_no_resubmission_of_the_same_answers(
+    client, learner, checked
+):
     client.force_login(learner)
     failed = client.post(url(checked), form_data(checked, right=False), **HTMX).content.decode()
     assert 'id="check-submit"' in failed and "Submit answers again" in failed
@@ -79,7 +82,8 @@ def test_after_a_pass_the_check_offers_no_resubmission(client, learner, checked)
     assert 'id="check-submit"' not in passed and "Submit answers again" not in passed
     assert "You passed this check; your pass is kept." in passed
     page = client.get(url(checked, "courses:module")).content.decode()
-    assert 'id="check-submit"' not in page
+    # A fresh draw, offered as optional practice (the next test), never "again".
+    assert "Submit answers again" not in page
 
 
 def test_the_swap_scrolls_the_result_banner_into_view(client, learner, checked):
@@ -190,3 +194,20 @@ def test_over_http_unknown_options_and_another_modules_question_get_clear_400s(
     assert response.status_code == 400
     assert "is not part of this module&#x27;s knowledge check." in response.content.decode()
     assert not CheckAttempt.objects.exists()
+
+
+def test_after_a_pass_a_retry_is_offered_as_optional_only_while_retries_are_allowed(
+    client, learner, checked
+):
+    client.force_login(learner)
+    passed = client.post(url(checked), form_data(checked, right=True), **HTMX).content.decode()
+    assert (
+        ">Try again (optional)</a> with a fresh draw: your pass stays whatever you score." in passed
+    )
+    page = client.get(url(checked, "courses:module")).content.decode()
+    assert ">Try again (optional)</button>" in page and "Submit answers again" not in page
+    checked.check_max_attempts = 1
+    checked.save()
+    caches["pages"].clear()  # the cap is the author's change, not one the page key follows
+    page = client.get(url(checked, "courses:module")).content.decode()
+    assert "Try again" not in page and 'id="check-submit"' not in page

@@ -122,7 +122,9 @@ def test_a_lab_cannot_be_completed_by_the_mark_complete_button(client, learner, 
 # course progress (stages, modules, progress rows), then the lab's own: history, active
 # run, today's attempts, dataset and the like. Pinned, so that reading the progress a
 # second time (as the page once did) or a query per past run shows up here.
-LAB_PAGE_QUERIES = 15  # 19 while the course progress was read twice
+LAB_PAGE_QUERIES = (
+    16  # 19 while the course progress was read twice; +1: the best run, for the editor
+)
 
 
 def test_lab_page_query_count_does_not_grow_with_the_history(client, learner, lab):
@@ -231,3 +233,41 @@ def test_code_still_importing_after_twenty_seconds_is_named_as_what_is_running(
     body = client.get(reverse("labs:run-status", args=[submission.pk]), **HTMX).content.decode()
     assert "Your code is still running at import time." in body
     assert f"45 s of the {lab.wall_time_seconds} s limit" in body
+
+
+def test_an_empty_submission_is_refused_beside_the_button_not_in_the_run_panel(
+    client, learner, lab
+):
+    Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code=TINY_SOLUTION,
+        status=Submission.Status.ERROR,
+        error_message="The run hit the 120 s wall-clock limit.",
+    )
+    client.force_login(learner)
+    response = client.post(submit_url(lab), {"code": "   \n"}, **HTMX)
+    assert response.status_code == 422
+    body = response.content.decode()
+    panel_end = body.index("</section>\n", body.rindex('id="run-status"'))
+    refusal = body.index('id="submit-error"')
+    # The run panel (with the old run's time-out) first; the refusal on its own, swapped
+    # out of band into the editor's form beside the submit button.
+    assert "120 s wall-clock limit" in body[:panel_end]
+    assert refusal > panel_end and 'hx-swap-oob="true"' in body[refusal - 80 :]
+    assert "Your code is empty." in body[refusal:] and "Your code is empty." not in body[:panel_end]
+    assert 'role="alert"' not in body[:panel_end]
+    page = client.get(lab_url(lab)).content.decode()
+    form = page[
+        page.index('id="submit-run"') : page.index("</form>", page.index('id="submit-run"'))
+    ]
+    assert 'id="submit-error"' in form and "hidden" in form
+
+
+def test_the_attempts_reset_time_names_the_servers_time_zone(client, learner, lab, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(learner)
+    page = client.get(lab_url(lab)).content.decode()
+    assert "(they reset at 00:00 CET)" in page or "(they reset at 00:00 CEST)" in page
+    settings.TIME_ZONE = "UTC"
+    assert "(they reset at 00:00 UTC)" in client.get(lab_url(lab)).content.decode()

@@ -71,7 +71,13 @@ def module_detail(request: SignedInRequest, course_slug: str, slug: str) -> Http
     progress = module_open(learner=request.user, module=module)
     lab = lab_of(module=module)
     if lab is not None and not request.htmx:
-        context = lab_page_context(learner=request.user, module=module, lab=lab, progress=progress)
+        context = lab_page_context(
+            learner=request.user,
+            module=module,
+            lab=lab,
+            progress=progress,
+            load=request.GET.get("load"),
+        )
         # A lab's page follows its runs and is never cached.
         return render(request, "labs/lab_detail.html", context)
     context = module_page_context(learner=request.user, module=module, progress=progress)

@@ -18,7 +18,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
-from grading.selectors import course_progress
+from grading.selectors import course_progress, submission_get_for_viewer
 from labs.models import Example
 from labs.selectors import dataset_get, dataset_train_rows, submission_get_for_learner
 from labs.services.submissions import (
@@ -60,13 +60,15 @@ def submit(request: SignedInRequest, course_slug: str, slug: str) -> HttpRespons
     context = {
         **lab_page_context(learner=request.user, module=module, lab=lab),
         "submit_error": refusal.message if refusal else None,
+        "oob_submit_error": True,
     }
-    return render(
-        request,
-        "labs/lab_detail.html#run-panel",
-        context,
-        status=refusal.status if refusal else 200,
-    )
+    # The refusal goes beside the submit button (out of band), apart from the run panel,
+    # which still shows the previous run: the two are not one story.
+    parts = [
+        render_to_string("labs/lab_detail.html#run-panel", context, request),
+        render_to_string("labs/lab_detail.html#submit-error", context, request),
+    ]
+    return HttpResponse("".join(parts), status=refusal.status if refusal else 200)
 
 
 @login_required
@@ -104,8 +106,8 @@ def cancel(request: SignedInRequest, submission_id: int) -> HttpResponse:
 
 @login_required
 def submission_detail(request: SignedInRequest, submission_id: int) -> HttpResponse:
-    submission = submission_get_for_learner(learner=request.user, submission_id=submission_id)
-    context = submission_page_context(submission=submission)
+    submission, onlooker = submission_get_for_viewer(user=request.user, submission_id=submission_id)
+    context = {**submission_page_context(submission=submission), "onlooker": onlooker}
     return render(request, "labs/submission_detail.html", context)
 
 

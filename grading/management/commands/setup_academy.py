@@ -36,7 +36,8 @@ class Command(BaseCommand):
         staff = demo_organisation_create(course_slugs=slugs)
         if staff:
             self.stdout.write(
-                f"Demo organisation: {staff} employees in 5 departments, with assignments."
+                f"Demo organisation: {staff} employees in 5 departments, with assignments "
+                "due in the coming weeks (customer service's is overdue on purpose)."
             )
         if accounts:
             self.stdout.write(
