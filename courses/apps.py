@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class CoursesConfig(AppConfig):
     name = "courses"
     verbose_name = "Curriculum"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from academy.locale import remember_language_at_sign_in
+
+        user_logged_in.connect(remember_language_at_sign_in, dispatch_uid="academy-language")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Department(models.Model):
@@ -271,3 +272,27 @@ class CheckAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempt} · {self.question.key} · {'right' if self.is_correct else 'wrong'}"
+
+
+class LanguagePreference(models.Model):
+    """The interface language a person chose with the header's switcher.
+
+    Kept apart from EmployeeProfile: instructors, HR and demo accounts often have no
+    profile, and they choose a language too.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="language_preference",
+        verbose_name=_("user"),
+    )
+    language = models.CharField(_("language"), max_length=15, choices=settings.LANGUAGES)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("language preference")
+        verbose_name_plural = _("language preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language}"

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from courses.draws import DrawnQuestion
-from courses.models import CheckAttempt, CheckOption, CheckQuestion, Course, Enrollment, Module
+from courses.models import (
+    CheckAttempt,
+    CheckOption,
+    CheckQuestion,
+    Course,
+    Enrollment,
+    LanguagePreference,
+    Module,
+)
 from courses.numeric import numeric_is_right
 
 
@@ -136,3 +145,11 @@ def check_feedback(*, drawn: list[DrawnQuestion], outcome: Any = None) -> list[d
             }
         )
     return rows
+
+
+def language_preference_of(*, user: User) -> str | None:
+    """The interface language this person saved, if any (and if the site still offers it)."""
+    language = (
+        LanguagePreference.objects.filter(user=user).values_list("language", flat=True).first()
+    )
+    return language if language in dict(settings.LANGUAGES) else None

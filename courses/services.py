@@ -6,9 +6,11 @@ import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from academy.refusals import Refusal
 from courses.authoring.parse import (
@@ -31,6 +33,7 @@ from courses.models import (
     Department,
     EmployeeProfile,
     Enrollment,
+    LanguagePreference,
     Module,
     Stage,
 )
@@ -587,7 +590,7 @@ def roles_sync() -> None:
     from django.contrib.auth.models import Group, Permission
 
     for group_name, grants in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
+        group, _created = Group.objects.get_or_create(name=group_name)
         permissions = [
             Permission.objects.get(content_type__app_label=app, codename=f"{action}_{model}")
             for app, model, actions in grants
@@ -615,10 +618,10 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
     from django.utils import timezone
 
     user_model = get_user_model()
-    engineering, _ = Department.objects.get_or_create(
+    engineering, _created = Department.objects.get_or_create(
         slug="engineering", defaults={"name": "Engineering"}
     )
-    support, _ = Department.objects.get_or_create(
+    support, _created = Department.objects.get_or_create(
         slug="customer-service", defaults={"name": "Customer Service"}
     )
     Department.objects.get_or_create(slug="finance", defaults={"name": "Finance"})
@@ -662,3 +665,26 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
                 due_date=timezone.localdate() + datetime.timedelta(days=30),
             )
     return created
+
+
+class LanguageRefused(Refusal):
+    pass
+
+
+def language_check(language: str) -> str:
+    """The language code if the site offers it; a refusal naming it otherwise."""
+    if language not in dict(settings.LANGUAGES):
+        raise LanguageRefused(
+            _("“%(language)s” is not a language of this site; choose one from the list.")
+            % {"language": language[:20]}
+        )
+    return language
+
+
+def language_preference_set(*, user: User, language: str) -> LanguagePreference:
+    """Save the interface language this person chose; it follows them to every device."""
+    language_check(language)
+    preference, _created = LanguagePreference.objects.update_or_create(
+        user=user, defaults={"language": language}
+    )
+    return preference

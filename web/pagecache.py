@@ -12,6 +12,7 @@ per-process cache):
   dates;
 - the course content: `Course.updated_at`, touched by every import and admin edit of a
   stage, module or question (`courses.services.course_content_changed`);
+- the interface language the page is rendered in;
 - the browser's CSRF secret, because the page's forms carry tokens made from it: a
   second browser of the same learner gets a page of its own, whose forms work.
 
@@ -37,6 +38,7 @@ from django.contrib import messages
 from django.core.cache import caches
 from django.db import connection
 from django.http import HttpResponse
+from django.utils import translation
 
 from academy.http import HtmxRequest
 from courses.models import Course, Enrollment
@@ -76,6 +78,7 @@ def page_key(request: HtmxRequest, course_slug: str) -> str | None:
         user.get_full_name(),
         user.is_staff,
         user.is_superuser,
+        translation.get_language(),
         csrf_secret,
         *versions,
     )
