@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CoursesConfig(AppConfig):
     name = "courses"
-    verbose_name = "Curriculum"
+    verbose_name = _("Curriculum")
 
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in

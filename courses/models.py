@@ -74,9 +74,9 @@ class Stage(models.Model):
 
 class Module(models.Model):
     class Kind(models.TextChoices):
-        THEORY = "theory", "Theory"
-        LAB = "lab", "Code lab"
-        CASE_STUDY = "case_study", "Case study"
+        THEORY = "theory", _("Theory")
+        LAB = "lab", _("Code lab")
+        CASE_STUDY = "case_study", _("Case study")
 
     # The course is stored beside the stage so a module slug is unique within
     # its course (module URLs are /courses/<course>/<module>/).

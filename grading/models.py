@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from courses.models import Module
 
 
 class ModuleProgress(models.Model):
     class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
 
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="module_progress"
@@ -126,10 +127,10 @@ class AuditEvent(models.Model):
     """Who assigned what, moved which due date, re-graded which run: append-only evidence."""
 
     class Action(models.TextChoices):
-        ASSIGNED = "assigned", "Assigned a course"
-        DEPARTMENT_ASSIGNED = "department_assigned", "Assigned a course to a department"
-        DUE_DATE_CHANGED = "due_date_changed", "Changed a due date"
-        REGRADED = "regraded", "Re-graded a run"
+        ASSIGNED = "assigned", _("Assigned a course")
+        DEPARTMENT_ASSIGNED = "department_assigned", _("Assigned a course to a department")
+        DUE_DATE_CHANGED = "due_date_changed", _("Changed a due date")
+        REGRADED = "regraded", _("Re-graded a run")
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -167,9 +168,9 @@ class ReminderSent(models.Model):
     """
 
     class Reason(models.TextChoices):
-        DUE_SOON = "due_soon", "Due soon"
-        OVERDUE = "overdue", "Overdue"
-        MANAGER_WEEKLY = "manager_weekly", "Weekly overdue summary"
+        DUE_SOON = "due_soon", _("Due soon")
+        OVERDUE = "overdue", _("Overdue")
+        MANAGER_WEEKLY = "manager_weekly", _("Weekly overdue summary")
 
     key = models.CharField(max_length=120, unique=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from courses.authoring.source import explain
 from courses.models import Module
@@ -47,12 +48,12 @@ class Dataset(models.Model):
 
 class Example(models.Model):
     class Split(models.TextChoices):
-        TRAIN = "train", "Train"
+        TRAIN = "train", _("Train")
         # A dataset's own development rows (e.g. CLINC150's validation split): every lab
         # on the dataset tunes on them instead of a share carved from its training rows.
-        DEV = "dev", "Development"
+        DEV = "dev", _("Development")
         # Never shown to learners, never exported, never written to a job folder.
-        HELDOUT = "heldout", "Held-out"
+        HELDOUT = "heldout", _("Held-out")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="examples")
     split = models.CharField(max_length=10, choices=Split.choices)
@@ -73,26 +74,28 @@ class Lab(models.Model):
     # defaults for the admin, the importer and the exporter.
 
     class Queue(models.TextChoices):
-        CPU = "cpu", "CPU"
-        GPU = "gpu", "GPU (falls back to any GPU worker)"
+        CPU = "cpu", _("CPU")
+        GPU = "gpu", _("GPU (falls back to any GPU worker)")
 
     class Metric(models.TextChoices):
-        ACCURACY = "accuracy", "Accuracy"
-        MACRO_F1 = "macro_f1", "Macro-F1"
-        CLASS_F1 = "class_f1", "F1 of one class (set metric label)"
+        ACCURACY = "accuracy", _("Accuracy")
+        MACRO_F1 = "macro_f1", _("Macro-F1")
+        CLASS_F1 = "class_f1", _("F1 of one class (set metric label)")
         # An intent router must answer the questions it knows and hand off the rest:
         # one number that is high only when both are.
         ROUTER = (
             "router",
-            "Harmonic mean of in-scope accuracy and out-of-scope recall "
-            "(set metric label to the out-of-scope class)",
+            _(
+                "Harmonic mean of in-scope accuracy and out-of-scope recall "
+                "(set metric label to the out-of-scope class)"
+            ),
         )
 
     class Floor(models.TextChoices):
         # Labels read in "a pass needs score ≥ 40 and every class's recall ≥ 0.30".
-        CLASS_RECALL = "class_recall", "every class's recall"
-        MACRO_F1 = "macro_f1", "macro-F1"
-        CLASS_F1 = "class_f1", "every class's F1"
+        CLASS_RECALL = "class_recall", _("every class's recall")
+        MACRO_F1 = "macro_f1", _("macro-F1")
+        CLASS_F1 = "class_f1", _("every class's F1")
 
     module = models.OneToOneField(Module, on_delete=models.CASCADE, related_name="lab")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="labs")
@@ -263,14 +266,14 @@ class Lab(models.Model):
 
 class Submission(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        TRAINED = "trained", "Trained (not graded)"
-        GRADED = "graded", "Graded"
-        REJECTED = "rejected", "Checkpoint refused"
-        ERROR = "error", "Error in your code"
-        FAILED = "failed", "Platform failure"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        TRAINED = "trained", _("Trained (not graded)")
+        GRADED = "graded", _("Graded")
+        REJECTED = "rejected", _("Checkpoint refused")
+        ERROR = "error", _("Error in your code")
+        FAILED = "failed", _("Platform failure")
+        CANCELLED = "cancelled", _("Cancelled")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     FINAL = (
@@ -283,8 +286,8 @@ class Submission(models.Model):
     )
 
     class Phase(models.TextChoices):
-        TRAINING = "training", "Training"
-        GRADING = "grading", "Grading"
+        TRAINING = "training", _("Training")
+        GRADING = "grading", _("Grading")
 
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
