@@ -55,11 +55,8 @@ def test_every_translation_keeps_the_placeholders_of_its_message(path):
     wrong = []
     for entry in entries(path):
         expected = placeholders(entry.msgid)
-        if entry.msgid_plural:
-            # A language with one plural form translates the plural message in msgstr[0].
-            allowed = [expected, placeholders(entry.msgid_plural)]
-        else:
-            allowed = [expected]
+        # A language with one plural form translates the plural message in msgstr[0].
+        allowed = [expected, placeholders(entry.msgid_plural)] if entry.msgid_plural else [expected]
         for translation in entry.translations:
             if placeholders(translation) not in allowed:
                 wrong.append((entry.msgid, translation))

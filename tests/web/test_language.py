@@ -140,7 +140,8 @@ def test_reminders_are_written_in_each_recipients_language(course):
         )
     reminders_send(today=today)
     by_recipient = {m.to[0]: m for m in mail.outbox}
-    assert by_recipient[chinese.email].subject == f"提醒：“{course.title}”将于2 天后到期"
+    subject = f"提醒：“{course.title}”将于2 天后到期"  # noqa: RUF001  (Chinese punctuation)
+    assert by_recipient[chinese.email].subject == subject
     assert "您好" in by_recipient[chinese.email].body
     assert by_recipient[english.email].subject == f"Reminder: “{course.title}” is due in 2 days"
 
@@ -160,5 +161,5 @@ def test_a_run_the_platform_gave_up_on_tells_the_learner_in_their_language(learn
     assert lost.status == "failed"
     assert (
         lost.error_message
-        == "本次运行因工作节点故障被中断了 3 次。这不是你的问题，未消耗尝试次数。"
+        == "本次运行因工作节点故障被中断了 3 次。这不是你的问题，未消耗尝试次数。"  # noqa: RUF001
     )
