@@ -14,6 +14,8 @@ class Department(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
 
     class Meta:
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -36,6 +38,10 @@ class EmployeeProfile(models.Model):
         related_name="reports",
     )
 
+    class Meta:
+        verbose_name = _("employee profile")
+        verbose_name_plural = _("employee profiles")
+
     def __str__(self) -> str:
         return f"{self.employee_id} ({self.user})"
 
@@ -49,6 +55,8 @@ class Course(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
         ordering = ["title"]
 
     def __str__(self) -> str:
@@ -63,6 +71,8 @@ class Stage(models.Model):
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
         ordering = ["course", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["course", "slug"], name="stage_slug_unique_in_course")
@@ -128,6 +138,8 @@ class Module(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("module")
+        verbose_name_plural = _("modules")
         ordering = ["course", "stage__position", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["course", "slug"], name="module_slug_unique_in_course")
@@ -157,6 +169,8 @@ class Enrollment(models.Model):
     progress_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
         ordering = ["due_date", "enrolled_at"]
         constraints = [
             models.UniqueConstraint(fields=["learner", "course"], name="one_enrollment_per_course")
@@ -193,6 +207,8 @@ class CheckQuestion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("check question")
+        verbose_name_plural = _("check questions")
         ordering = ["module", "position", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -216,6 +232,8 @@ class CheckOption(models.Model):
     explanation_html = models.TextField(blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("check option")
+        verbose_name_plural = _("check options")
         ordering = ["question", "position", "id"]
 
     def __str__(self) -> str:
@@ -241,6 +259,8 @@ class CheckAttempt(models.Model):
     draw = models.JSONField(default=list, editable=False)
 
     class Meta:
+        verbose_name = _("check attempt")
+        verbose_name_plural = _("check attempts")
         ordering = ["-submitted_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -265,6 +285,8 @@ class CheckAnswer(models.Model):
     is_correct = models.BooleanField()
 
     class Meta:
+        verbose_name = _("check answer")
+        verbose_name_plural = _("check answers")
         ordering = ["attempt", "question__position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["attempt", "question"], name="one_answer_per_question")

@@ -29,7 +29,8 @@ class ModuleProgress(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "module progress"
+        verbose_name = _("module progress")
+        verbose_name_plural = _("module progress")
         constraints = [
             models.UniqueConstraint(fields=["learner", "module"], name="one_progress_per_module")
         ]
@@ -67,6 +68,10 @@ class Grade(models.Model):
     graded_at = models.DateTimeField(auto_now_add=True)
     regraded_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("grade")
+        verbose_name_plural = _("grades")
+
     def __str__(self) -> str:
         return f"grade {self.score:.0f} for submission {self.submission_id}"
 
@@ -95,6 +100,8 @@ class DepartmentAssignment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("department assignment")
+        verbose_name_plural = _("department assignments")
         constraints = [
             models.UniqueConstraint(
                 fields=["department", "course"], name="one_assignment_per_department_course"
@@ -114,7 +121,8 @@ class CourseStaff(models.Model):
     )
 
     class Meta:
-        verbose_name_plural = "course staff"
+        verbose_name = _("course staff")
+        verbose_name_plural = _("course staff")
         constraints = [
             models.UniqueConstraint(fields=["course", "user"], name="one_staff_row_per_course_user")
         ]
@@ -153,6 +161,8 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["learner", "at"], name="audit_learner_at")]
 
@@ -182,6 +192,10 @@ class ReminderSent(models.Model):
     )
     sent_at = models.DateTimeField(auto_now_add=True)
 
+    class Meta:
+        verbose_name = _("reminder sent")
+        verbose_name_plural = _("reminders sent")
+
     def __str__(self) -> str:
         return self.key
 
@@ -203,6 +217,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("api token")
+        verbose_name_plural = _("api tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…, {self.user})"

@@ -40,6 +40,8 @@ class Dataset(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
         ordering = ["title"]
 
     def __str__(self) -> str:
@@ -62,6 +64,8 @@ class Example(models.Model):
     label = models.CharField(max_length=120)
 
     class Meta:
+        verbose_name = _("example")
+        verbose_name_plural = _("examples")
         ordering = ["dataset", "split", "position"]
         indexes = [models.Index(fields=["dataset", "split", "position"])]
 
@@ -162,6 +166,8 @@ class Lab(models.Model):
     validated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("lab")
+        verbose_name_plural = _("labs")
         constraints = [
             # A rubric with target <= baseline cannot map a metric to a score.
             models.CheckConstraint(
@@ -340,6 +346,8 @@ class Submission(models.Model):
     log_tail = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
