@@ -159,6 +159,25 @@ FULL_MATRIX_LABELS = 15
 OVERFIT_GAP = 0.05
 
 
+# The graded metric's name as a grade stores it (in English, the same for every reader).
+METRIC_NAMES: dict[str, str] = {
+    Lab.Metric.CLASS_F1: "f1:{label}",
+    Lab.Metric.ROUTER: "in-scope acc. & OOS recall (h-mean)",
+}
+
+
+def metric_display(stored: str) -> str:
+    """A grade's stored metric name as the result panel says it, in the reader's language."""
+    if stored.startswith("f1:"):
+        return _("f1:%(label)s") % {"label": stored[3:]}
+    names = {
+        Lab.Metric.ACCURACY.value: _("accuracy"),
+        Lab.Metric.MACRO_F1.value: _("macro_f1"),
+        METRIC_NAMES[Lab.Metric.ROUTER]: _("in-scope acc. & OOS recall (h-mean)"),
+    }
+    return names.get(stored, stored)
+
+
 def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
     """What the learner sees about a graded run. No held-out text is ever part of it."""
     from grading.models import Grade
@@ -214,6 +233,7 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "overfitting": gap is not None and gap > OVERFIT_GAP,
         "previous_best": previous_best,
         "reference_score": submission.lab.reference_score,
+        "metric_name": metric_display(grade.metric),
         "router": metrics.get("router"),
         "floors": [floor_feedback(floor) for floor in grade.floors],
         "score_reached": grade.score >= grade.pass_mark,

@@ -30,7 +30,7 @@ from grading.evaluation import (
     rubric_score,
 )
 from grading.models import AuditEvent, Grade, ModuleProgress
-from grading.selectors import course_progress, lab_weight_rules
+from grading.selectors import METRIC_NAMES, course_progress, lab_weight_rules
 from labs.models import Lab, Submission
 from labs.selectors import heldout_rows
 from labs.services.submissions import submission_finish
@@ -170,10 +170,6 @@ def rubric_metric(lab: Lab, metrics: dict[str, Any]) -> float:
 
 
 # What the result panel calls the graded number (Grade.metric, at most 40 characters).
-METRIC_NAMES: dict[str, str] = {
-    Lab.Metric.CLASS_F1: "f1:{label}",
-    Lab.Metric.ROUTER: "in-scope acc. & OOS recall (h-mean)",
-}
 
 
 def floor_results(lab: Lab, metrics: dict[str, Any]) -> list[dict[str, Any]]:
