@@ -18,6 +18,7 @@ from courses.models import (
     Department,
     EmployeeProfile,
     Enrollment,
+    LanguagePreference,
     Module,
     Stage,
 )
@@ -57,8 +58,9 @@ EXPECTED = {
     CourseStaff: grading_admin.CourseStaffAdmin,
     ApiToken: grading_admin.ApiTokenAdmin,
 }
-# Edited or read on their parent's page (options, answers), or never by hand (dataset rows).
-NOT_LISTED = {CheckOption, CheckAnswer, Example}
+# Edited or read on their parent's page (options, answers), or never by hand (dataset rows,
+# a person's interface language: only its owner sets it, with the header's switcher).
+NOT_LISTED = {CheckOption, CheckAnswer, Example, LanguagePreference}
 
 
 def registered(site: AdminSite) -> dict[type, type]:
