@@ -8,7 +8,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test install setup system-deps lint format bench-training bench-grading bench-web clean
+.PHONY: run test install setup system-deps lint format messages bench-training bench-grading bench-web clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -48,8 +48,10 @@ test: system-deps install
 	$(PY) -m pytest
 
 ## Debian packages the sandbox, the browser tests and their OpenID provider (Node) use (installed when run as root).
-# The fonts: CJK lessons and the emoji in pages render as text, not empty boxes, in the browser tests.
-SYSTEM_PACKAGES := bubblewrap util-linux chromium nodejs fonts-noto-cjk fonts-noto-color-emoji
+# gettext: the catalogue test runs makemessages (the app reads the committed .mo files and
+# needs nothing of it); the fonts: CJK lessons and the emoji in pages render as text, not
+# empty boxes, in the browser tests' screenshots.
+SYSTEM_PACKAGES := bubblewrap util-linux chromium nodejs gettext fonts-noto-cjk fonts-noto-color-emoji
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -69,6 +71,13 @@ lint: install
 format:
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## The translation catalogues: every marked message of the code and templates, then compiled.
+# Translate what is new or fuzzy in locale/*/LC_MESSAGES/django.po and run it again
+# (docs/operations.md); tests/test_translations.py fails until both are done.
+messages: install
+	$(PY) manage.py makemessages --all --no-location --no-obsolete -i .venv -i var -i staticfiles -i node_modules
+	$(PY) manage.py compilemessages --ignore .venv
 
 bench-training: install
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 Series = tuple[str, Sequence[tuple[float, float]], str]  # (name, points, css class)
 
@@ -73,7 +74,8 @@ def line_chart(
     """Lines over a shared x axis; `x_integer` for an axis of whole numbers (steps)."""
     points = [p for _, pts, _ in series for p in pts]
     if not points:
-        return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no data yet.</p>')  # noqa: S308
+        empty = escape(_("%(title)s: no data yet.") % {"title": title})
+        return mark_safe(f'<p class="muted chart-empty">{empty}</p>')  # noqa: S308
     left, right, top, bottom = 52, 12, 14, 34
     xs = [x for x, _ in points]
     ys = [y for _, y in points]
@@ -136,7 +138,8 @@ def bar_chart(
 ) -> SafeString:
     """Horizontal bars, one per label (e.g. a label distribution)."""
     if not rows:
-        return mark_safe(f'<p class="muted">{escape(title)}: no data.</p>')  # noqa: S308
+        empty = escape(_("%(title)s: no data.") % {"title": title})
+        return mark_safe(f'<p class="muted">{empty}</p>')  # noqa: S308
     label_w, value_w = 210, 56
     peak = max(v for _, v in rows) or 1
     height = len(rows) * (bar + 4) + 8

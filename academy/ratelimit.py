@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.utils.translation import gettext, ngettext
 
 
 @dataclass(frozen=True)
@@ -50,4 +51,6 @@ class RateLimit:
 
 def wait_phrase(seconds: int) -> str:
     minutes = -(-seconds // 60)
-    return f"{seconds} s" if seconds < 60 else f"{minutes} minute{'s' if minutes > 1 else ''}"
+    if seconds < 60:
+        return gettext("%(seconds)d s") % {"seconds": seconds}
+    return ngettext("%(minutes)d minute", "%(minutes)d minutes", minutes) % {"minutes": minutes}

@@ -110,6 +110,9 @@ MIDDLEWARE = [
     "academy.middleware.content_security_policy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions (a signed-in user's saved language rides in the session), before
+    # anything that renders.
+    "academy.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "academy.middleware.oversized_post",  # before the CSRF check reads the body
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,6 +135,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
             ],
         },
     },
@@ -191,7 +195,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "courses:catalog"
 LOGOUT_REDIRECT_URL = "login"
 
+# The default for a visitor whose browser asks for none of LANGUAGES. British English
+# stays the default (its date formats are the ones the pages were written with); a
+# browser asking for any English gets it, one asking for Chinese gets zh-hans.
 LANGUAGE_CODE = "en-gb"
+LANGUAGES = [("en-gb", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# The switcher's choice outlives the browser session (a signed-in user's is also saved
+# on the account: academy/locale.py).
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = env_str("ACADEMY_TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True

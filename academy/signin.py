@@ -18,6 +18,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 
 from academy.ratelimit import RateLimit, wait_phrase
 
@@ -77,10 +78,9 @@ def client_address(request: HttpRequest) -> str:
         return remote
 
 
-def _refusal(seconds: int, what: str, advice: str) -> ValidationError:
-    return ValidationError(
-        f"Too many {what}. Try again in {wait_phrase(seconds)}, {advice}", code=THROTTLED
-    )
+def _refusal(seconds: int, message: str) -> ValidationError:
+    """`message` names the wait as %(wait)s."""
+    return ValidationError(message % {"wait": wait_phrase(seconds)}, code=THROTTLED)
 
 
 class RateLimitedAuthenticationForm(AuthenticationForm):
@@ -98,7 +98,11 @@ class RateLimitedAuthenticationForm(AuthenticationForm):
         )
         if wait:
             raise _refusal(
-                wait, "failed sign-ins", "or ask your administrator to reset your password."
+                wait,
+                _(
+                    "Too many failed sign-ins. Try again in %(wait)s, or ask your administrator "
+                    "to reset your password."
+                ),
             )
         try:
             return super().clean()
@@ -126,7 +130,13 @@ class RateLimitedPasswordResetForm(PasswordResetForm):
         address = client_address(self.request) if self.request is not None else ""
         wait = RESETS_PER_EMAIL.hit(identity(email)) or RESETS_PER_ADDRESS.hit(address)
         if wait:
-            raise _refusal(wait, "password reset requests", "or ask your administrator.")
+            raise _refusal(
+                wait,
+                _(
+                    "Too many password reset requests. Try again in %(wait)s, or ask your "
+                    "administrator."
+                ),
+            )
         return email
 
 

@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from courses.authoring.parse import canonical_body, content_languages
 from courses.models import (
@@ -178,17 +180,21 @@ class CourseAdmin(CourseContentAdmin):
     def course_id_of(self, obj: Course) -> int:
         return obj.pk
 
-    @admin.action(description="Publish selected courses")
+    @admin.action(description=gettext_lazy("Publish selected courses"))
     def publish(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
         for course in queryset:
             course_set_published(course=course, published=True)
-        self.message_user(request, f"Published {queryset.count()} course(s).")
+        self.message_user(
+            request, _("Published %(count)d course(s).") % {"count": queryset.count()}
+        )
 
-    @admin.action(description="Unpublish selected courses")
+    @admin.action(description=gettext_lazy("Unpublish selected courses"))
     def unpublish(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
         for course in queryset:
             course_set_published(course=course, published=False)
-        self.message_user(request, f"Unpublished {queryset.count()} course(s).")
+        self.message_user(
+            request, _("Unpublished %(count)d course(s).") % {"count": queryset.count()}
+        )
 
 
 class StageAdmin(CourseContentAdmin):
@@ -197,12 +203,18 @@ class StageAdmin(CourseContentAdmin):
     inlines = [ModuleInline, StageTranslationInline]
 
 
+def _line_error(exc: MarkdownError) -> str:
+    if not exc.line:
+        return str(exc.message)
+    return _("Line %(line)s: %(message)s") % {"line": exc.line, "message": exc.message}
+
+
 def _markdown_error(form: forms.BaseForm, field: str) -> None:
     """Refuse Markdown that does not render (bad math), naming the line, like the lesson body."""
     try:
         render_markdown(form.cleaned_data.get(field) or "")
     except MarkdownError as exc:
-        form.add_error(field, f"Line {exc.line}: {exc.message}" if exc.line else exc.message)
+        form.add_error(field, _line_error(exc))
 
 
 class QuestionInlineForm(forms.ModelForm):
@@ -221,7 +233,7 @@ class QuestionInline(admin.TabularInline):
     readonly_fields = ["option_count"]
     extra = 0
     show_change_link = True
-    verbose_name = "knowledge-check question"
+    verbose_name = gettext_lazy("knowledge-check question")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         # A question is added on its own page, with its options, so a module never
@@ -232,12 +244,15 @@ class QuestionInline(admin.TabularInline):
         # Retired questions stay only as the record of old answers.
         return super().get_queryset(request).filter(retired_at__isnull=True)
 
-    @admin.display(description="options")
+    @admin.display(description=gettext_lazy("options"))
     def option_count(self, obj: CheckQuestion) -> str:
         if not obj.pk:
-            return "Save, then open the question to add options."
+            return _("Save, then open the question to add options.")
         correct = sum(o.is_correct for o in obj.options.all())
-        return f"{obj.options.count()} ({correct} correct)"
+        return _("%(count)d (%(correct)d correct)") % {
+            "count": obj.options.count(),
+            "correct": correct,
+        }
 
 
 class ModuleForm(forms.ModelForm):
@@ -266,7 +281,7 @@ class ModuleForm(forms.ModelForm):
         # An unpublished draft is what the instructor goes on editing.
         if self.instance.pk and self.instance.draft_saved_at and not self.is_bound:
             self.initial["body_markdown"] = self.instance.draft_markdown
-        self.fields["body_markdown"].help_text = (
+        self.fields["body_markdown"].help_text = _(
             "“Save as draft” keeps this text for the preview only; learners see it once you "
             "save with “Save” (which publishes)."
         )
@@ -275,13 +290,11 @@ class ModuleForm(forms.ModelForm):
         cleaned = super().clean() or {}
         stage, course = cleaned.get("stage"), cleaned.get("course")
         if stage and course and stage.course_id != course.pk:
-            self.add_error("stage", "The stage belongs to another course.")
+            self.add_error("stage", _("The stage belongs to another course."))
         try:
             self.rendered_html = render_markdown(cleaned.get("body_markdown") or "").html
         except MarkdownError as exc:
-            self.add_error(
-                "body_markdown", f"Line {exc.line}: {exc.message}" if exc.line else exc.message
-            )
+            self.add_error("body_markdown", _line_error(exc))
         return cleaned
 
 
@@ -293,12 +306,12 @@ class ModuleAdmin(CourseContentAdmin):
     readonly_fields = ["preview", "source_path", "add_question"]
     inlines = [QuestionInline, ModuleTranslationInline]
 
-    @admin.display(description="Knowledge check")
+    @admin.display(description=gettext_lazy("Knowledge check"))
     def add_question(self, obj: Module) -> str:
         if not obj.pk:
-            return "Save the module first."
+            return _("Save the module first.")
         if obj.kind == Module.Kind.LAB:
-            return "A lab completes through its graded run; it has no knowledge check."
+            return _("A lab completes through its graded run; it has no knowledge check.")
         return format_html(
             '<a class="addlink" href="{}?module={}">Add a question with its options</a>'
             " — a module with questions completes only when the learner passes them.",
@@ -327,7 +340,7 @@ class ModuleAdmin(CourseContentAdmin):
 
     def response_change(self, request: HttpRequest, obj: Module) -> HttpResponse:
         if "_save_draft" in request.POST:
-            self.message_user(request, "Draft saved: learners still see the published lesson.")
+            self.message_user(request, _("Draft saved: learners still see the published lesson."))
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
 
@@ -342,14 +355,14 @@ class ModuleAdmin(CourseContentAdmin):
                 )
             return
         super().save_formset(request, form, formset, change)
-        for question in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
+        for question in formset.new_objects + [obj for obj, _fields in formset.changed_objects]:
             question_render(question=question)
 
-    @admin.display(description="Preview (the learner page itself)")
+    @admin.display(description=gettext_lazy("Preview (the learner page itself)"))
     def preview(self, obj: Module) -> str:
         # The learner page's own template and CSS, not an imitation in the admin's styles.
         if not obj.pk:
-            return "Save to see the preview."
+            return _("Save to see the preview.")
         preview_url = reverse("courses:module-preview", args=[obj.course.slug, obj.slug])
         learner_url = reverse("courses:module", args=[obj.course.slug, obj.slug])
         if obj.draft_saved_at:
@@ -380,11 +393,11 @@ class OptionInlineFormSet(forms.BaseInlineFormSet):
                 )
             return
         if len(kept) < 2:
-            raise forms.ValidationError("A question needs at least two options.")
+            raise forms.ValidationError(_("A question needs at least two options."))
         if not any(row.get("is_correct") for row in kept):
-            raise forms.ValidationError("Mark at least one option as correct.")
+            raise forms.ValidationError(_("Mark at least one option as correct."))
         if all(row.get("is_correct") for row in kept):
-            raise forms.ValidationError("Every option is correct: add a wrong one.")
+            raise forms.ValidationError(_("Every option is correct: add a wrong one."))
 
 
 class OptionInlineForm(forms.ModelForm):
@@ -415,11 +428,11 @@ class CheckQuestionForm(forms.ModelForm):
         _markdown_error(self, "explanation_markdown")
         value, tolerance = cleaned.get("numeric_value"), cleaned.get("numeric_tolerance")
         if value is None and tolerance is not None:
-            self.add_error("numeric_value", "A tolerance needs the value it is around.")
+            self.add_error("numeric_value", _("A tolerance needs the value it is around."))
         if tolerance is not None and tolerance < 0:
-            self.add_error("numeric_tolerance", "The tolerance must be 0 or more.")
+            self.add_error("numeric_tolerance", _("The tolerance must be 0 or more."))
         if value is not None and not (cleaned.get("explanation_markdown") or "").strip():
-            self.add_error("explanation_markdown", "A numeric question needs an explanation.")
+            self.add_error("explanation_markdown", _("A numeric question needs an explanation."))
         return cleaned
 
 
@@ -461,10 +474,10 @@ class CheckQuestionAdmin(CourseContentAdmin):
         super().save_related(request, form, formsets, change)
         question_render(question=form.instance)
 
-    @admin.display(description="Rendered prompt")
+    @admin.display(description=gettext_lazy("Rendered prompt"))
     def preview(self, obj: CheckQuestion) -> str:
         if not obj.pk:
-            return "Save to see the preview."
+            return _("Save to see the preview.")
         return format_html(
             '<div class="lesson-body" style="max-width:75ch">{}</div>',
             mark_safe(obj.prompt_html),  # sanitised by nh3 when it was rendered  # noqa: S308
@@ -507,7 +520,7 @@ class CheckAttemptAdmin(ReadOnlyAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
         return [f.name for f in CheckAttempt._meta.fields if f.name != "draw"] + ["shown"]
 
-    @admin.display(description="As shown to the learner")
+    @admin.display(description=gettext_lazy("As shown to the learner"))
     def shown(self, obj: CheckAttempt) -> str:
         """The attempt's questions and options in the order the learner saw them."""
         if not obj.draw:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Department(models.Model):
@@ -13,6 +14,8 @@ class Department(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
 
     class Meta:
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -35,6 +38,10 @@ class EmployeeProfile(models.Model):
         related_name="reports",
     )
 
+    class Meta:
+        verbose_name = _("employee profile")
+        verbose_name_plural = _("employee profiles")
+
     def __str__(self) -> str:
         return f"{self.employee_id} ({self.user})"
 
@@ -48,6 +55,8 @@ class Course(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("course")
+        verbose_name_plural = _("courses")
         ordering = ["title"]
 
     def __str__(self) -> str:
@@ -62,6 +71,8 @@ class Stage(models.Model):
     position = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
         ordering = ["course", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["course", "slug"], name="stage_slug_unique_in_course")
@@ -73,9 +84,9 @@ class Stage(models.Model):
 
 class Module(models.Model):
     class Kind(models.TextChoices):
-        THEORY = "theory", "Theory"
-        LAB = "lab", "Code lab"
-        CASE_STUDY = "case_study", "Case study"
+        THEORY = "theory", _("Theory")
+        LAB = "lab", _("Code lab")
+        CASE_STUDY = "case_study", _("Case study")
 
     # The course is stored beside the stage so a module slug is unique within
     # its course (module URLs are /courses/<course>/<module>/).
@@ -127,6 +138,8 @@ class Module(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("module")
+        verbose_name_plural = _("modules")
         ordering = ["course", "stage__position", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["course", "slug"], name="module_slug_unique_in_course")
@@ -156,6 +169,8 @@ class Enrollment(models.Model):
     progress_version = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
         ordering = ["due_date", "enrolled_at"]
         constraints = [
             models.UniqueConstraint(fields=["learner", "course"], name="one_enrollment_per_course")
@@ -192,6 +207,8 @@ class CheckQuestion(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("check question")
+        verbose_name_plural = _("check questions")
         ordering = ["module", "position", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -215,6 +232,8 @@ class CheckOption(models.Model):
     explanation_html = models.TextField(blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("check option")
+        verbose_name_plural = _("check options")
         ordering = ["question", "position", "id"]
 
     def __str__(self) -> str:
@@ -240,6 +259,8 @@ class CheckAttempt(models.Model):
     draw = models.JSONField(default=list, editable=False)
 
     class Meta:
+        verbose_name = _("check attempt")
+        verbose_name_plural = _("check attempts")
         ordering = ["-submitted_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -264,6 +285,8 @@ class CheckAnswer(models.Model):
     is_correct = models.BooleanField()
 
     class Meta:
+        verbose_name = _("check answer")
+        verbose_name_plural = _("check answers")
         ordering = ["attempt", "question__position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["attempt", "question"], name="one_answer_per_question")
@@ -382,3 +405,27 @@ class CheckOptionTranslation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.option} [{self.language}]"
+
+
+class LanguagePreference(models.Model):
+    """The interface language a person chose with the header's switcher.
+
+    Kept apart from EmployeeProfile: instructors, HR and demo accounts often have no
+    profile, and they choose a language too.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="language_preference",
+        verbose_name=_("user"),
+    )
+    language = models.CharField(_("language"), max_length=15, choices=settings.LANGUAGES)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("language preference")
+        verbose_name_plural = _("language preferences")
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.language}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -21,6 +22,7 @@ from courses.models import (
     Course,
     CourseTranslation,
     Enrollment,
+    LanguagePreference,
     Module,
     ModuleTranslation,
     Stage,
@@ -228,3 +230,11 @@ def _group(rows: Iterable[Any]) -> dict[int, list[Any]]:
     for row in rows:
         grouped.setdefault(row.pk, []).append(row)
     return grouped
+
+
+def language_preference_of(*, user: User) -> str | None:
+    """The interface language this person saved, if any (and if the site still offers it)."""
+    language = (
+        LanguagePreference.objects.filter(user=user).values_list("language", flat=True).first()
+    )
+    return language if language in dict(settings.LANGUAGES) else None

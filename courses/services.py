@@ -7,10 +7,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from academy.refusals import Refusal
 from courses.authoring.parse import (
@@ -39,6 +43,7 @@ from courses.models import (
     Department,
     EmployeeProfile,
     Enrollment,
+    LanguagePreference,
     Module,
     ModuleTranslation,
     Stage,
@@ -459,21 +464,27 @@ def check_retry_refusal(
     if latest is None:
         return None
     if cap is not None and latest.number >= cap:
-        return (
-            f"You have used all {cap} attempt{'s' if cap != 1 else ''} this knowledge check "
-            "allows; ask your instructor if you need another."
-        )
+        return ngettext(
+            "You have used the %(cap)d attempt this knowledge check allows; ask your "
+            "instructor if you need another.",
+            "You have used all %(cap)d attempts this knowledge check allows; ask your "
+            "instructor if you need another.",
+            cap,
+        ) % {"cap": cap}
     if latest.passed or not module.check_cooldown_minutes:
         return None
     opens = latest.submitted_at + datetime.timedelta(minutes=module.check_cooldown_minutes)
     if now >= opens:
         return None
     local = timezone.localtime(opens)
-    when = f"{local:%H:%M} on {local.day} {local:%b %Y} ({local:%Z})"
-    return (
-        f"This knowledge check asks you to wait {module.check_cooldown_minutes} minutes "
-        f"after a failed attempt: your next attempt opens at {when}. Reread the lesson meanwhile."
-    )
+    when = date_format(local, _("H:i \\o\\n j M Y (T)"))
+    return ngettext(
+        "This knowledge check asks you to wait %(minutes)d minute after a failed attempt: "
+        "your next attempt opens at %(when)s. Reread the lesson meanwhile.",
+        "This knowledge check asks you to wait %(minutes)d minutes after a failed attempt: "
+        "your next attempt opens at %(when)s. Reread the lesson meanwhile.",
+        module.check_cooldown_minutes,
+    ) % {"minutes": module.check_cooldown_minutes, "when": when}
 
 
 @dataclass(frozen=True)
@@ -505,7 +516,7 @@ def check_attempt_record(
             raise CheckRetryRefused(refusal)
         live = list(module.questions.filter(retired_at__isnull=True).prefetch_related("options"))
         if not live:
-            raise CheckAnswerError("This module has no knowledge check.")
+            raise CheckAnswerError(_("This module has no knowledge check."))
         drawn = _drawn_for(learner=learner, module=module, live=live, token=draw_token)
         questions = [d.question for d in drawn]
         by_id = {q.pk: q for q in questions}
@@ -514,54 +525,76 @@ def check_attempt_record(
         undrawn = [pk for pk in foreign if pk in {q.pk for q in live}]
         if undrawn:
             raise CheckAnswerError(
-                f"Question #{undrawn[0]} was not among the questions drawn for this attempt; "
-                "reload the page and answer again."
+                _(
+                    "Question #%(id)s was not among the questions drawn for this attempt; "
+                    "reload the page and answer again."
+                )
+                % {"id": undrawn[0]}
             )
         if foreign:
             stale = CheckQuestion.objects.filter(pk__in=foreign, module=module).exists()
             if stale:
                 raise CheckAnswerError(
-                    "This knowledge check has changed since you opened the page. "
-                    "Reload the page and answer again."
+                    _(
+                        "This knowledge check has changed since you opened the page. "
+                        "Reload the page and answer again."
+                    )
                 )
             raise CheckAnswerError(
-                f"Question #{foreign[0]} is not part of this module's knowledge check."
+                _("Question #%(id)s is not part of this module's knowledge check.")
+                % {"id": foreign[0]}
             )
         if not any(answers.get(q.pk) or q.pk in numbers for q in questions):
             # Naming "question 1" would suggest the rest were answered.
             raise CheckAnswerError(
-                f"None of the {len(questions)} questions has an answer yet: choose an answer "
-                "for each one, then submit."
+                _(
+                    "None of the %(count)d questions has an answer yet: choose an answer "
+                    "for each one, then submit."
+                )
+                % {"count": len(questions)}
                 if len(questions) > 1
-                else "The question has no answer yet: choose one, then submit."
+                else _("The question has no answer yet: choose one, then submit.")
             )
         for number, question in enumerate(questions, start=1):
             chosen = list(answers.get(question.pk) or [])
             if question.numeric_value is not None:
                 if chosen:
-                    raise CheckAnswerError(f"Question {number} takes a number, not options.")
+                    raise CheckAnswerError(
+                        _("Question %(number)d takes a number, not options.") % {"number": number}
+                    )
                 if question.pk not in numbers:
                     raise CheckAnswerError(
-                        f"Answer every question before submitting: question {number} has no number."
+                        _(
+                            "Answer every question before submitting: question %(number)d has "
+                            "no number."
+                        )
+                        % {"number": number}
                     )
                 continue
             if question.pk in numbers:
-                raise CheckAnswerError(f"Question {number} takes options, not a number.")
+                raise CheckAnswerError(
+                    _("Question %(number)d takes options, not a number.") % {"number": number}
+                )
             options = {o.pk: o for o in question.options.all()}
             if not chosen:
                 raise CheckAnswerError(
-                    f"Answer every question before submitting: question {number} has no answer."
+                    _("Answer every question before submitting: question %(number)d has no answer.")
+                    % {"number": number}
                 )
             unknown = [pk for pk in chosen if pk not in options]
             if unknown:
                 raise CheckAnswerError(
-                    f"Option #{unknown[0]} is not an option of question {number}."
+                    _("Option #%(option)s is not an option of question %(number)d.")
+                    % {"option": unknown[0], "number": number}
                 )
             if len(set(chosen)) != len(chosen):
-                raise CheckAnswerError(f"Question {number} lists the same option twice.")
+                raise CheckAnswerError(
+                    _("Question %(number)d lists the same option twice.") % {"number": number}
+                )
             if len(chosen) > 1 and sum(o.is_correct for o in options.values()) == 1:
                 raise CheckAnswerError(
-                    f"Question {number} takes one answer; you sent {len(chosen)}."
+                    _("Question %(number)d takes one answer; you sent %(sent)d.")
+                    % {"number": number, "sent": len(chosen)}
                 )
         selected = {q.pk: sorted(answers.get(q.pk) or []) for q in questions}
         verdicts = {
@@ -615,8 +648,10 @@ def _drawn_for(
             raise CheckAnswerError(str(exc)) from exc
     if module.check_draw_count and module.check_draw_count < len(live):
         raise CheckAnswerError(
-            "This check draws its questions for each attempt, and the form did not say "
-            "which it showed; reload the page and answer again."
+            _(
+                "This check draws its questions for each attempt, and the form did not say "
+                "which it showed; reload the page and answer again."
+            )
         )
     return draw_in_order(live)
 
@@ -773,7 +808,7 @@ def roles_sync() -> None:
     from django.contrib.auth.models import Group, Permission
 
     for group_name, grants in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
+        group, _created = Group.objects.get_or_create(name=group_name)
         permissions = [
             Permission.objects.get(content_type__app_label=app, codename=f"{action}_{model}")
             for app, model, actions in grants
@@ -871,10 +906,10 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
     from django.utils import timezone
 
     user_model = get_user_model()
-    engineering, _ = Department.objects.get_or_create(
+    engineering, _created = Department.objects.get_or_create(
         slug="engineering", defaults={"name": "Engineering"}
     )
-    support, _ = Department.objects.get_or_create(
+    support, _created = Department.objects.get_or_create(
         slug="customer-service", defaults={"name": "Customer Service"}
     )
     Department.objects.get_or_create(slug="finance", defaults={"name": "Finance"})
@@ -918,3 +953,26 @@ def demo_accounts_create(*, course_slugs: list[str]) -> list[DemoAccount]:
                 due_date=timezone.localdate() + datetime.timedelta(days=30),
             )
     return created
+
+
+class LanguageRefused(Refusal):
+    pass
+
+
+def language_check(language: str) -> str:
+    """The language code if the site offers it; a refusal naming it otherwise."""
+    if language not in dict(settings.LANGUAGES):
+        raise LanguageRefused(
+            _("“%(language)s” is not a language of this site; choose one from the list.")
+            % {"language": language[:20]}
+        )
+    return language
+
+
+def language_preference_set(*, user: User, language: str) -> LanguagePreference:
+    """Save the interface language this person chose; it follows them to every device."""
+    language_check(language)
+    preference, _created = LanguagePreference.objects.update_or_create(
+        user=user, defaults={"language": language}
+    )
+    return preference

@@ -14,6 +14,8 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from courses.admin import (
     CheckAttemptAdmin,
@@ -116,9 +118,12 @@ class DepartmentAssignmentAdmin(admin.ModelAdmin):
         obj.pk = DepartmentAssignment.objects.get(course=obj.course, department=obj.department).pk
         messages.info(request, result.message(obj.course))
 
-    @admin.action(description="Enroll members who joined since")
+    @admin.action(description=gettext_lazy("Enroll members who joined since"))
     def sync_members(self, request: HttpRequest, queryset: QuerySet[DepartmentAssignment]) -> None:
-        self.message_user(request, f"{department_assignments_sync()} new member(s) enrolled.")
+        self.message_user(
+            request,
+            _("%(count)d new member(s) enrolled.") % {"count": department_assignments_sync()},
+        )
 
 
 class HrDepartmentAdmin(DepartmentAdmin):
@@ -126,7 +131,7 @@ class HrDepartmentAdmin(DepartmentAdmin):
 
     actions = ["assign_course"]
 
-    @admin.action(description="Assign a course to the selected departments…")
+    @admin.action(description=gettext_lazy("Assign a course to the selected departments…"))
     def assign_course(self, request: HttpRequest, queryset: QuerySet[Department]):
         return _assign_redirect(departments=list(queryset.values_list("slug", flat=True)))
 
@@ -140,7 +145,7 @@ class HrEmployeeProfileAdmin(EmployeeProfileAdmin):
         super().save_model(request, obj, form, change)
         department_assignments_sync(user=obj.user)
 
-    @admin.action(description="Assign a course to the selected employees…")
+    @admin.action(description=gettext_lazy("Assign a course to the selected employees…"))
     def assign_course(self, request: HttpRequest, queryset: QuerySet[EmployeeProfile]):
         return _assign_redirect(people=[" ".join(queryset.values_list("employee_id", flat=True))])
 
@@ -192,10 +197,12 @@ class ApiTokenAdmin(admin.ModelAdmin):
         token, secret = api_token_create(user=obj.user, name=obj.name)
         obj.pk = token.pk
         messages.warning(
-            request, f"Token for {obj.user}: {secret} — copy it now, it is not shown again."
+            request,
+            _("Token for %(user)s: %(secret)s — copy it now, it is not shown again.")
+            % {"user": obj.user, "secret": secret},
         )
 
-    @admin.action(description="Revoke selected tokens")
+    @admin.action(description=gettext_lazy("Revoke selected tokens"))
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
             api_token_revoke(token=token)

@@ -21,6 +21,9 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
 # The held-out metrics are the engine's dev metrics: one implementation, in labs.training,
 # named here too for the grader's callers.
 from labs.training.metrics import classification_metrics as classification_metrics
@@ -57,6 +60,25 @@ class CheckpointRejected(Exception):
     """The learner's checkpoint cannot be graded; the message is one sentence for them."""
 
 
+def _NOT_SAFETENSORS() -> str:
+    return _("model.safetensors is not a safetensors file (pickles and other formats are refused).")
+
+
+def _unexpected_tensors(extra: Sequence[str]) -> str:
+    return _("The checkpoint has %(count)d unexpected tensor(s), e.g. %(first)s.") % {
+        "count": len(extra),
+        "first": extra[0],
+    }
+
+
+def _wrong_shape(name: str, shape: tuple[Any, ...], expected: tuple[Any, ...]) -> str:
+    return _("Tensor %(name)s has shape %(shape)s, expected %(expected)s.") % {
+        "name": name,
+        "shape": shape,
+        "expected": expected,
+    }
+
+
 @dataclass
 class Evaluation:
     """What grading found besides the metrics: the predictions, how long and where, and the
@@ -73,9 +95,11 @@ def _read(job_dir: str, name: str, max_bytes: int) -> bytes:
     try:
         return open_job_file(job_dir, f"{CHECKPOINT_DIR}/{name}", max_bytes=max_bytes)
     except FileNotFoundError:
-        raise CheckpointRejected(f"The checkpoint has no {name}.") from None
+        raise CheckpointRejected(_("The checkpoint has no %(file)s.") % {"file": name}) from None
     except UnsafeJobFile as exc:
-        raise CheckpointRejected(f"The checkpoint's {name} was refused: {exc}") from None
+        raise CheckpointRejected(
+            _("The checkpoint's %(file)s was refused: %(reason)s") % {"file": name, "reason": exc}
+        ) from None
 
 
 def _base_weights_bytes(base_model: str) -> int:
@@ -98,17 +122,19 @@ def _learner_vocab(job_dir: str) -> dict[str, int]:
             vocab = data["model"]["vocab"]
         except CheckpointRejected:
             raise CheckpointRejected(
-                "The checkpoint has no tokenizer (vocab.txt or tokenizer.json)."
+                _("The checkpoint has no tokenizer (vocab.txt or tokenizer.json).")
             ) from None
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             raise CheckpointRejected(
-                "The checkpoint's tokenizer.json is not a WordPiece tokenizer."
+                _("The checkpoint's tokenizer.json is not a WordPiece tokenizer.")
             ) from missing
         if not isinstance(vocab, dict):
-            raise CheckpointRejected("The checkpoint's tokenizer.json has no vocabulary.") from None
+            raise CheckpointRejected(
+                _("The checkpoint's tokenizer.json has no vocabulary.")
+            ) from None
         return vocab
     except UnicodeDecodeError:
-        raise CheckpointRejected("The checkpoint's vocab.txt is not UTF-8 text.") from None
+        raise CheckpointRejected(_("The checkpoint's vocab.txt is not UTF-8 text.")) from None
 
 
 def check_config(
@@ -116,25 +142,30 @@ def check_config(
 ) -> None:
     if config.get("architectures") != [ARCHITECTURE] or config.get("model_type") != "bert":
         raise CheckpointRejected(
-            f"The checkpoint must be a {ARCHITECTURE}, not {config.get('architectures')}."
+            _("The checkpoint must be a %(architecture)s, not %(found)s.")
+            % {"architecture": ARCHITECTURE, "found": config.get("architectures")}
         )
     for key in SIZE_KEYS:
         if config.get(key) != base_config.get(key):
             raise CheckpointRejected(
-                f"The checkpoint's {key} is {config.get(key)}, but the lab's base model has "
-                f"{base_config.get(key)}: fine-tune the base model, do not change its shape."
+                _(
+                    "The checkpoint's %(key)s is %(found)s, but the lab's base model has "
+                    "%(base)s: fine-tune the base model, do not change its shape."
+                )
+                % {"key": key, "found": config.get(key), "base": base_config.get(key)}
             )
     id2label = config.get("id2label") or {}
     if len(id2label) != len(labels):
         raise CheckpointRejected(
-            f"The checkpoint predicts {len(id2label)} labels, but the dataset has {len(labels)}."
+            _("The checkpoint predicts %(found)d labels, but the dataset has %(expected)d.")
+            % {"found": len(id2label), "expected": len(labels)}
         )
     try:
         ordered = [id2label[str(i)] for i in range(len(labels))]
     except KeyError:
-        raise CheckpointRejected("The checkpoint's id2label is not numbered 0..n-1.") from None
+        raise CheckpointRejected(_("The checkpoint's id2label is not numbered 0..n-1.")) from None
     if ordered != list(labels):
-        raise CheckpointRejected("The checkpoint's labels are not in the dataset's order.")
+        raise CheckpointRejected(_("The checkpoint's labels are not in the dataset's order."))
 
 
 def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
@@ -148,14 +179,14 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     try:
         config = json.loads(_read(job_dir, "config.json", MAX_CONFIG_BYTES))
     except (ValueError, UnicodeDecodeError):
-        raise CheckpointRejected("The checkpoint's config.json is not valid JSON.") from None
+        raise CheckpointRejected(_("The checkpoint's config.json is not valid JSON.")) from None
     if not isinstance(config, dict):
-        raise CheckpointRejected("The checkpoint's config.json is not a JSON object.")
+        raise CheckpointRejected(_("The checkpoint's config.json is not a JSON object."))
     check_config(config, base_config=base_config, labels=labels)
 
     if _learner_vocab(job_dir) != _base_vocab(base_model):
         raise CheckpointRejected(
-            "The checkpoint's tokenizer vocabulary differs from the base model's."
+            _("The checkpoint's tokenizer vocabulary differs from the base model's.")
         )
 
     # The architecture comes from the trusted base config; only weights come from the learner.
@@ -176,9 +207,7 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     try:
         tensors = load_safetensors(blob)
     except (SafetensorError, ValueError, RuntimeError, OSError):
-        raise CheckpointRejected(
-            "model.safetensors is not a safetensors file (pickles and other formats are refused)."
-        ) from None
+        raise CheckpointRejected(_NOT_SAFETENSORS()) from None
 
     # Buffers such as position_ids may legitimately be absent from a checkpoint.
     optional = {k for k in expected if k.endswith("position_ids")}
@@ -186,20 +215,20 @@ def load_checkpoint(job_dir: str, *, base_model: str, labels: Sequence[str]):
     extra = sorted(set(tensors) - set(expected))
     if missing:
         raise CheckpointRejected(
-            f"The checkpoint is missing {len(missing)} tensor(s), e.g. {missing[0]}."
+            _("The checkpoint is missing %(count)d tensor(s), e.g. %(first)s.")
+            % {"count": len(missing), "first": missing[0]}
         )
     if extra:
-        raise CheckpointRejected(
-            f"The checkpoint has {len(extra)} unexpected tensor(s), e.g. {extra[0]}."
-        )
+        raise CheckpointRejected(_unexpected_tensors(extra))
     for name, tensor in tensors.items():
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise CheckpointRejected(
-                f"Tensor {name} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}."
+                _wrong_shape(name, tuple(tensor.shape), tuple(expected[name].shape))
             )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointRejected(
-                f"Tensor {name} contains NaN or infinite values: training diverged."
+                _("Tensor %(name)s contains NaN or infinite values: training diverged.")
+                % {"name": name}
             )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()}, strict=False)
     model.eval()
@@ -217,9 +246,7 @@ def check_safetensors_header(blob: bytes, expected: dict[str, Any]) -> None:
 
     The format: 8 bytes of little-endian header length, then a JSON object of name ->
     {dtype, shape, data_offsets}, then the data."""
-    not_safetensors = CheckpointRejected(
-        "model.safetensors is not a safetensors file (pickles and other formats are refused)."
-    )
+    not_safetensors = CheckpointRejected(_NOT_SAFETENSORS())
     if len(blob) < 8:
         raise not_safetensors
     size = int.from_bytes(blob[:8], "little")
@@ -228,8 +255,11 @@ def check_safetensors_header(blob: bytes, expected: dict[str, Any]) -> None:
     if size > MAX_HEADER_BYTES:
         # The base model's header is about 20 KB; a huge one is a million names, say.
         raise CheckpointRejected(
-            f"model.safetensors has a {size / 2**20:.0f} MB header (at most "
-            f"{MAX_HEADER_BYTES // 2**20} MB): it lists far more tensors than the model has."
+            _(
+                "model.safetensors has a %(size)s MB header (at most %(limit)d MB): it lists far "
+                "more tensors than the model has."
+            )
+            % {"size": f"{size / 2**20:.0f}", "limit": MAX_HEADER_BYTES // 2**20}
         )
     try:
         header = json.loads(blob[8 : 8 + size])
@@ -240,23 +270,23 @@ def check_safetensors_header(blob: bytes, expected: dict[str, Any]) -> None:
     entries = {name: entry for name, entry in header.items() if name != "__metadata__"}
     extra = sorted(set(entries) - set(expected))
     if extra:
-        raise CheckpointRejected(
-            f"The checkpoint has {len(extra)} unexpected tensor(s), e.g. {extra[0]}."
-        )
+        raise CheckpointRejected(_unexpected_tensors(extra))
     for name, entry in entries.items():
         if not isinstance(entry, dict):
             raise not_safetensors
         want = expected[name]
         if entry.get("shape") != list(want.shape):
             raise CheckpointRejected(
-                f"Tensor {name} has shape {tuple(entry.get('shape') or ())}, expected "
-                f"{tuple(want.shape)}."
+                _wrong_shape(name, tuple(entry.get("shape") or ()), tuple(want.shape))
             )
         wanted_dtype = SAFETENSORS_DTYPES.get(str(want.dtype).removeprefix("torch."))
         if entry.get("dtype") != wanted_dtype:
             raise CheckpointRejected(
-                f"Tensor {name} is stored as {entry.get('dtype')}, but the base model's is "
-                f"{wanted_dtype}: save the model in float32 (the engine's checkpoint is)."
+                _(
+                    "Tensor %(name)s is stored as %(dtype)s, but the base model's is "
+                    "%(wanted)s: save the model in float32 (the engine's checkpoint is)."
+                )
+                % {"name": name, "dtype": entry.get("dtype"), "wanted": wanted_dtype}
             )
 
 
@@ -275,10 +305,15 @@ class WeightRules:
         """'classifier.*, bert.pooler.* and rank-≤8 changes to …query.weight, …value.weight'."""
         parts = list(self.may_change)
         if self.low_rank:
-            parts.append(f"rank-≤{self.max_rank} changes to {', '.join(self.low_rank)}")
+            parts.append(
+                _("rank-≤%(rank)s changes to %(names)s")
+                % {"rank": self.max_rank, "names": ", ".join(self.low_rank)}
+            )
         if not parts:
-            return "nothing"
-        return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+            return _("nothing")
+        if len(parts) == 1:
+            return parts[0]
+        return _("%(first)s and %(last)s") % {"first": ", ".join(parts[:-1]), "last": parts[-1]}
 
 
 def _matches(name: str, patterns: Sequence[str]) -> bool:
@@ -316,7 +351,9 @@ def _precision_hint(tensor: Any, base: Any) -> str:
 
     for dtype, name in ((torch.bfloat16, "bfloat16"), (torch.float16, "float16")):
         if torch.equal(tensor, base.to(dtype).to(tensor.dtype)):
-            return f" (it equals the base rounded to {name}: save the model in float32)"
+            return " " + _(
+                "(it equals the base rounded to %(dtype)s: save the model in float32)"
+            ) % {"dtype": name}
     return ""
 
 
@@ -346,8 +383,16 @@ def check_weights(model: Any, *, base_model: str, rules: WeightRules) -> dict[st
     share = changed_params / total if total else 0.0
     if rules.max_share is not None and share > rules.max_share:
         raise CheckpointRejected(
-            f"The saved model differs from the base model in {changed_params:,} of {total:,} "
-            f"parameters ({share:.2%}); this lab allows at most {rules.max_share * 100:g}%."
+            _(
+                "The saved model differs from the base model in %(changed)s of %(total)s "
+                "parameters (%(share)s); this lab allows at most %(cap)s%%."
+            )
+            % {
+                "changed": number_format(changed_params, force_grouping=True),
+                "total": number_format(total, force_grouping=True),
+                "share": f"{share:.2%}",
+                "cap": f"{rules.max_share * 100:g}",
+            }
         )
     return {
         "changed_params": changed_params,
@@ -363,20 +408,31 @@ def _judge_change(name: str, tensor: Any, reference: Any, rules: WeightRules) ->
     shape = list(tensor.shape)
     if _matches(name, rules.may_change):
         return {"name": name, "kind": "free", "shape": shape, "params": tensor.numel()}
-    allowed = f"this lab allows changes only to {rules.allowed()}"
+    allowed = _("this lab allows changes only to %(allowed)s") % {"allowed": rules.allowed()}
     if reference is None:
-        raise CheckpointRejected(f"{name} is not in the base model (it is new), but {allowed}.")
+        raise CheckpointRejected(
+            _("%(name)s is not in the base model (it is new), but %(allowed)s.")
+            % {"name": name, "allowed": allowed}
+        )
     if not _matches(name, rules.low_rank):
         hint = _precision_hint(tensor, reference)
-        raise CheckpointRejected(f"{name} changed{hint}, but {allowed}.")
+        raise CheckpointRejected(
+            _("%(name)s changed%(hint)s, but %(allowed)s.")
+            % {"name": name, "hint": hint, "allowed": allowed}
+        )
     if tensor.dim() != 2:
         raise CheckpointRejected(
-            f"{name} changed, but it is not a matrix, so it cannot change by low rank; {allowed}."
+            _(
+                "%(name)s changed, but it is not a matrix, so it cannot change by low rank; "
+                "%(allowed)s."
+            )
+            % {"name": name, "allowed": allowed}
         )
     rank = change_rank(tensor, reference)
     if rules.max_rank is not None and rank > rules.max_rank:
         raise CheckpointRejected(
-            f"{name} changed with rank {rank}; this lab allows at most rank {rules.max_rank}."
+            _("%(name)s changed with rank %(rank)d; this lab allows at most rank %(max)d.")
+            % {"name": name, "rank": rank, "max": rules.max_rank}
         )
     rows, cols = shape
     return {

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from courses.models import Module
 
 
 class ModuleProgress(models.Model):
     class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
 
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="module_progress"
@@ -28,7 +29,8 @@ class ModuleProgress(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "module progress"
+        verbose_name = _("module progress")
+        verbose_name_plural = _("module progress")
         constraints = [
             models.UniqueConstraint(fields=["learner", "module"], name="one_progress_per_module")
         ]
@@ -66,6 +68,10 @@ class Grade(models.Model):
     graded_at = models.DateTimeField(auto_now_add=True)
     regraded_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("grade")
+        verbose_name_plural = _("grades")
+
     def __str__(self) -> str:
         return f"grade {self.score:.0f} for submission {self.submission_id}"
 
@@ -94,6 +100,8 @@ class DepartmentAssignment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("department assignment")
+        verbose_name_plural = _("department assignments")
         constraints = [
             models.UniqueConstraint(
                 fields=["department", "course"], name="one_assignment_per_department_course"
@@ -113,7 +121,8 @@ class CourseStaff(models.Model):
     )
 
     class Meta:
-        verbose_name_plural = "course staff"
+        verbose_name = _("course staff")
+        verbose_name_plural = _("course staff")
         constraints = [
             models.UniqueConstraint(fields=["course", "user"], name="one_staff_row_per_course_user")
         ]
@@ -126,10 +135,10 @@ class AuditEvent(models.Model):
     """Who assigned what, moved which due date, re-graded which run: append-only evidence."""
 
     class Action(models.TextChoices):
-        ASSIGNED = "assigned", "Assigned a course"
-        DEPARTMENT_ASSIGNED = "department_assigned", "Assigned a course to a department"
-        DUE_DATE_CHANGED = "due_date_changed", "Changed a due date"
-        REGRADED = "regraded", "Re-graded a run"
+        ASSIGNED = "assigned", _("Assigned a course")
+        DEPARTMENT_ASSIGNED = "department_assigned", _("Assigned a course to a department")
+        DUE_DATE_CHANGED = "due_date_changed", _("Changed a due date")
+        REGRADED = "regraded", _("Re-graded a run")
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -152,6 +161,8 @@ class AuditEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-at", "-id"]
         indexes = [models.Index(fields=["learner", "at"], name="audit_learner_at")]
 
@@ -167,9 +178,9 @@ class ReminderSent(models.Model):
     """
 
     class Reason(models.TextChoices):
-        DUE_SOON = "due_soon", "Due soon"
-        OVERDUE = "overdue", "Overdue"
-        MANAGER_WEEKLY = "manager_weekly", "Weekly overdue summary"
+        DUE_SOON = "due_soon", _("Due soon")
+        OVERDUE = "overdue", _("Overdue")
+        MANAGER_WEEKLY = "manager_weekly", _("Weekly overdue summary")
 
     key = models.CharField(max_length=120, unique=True)
     reason = models.CharField(max_length=20, choices=Reason.choices)
@@ -180,6 +191,10 @@ class ReminderSent(models.Model):
         "courses.Enrollment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("reminder sent")
+        verbose_name_plural = _("reminders sent")
 
     def __str__(self) -> str:
         return self.key
@@ -202,6 +217,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("api token")
+        verbose_name_plural = _("api tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…, {self.user})"

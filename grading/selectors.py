@@ -15,7 +15,9 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Prefetch
 from django.http import Http404
+from django.utils.formats import number_format
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 
 from courses.models import Course, Module, Stage
 from courses.services import INSTRUCTOR_GROUP
@@ -41,10 +43,10 @@ class ModuleState:
     @property
     def status_label(self) -> str:
         if not self.is_open:
-            return "Locked"
-        return {NOT_STARTED: "Not started"}.get(self.status) or ModuleProgress.Status(
-            self.status
-        ).label
+            return _("Locked")
+        if self.status == NOT_STARTED:
+            return _("Not started")
+        return str(ModuleProgress.Status(self.status).label)
 
 
 @dataclass
@@ -162,6 +164,25 @@ FULL_MATRIX_LABELS = 15
 OVERFIT_GAP = 0.05
 
 
+# The graded metric's name as a grade stores it (in English, the same for every reader).
+METRIC_NAMES: dict[str, str] = {
+    Lab.Metric.CLASS_F1: "f1:{label}",
+    Lab.Metric.ROUTER: "in-scope acc. & OOS recall (h-mean)",
+}
+
+
+def metric_display(stored: str) -> str:
+    """A grade's stored metric name as the result panel says it, in the reader's language."""
+    if stored.startswith("f1:"):
+        return _("f1:%(label)s") % {"label": stored[3:]}
+    names = {
+        Lab.Metric.ACCURACY.value: _("accuracy"),
+        Lab.Metric.MACRO_F1.value: _("macro_f1"),
+        METRIC_NAMES[Lab.Metric.ROUTER]: _("in-scope acc. & OOS recall (h-mean)"),
+    }
+    return names.get(stored, stored)
+
+
 def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
     """What the learner sees about a graded run. No held-out text is ever part of it."""
     from grading.models import Grade
@@ -217,6 +238,7 @@ def grade_feedback(*, submission: Any) -> dict[str, Any] | None:
         "overfitting": gap is not None and gap > OVERFIT_GAP,
         "previous_best": previous_best,
         "reference_score": submission.lab.reference_score,
+        "metric_name": metric_display(grade.metric),
         "router": metrics.get("router"),
         "floors": [floor_feedback(floor) for floor in grade.floors],
         "score_reached": grade.score >= grade.pass_mark,
@@ -239,16 +261,16 @@ def floor_feedback(floor: dict[str, Any]) -> dict[str, Any]:
     """A floor of a grade as the result panel says it: what, whose, and why it matters."""
     name, actual = floor["floor"], floor["actual"]
     if name == Lab.Floor.MACRO_F1:
-        what, why = "macro-F1", "some classes are handled much worse than others"
+        what, why = _("macro-F1"), _("some classes are handled much worse than others")
     elif name == Lab.Floor.CLASS_RECALL:
-        what = "recall of"
+        what = _("recall of")
         why = (
-            "the model almost never finds this class"
+            _("the model almost never finds this class")
             if actual < RARELY_FOUND
-            else "the model misses too many of this class"
+            else _("the model misses too many of this class")
         )
     else:
-        what, why = "F1 of", "this class is rarely found or often confused with others"
+        what, why = _("F1 of"), _("this class is rarely found or often confused with others")
     return {**floor, "what": what, "why": why}
 
 
@@ -310,8 +332,12 @@ def weight_check_feedback(report: dict[str, Any]) -> dict[str, Any] | None:
     free = [t["name"] for t in report["tensors"] if t["kind"] == "free"]
     ranks = [t["rank"] for t in report["tensors"] if t["kind"] == "low_rank"]
     return {
-        "text": f"{report['changed_params']:,} of {report['total_params']:,} "
-        f"({report['share']:.2%})",
+        "text": _("%(changed)s of %(total)s (%(share)s)")
+        % {
+            "changed": number_format(report["changed_params"], force_grouping=True),
+            "total": number_format(report["total_params"], force_grouping=True),
+            "share": f"{report['share']:.2%}",
+        },
         "cap_text": f"{cap * 100:g}%" if cap is not None else "",
         "free": free[:NAMED_TENSORS],
         "free_more": max(0, len(free) - NAMED_TENSORS),
@@ -337,10 +363,19 @@ def lab_weight_rules(lab: Lab) -> WeightRules:
 def weight_rules_text(lab: Lab) -> str:
     """What the lab page says the grader accepts of the saved weights ("" without rules)."""
     rules = lab_weight_rules(lab)
-    cap = f"{rules.max_share * 100:g}% of the parameters" if rules.max_share is not None else ""
+    cap = (
+        _("%(percent)s%% of the parameters") % {"percent": f"{rules.max_share * 100:g}"}
+        if rules.max_share is not None
+        else ""
+    )
     if lab.checkpoint_rules is None:
-        return f"changes to at most {cap}" if cap else ""
-    return f"changes only to {rules.allowed()}" + (f", at most {cap} in all" if cap else "")
+        return _("changes to at most %(cap)s") % {"cap": cap} if cap else ""
+    allowed = _("changes only to %(allowed)s") % {"allowed": rules.allowed()}
+    return (
+        _("%(allowed)s, at most %(cap)s in all") % {"allowed": allowed, "cap": cap}
+        if cap
+        else allowed
+    )
 
 
 def submission_get_for_viewer(*, user: User, submission_id: int) -> tuple[Submission, bool]:

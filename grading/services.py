@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from academy.deadlines import database_deadline
 from academy.refusals import Refusal
@@ -29,7 +30,7 @@ from grading.evaluation import (
     rubric_score,
 )
 from grading.models import AuditEvent, Grade, ModuleProgress
-from grading.selectors import course_progress, lab_weight_rules
+from grading.selectors import METRIC_NAMES, course_progress, lab_weight_rules
 from labs.models import Lab, Submission
 from labs.selectors import heldout_rows
 from labs.services.submissions import submission_finish
@@ -63,9 +64,11 @@ def _progress_of_open_module(*, learner: User, module: Module) -> ModuleProgress
     stage = course_progress(learner=learner, course=module.course).stage_of(module)
     if not stage.is_open:
         names = ", ".join(f"“{m.module.title}”" for m in stage.missing)
-        raise ModuleLocked(f"This module is locked. Complete first: {names}.")
+        raise ModuleLocked(
+            _("This module is locked. Complete first: %(names)s.") % {"names": names}
+        )
     enrollment_create(learner=learner, course=module.course)
-    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+    progress, _created = ModuleProgress.objects.select_for_update().get_or_create(
         learner=learner, module=module
     )
     return progress
@@ -79,10 +82,10 @@ def module_mark_complete(*, learner: User, module: Module) -> ModuleProgress:
     the page) and for labs, which complete only through a passing grade.
     """
     if module.kind == Module.Kind.LAB:
-        raise NotSelfCompletable("A code lab is completed by passing its auto-graded run.")
+        raise NotSelfCompletable(_("A code lab is completed by passing its auto-graded run."))
     if module_has_check(module=module):
         raise NotSelfCompletable(
-            "This module has a knowledge check: it is completed by passing the check."
+            _("This module has a knowledge check: it is completed by passing the check.")
         )
     progress = _progress_of_open_module(learner=learner, module=module)
     if progress.status != ModuleProgress.Status.COMPLETED:
@@ -167,10 +170,6 @@ def rubric_metric(lab: Lab, metrics: dict[str, Any]) -> float:
 
 
 # What the result panel calls the graded number (Grade.metric, at most 40 characters).
-METRIC_NAMES: dict[str, str] = {
-    Lab.Metric.CLASS_F1: "f1:{label}",
-    Lab.Metric.ROUTER: "in-scope acc. & OOS recall (h-mean)",
-}
 
 
 def floor_results(lab: Lab, metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -260,11 +259,14 @@ def evaluate_checkpoint(
         # The traceback is the operators', who may have a grader bug to fix.
         logger.exception("The checkpoint in %s broke the grader", job_dir)
         raise CheckpointRejected(
-            f"The grader could not use your checkpoint ({type(exc).__name__} while reading or "
-            "running it). Save it as the engine does (a plain model, float32 weights); if "
-            "your code does not change how it is saved, tell your instructor."
+            _(
+                "The grader could not use your checkpoint (%(error)s while reading or running "
+                "it). Save it as the engine does (a plain model, float32 weights); if your code "
+                "does not change how it is saved, tell your instructor."
+            )
+            % {"error": type(exc).__name__}
         ) from exc
-    gold = [index[label] for _, label in heldout]
+    gold = [index[label] for _text, label in heldout]
     metrics = classification_metrics(gold, evaluation.predictions, labels)
     if lab.metric == Lab.Metric.ROUTER:
         metrics["router"] = router_metrics(
@@ -327,7 +329,7 @@ def grade_apply(*, grade: Grade) -> None:
             # (labs.services.submissions.lab_validation_close).
             Lab.objects.filter(pk=lab.pk).update(**{field: grade.score})
         return
-    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+    progress, _created = ModuleProgress.objects.select_for_update().get_or_create(
         learner=submission.learner, module=lab.module
     )
     progress_record_result(progress, score=grade.score, passed=grade.passed, submission=submission)
@@ -342,12 +344,16 @@ def regrade_check(*, submission: Submission, job_dir: Path) -> None:
     """Raise RegradeImpossible unless the run is graded and its checkpoint is still here."""
     if submission.status != Submission.Status.GRADED:
         raise RegradeImpossible(
-            f"Run #{submission.pk} is {submission.get_status_display().lower()}, not graded."
+            _("Run #%(run)s is %(status)s, not graded.")
+            % {"run": submission.pk, "status": str(submission.get_status_display()).lower()}
         )
     if not (job_dir / "checkpoint").is_dir():
         raise RegradeImpossible(
-            f"The files of run #{submission.pk} were cleaned up (or are on another worker): "
-            "it cannot be re-graded without training again."
+            _(
+                "The files of run #%(run)s were cleaned up (or are on another worker): it "
+                "cannot be re-graded without training again."
+            )
+            % {"run": submission.pk}
         )
 
 
@@ -370,7 +376,8 @@ def submission_regrade(
         metrics, evaluation = evaluate_checkpoint(submission.lab, job_dir, texts=texts)
     except CheckpointRejected as exc:
         raise RegradeImpossible(
-            f"Run #{submission.pk} was not re-graded: the lab now refuses its checkpoint. {exc}"
+            _("Run #%(run)s was not re-graded: the lab now refuses its checkpoint. %(reason)s")
+            % {"run": submission.pk, "reason": exc}
         ) from None
     with transaction.atomic():
         grade = Grade.objects.select_for_update().get(submission=submission)
@@ -418,7 +425,7 @@ def progress_recompute_best(*, learner: User, module: Module) -> None:
     )
     if best is None:
         return
-    progress, _ = ModuleProgress.objects.select_for_update().get_or_create(
+    progress, _created = ModuleProgress.objects.select_for_update().get_or_create(
         learner=learner, module=module
     )
     progress_record_result(
@@ -452,7 +459,7 @@ def check_attempt_submit(
     module and CheckAnswerError for answers that cannot be graded.
     """
     if module.kind == Module.Kind.LAB:
-        raise CheckNotAnswerable("A code lab has no knowledge check.")
+        raise CheckNotAnswerable(_("A code lab has no knowledge check."))
     progress = _progress_of_open_module(learner=learner, module=module)
     outcome = check_attempt_record(
         learner=learner, module=module, answers=answers, draw_token=draw_token, numbers=numbers

@@ -18,6 +18,8 @@ from django.shortcuts import redirect, render
 from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -57,9 +59,12 @@ def _staff(request: HttpRequest) -> User:
 
 
 class DatasetForm(forms.ModelForm):
-    train_csv = forms.FileField(required=False, help_text="CSV with a header 'text,label' (UTF-8).")
+    train_csv = forms.FileField(
+        required=False, help_text=gettext_lazy("CSV with a header 'text,label' (UTF-8).")
+    )
     heldout_csv = forms.FileField(
-        required=False, help_text="Held-out split, same format. Never shown to learners."
+        required=False,
+        help_text=gettext_lazy("Held-out split, same format. Never shown to learners."),
     )
 
     class Meta:
@@ -70,15 +75,16 @@ class DatasetForm(forms.ModelForm):
         cleaned = super().clean() or {}
         train, heldout = cleaned.get("train_csv"), cleaned.get("heldout_csv")
         if not self.instance.pk and not (train and heldout):
-            raise forms.ValidationError("Upload both the train and the held-out CSV.")
+            raise forms.ValidationError(_("Upload both the train and the held-out CSV."))
         if bool(train) != bool(heldout):
-            raise forms.ValidationError("Upload both CSVs together to replace the rows.")
+            raise forms.ValidationError(_("Upload both CSVs together to replace the rows."))
         if train and heldout:
             for upload in (train, heldout):
                 # Checked before reading: a 200 MB upload must not be read into memory first.
                 if upload.size is not None and upload.size > MAX_CSV_BYTES:
                     raise forms.ValidationError(
-                        f"{upload.name}: larger than {MAX_CSV_BYTES // 1024 // 1024} MB"
+                        _("%(file)s: larger than %(mb)d MB")
+                        % {"file": upload.name, "mb": MAX_CSV_BYTES // 1024 // 1024}
                     )
             try:
                 self.parsed = parse_dataset(
@@ -103,7 +109,7 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = ["title", "slug", "license_name", "label_count", "updated_at"]
     search_fields = ["title", "slug"]
 
-    @admin.display(description="labels")
+    @admin.display(description=gettext_lazy("labels"))
     def label_count(self, obj: Dataset) -> int:
         return len(obj.labels)
 
@@ -125,8 +131,17 @@ class DatasetAdmin(admin.ModelAdmin):
         obj.pk = dataset.pk
         messages.info(
             request,
-            f"Dataset {dataset.slug} {outcome}: {len(parsed.train)} train, "
-            f"{len(parsed.heldout)} held-out rows, {len(parsed.labels)} labels.",
+            _(
+                "Dataset %(slug)s %(outcome)s: %(train)d train, %(heldout)d held-out rows, "
+                "%(labels)d labels."
+            )
+            % {
+                "slug": dataset.slug,
+                "outcome": outcome,
+                "train": len(parsed.train),
+                "heldout": len(parsed.heldout),
+                "labels": len(parsed.labels),
+            },
         )
         for warning in parsed.warnings:
             messages.warning(request, warning)
@@ -153,31 +168,40 @@ class LabAdmin(admin.ModelAdmin):
     list_filter = ["module__course", "dataset"]
     actions = ["validate", "regrade_all"]
 
-    @admin.action(description="Validate: run the reference, the starter and every ablation")
+    @admin.action(
+        description=gettext_lazy("Validate: run the reference, the starter and every ablation")
+    )
     def validate(self, request: HttpRequest, queryset: QuerySet[Lab]) -> None:
         for lab in queryset:
             lab_validate_enqueue(lab=lab, by=_staff(request))
         self.message_user(
             request,
-            f"Queued the reference, starter and ablation runs of {queryset.count()} lab(s). "
-            "Their scores appear here when graded: the reference must pass, the starter and "
-            "the ablations must not.",
+            _(
+                "Queued the reference, starter and ablation runs of %(count)d lab(s). Their "
+                "scores appear here when graded: the reference must pass, the starter and the "
+                "ablations must not."
+            )
+            % {"count": queryset.count()},
         )
 
     @admin.action(
-        description="Re-grade every graded run (after a rubric change), without retraining"
+        description=gettext_lazy(
+            "Re-grade every graded run (after a rubric change), without retraining"
+        )
     )
     def regrade_all(self, request: HttpRequest, queryset: QuerySet[Lab]) -> None:
         runs = Submission.objects.filter(lab__in=queryset, status=Submission.Status.GRADED)
         queued = regrade_enqueue(
             submission_ids=runs.values_list("pk", flat=True), by=_staff(request)
         )
-        self.message_user(request, f"Queued {queued} re-grade(s).")
+        self.message_user(request, _("Queued %(count)d re-grade(s).") % {"count": queued})
 
 
 class CourseUploadForm(forms.Form):
     archive = forms.FileField(
-        help_text="A .zip of a course folder (course.yaml, one folder per stage, datasets/)."
+        help_text=gettext_lazy(
+            "A .zip of a course folder (course.yaml, one folder per stage, datasets/)."
+        )
     )
 
     def clean_archive(self) -> Any:
@@ -185,7 +209,8 @@ class CourseUploadForm(forms.Form):
         # By the size the upload declares, before anything reads it.
         if archive.size is not None and archive.size > MAX_UNPACKED_BYTES:
             raise forms.ValidationError(
-                f"{archive.name}: larger than {MAX_UNPACKED_BYTES // 1024 // 1024} MB"
+                _("%(file)s: larger than %(mb)d MB")
+                % {"file": archive.name, "mb": MAX_UNPACKED_BYTES // 1024 // 1024}
             )
         return archive
 
@@ -196,20 +221,25 @@ class CourseAdmin(courses_admin.CourseAdmin):
     actions = [*courses_admin.CourseAdmin.actions, "validate_course_labs"]
     change_list_template = "admin/courses/course/change_list.html"
 
-    @admin.action(description="Validate every lab: run each reference, starter and ablation")
+    @admin.action(
+        description=gettext_lazy("Validate every lab: run each reference, starter and ablation")
+    )
     def validate_course_labs(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
         """The whole-course counterpart of "Validate" on the lab list (manage.py validate_course)."""
         labs = Lab.objects.filter(module__course__in=queryset).select_related("module")
         for lab in labs:
             lab_validate_enqueue(lab=lab, by=_staff(request))
         if not labs:
-            self.message_user(request, "The selected course(s) have no labs.", messages.WARNING)
+            self.message_user(request, _("The selected course(s) have no labs."), messages.WARNING)
             return
         self.message_user(
             request,
-            f"Queued the reference, starter and ablation runs of {len(labs)} lab(s). Their scores "
-            "appear on the lab list when graded: every reference must pass, no starter or "
-            "ablation may.",
+            _(
+                "Queued the reference, starter and ablation runs of %(count)d lab(s). Their "
+                "scores appear on the lab list when graded: every reference must pass, no "
+                "starter or ablation may."
+            )
+            % {"count": len(labs)},
         )
 
     def get_urls(self) -> list[URLPattern]:
@@ -220,7 +250,7 @@ class CourseAdmin(courses_admin.CourseAdmin):
 
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_add_permission(request):
-            messages.error(request, "You may not import courses.")
+            messages.error(request, _("You may not import courses."))
             return redirect("admin:courses_course_changelist")
         form = CourseUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
@@ -228,7 +258,9 @@ class CourseAdmin(courses_admin.CourseAdmin):
             try:
                 report = course_folder_import_zip(upload=upload, name=upload.name)
             except CourseFolderError as exc:
-                form.add_error("archive", f"Import failed, nothing was changed. {exc}")
+                form.add_error(
+                    "archive", _("Import failed, nothing was changed. %(error)s") % {"error": exc}
+                )
             else:
                 for line in report.lines():
                     messages.info(request, line)
@@ -236,7 +268,7 @@ class CourseAdmin(courses_admin.CourseAdmin):
         context = {
             **self.admin_site.each_context(request),
             "form": form,
-            "title": "Import a course folder",
+            "title": _("Import a course folder"),
             "opts": self.model._meta,
         }
         return render(request, "admin/courses/course/upload.html", context)
@@ -247,7 +279,7 @@ class PassedFilter(admin.SimpleListFilter):
     parameter_name = "passed"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("yes", "Passed"), ("no", "Graded, not passed")]
+        return [("yes", _("Passed")), ("no", _("Graded, not passed"))]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[Submission]
@@ -285,7 +317,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     ]
     exclude = ["code"]
 
-    @admin.display(description="score")
+    @admin.display(description=gettext_lazy("score"))
     def score(self, obj: Submission) -> str:
         grade = getattr(obj, "grade", None)
         return f"{score_text(grade.score)}{' ✓' if grade.passed else ''}" if grade else "—"
@@ -308,7 +340,7 @@ class SubmissionAdmin(admin.ModelAdmin):
         html = highlight(obj.code, PythonLexer(), HtmlFormatter(cssclass=PYGMENTS_CSS_CLASS))
         return format_html('<div class="admin-code">{}</div>', mark_safe(html))  # noqa: S308
 
-    @admin.action(description="Re-grade selected runs (no retraining)")
+    @admin.action(description=gettext_lazy("Re-grade selected runs (no retraining)"))
     def regrade(self, request: HttpRequest, queryset: QuerySet[Submission]) -> None:
         graded = queryset.filter(status=Submission.Status.GRADED)
         queued = regrade_enqueue(
@@ -317,8 +349,8 @@ class SubmissionAdmin(admin.ModelAdmin):
         skipped = queryset.count() - queued
         self.message_user(
             request,
-            f"Queued {queued} re-grade(s)."
-            + (f" {skipped} not graded, skipped." if skipped else ""),
+            _("Queued %(count)d re-grade(s).") % {"count": queued}
+            + (" " + _("%(count)d not graded, skipped.") % {"count": skipped} if skipped else ""),
         )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from courses.authoring.source import explain
 from courses.models import Module
@@ -39,6 +40,8 @@ class Dataset(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("dataset")
+        verbose_name_plural = _("datasets")
         ordering = ["title"]
 
     def __str__(self) -> str:
@@ -47,12 +50,12 @@ class Dataset(models.Model):
 
 class Example(models.Model):
     class Split(models.TextChoices):
-        TRAIN = "train", "Train"
+        TRAIN = "train", _("Train")
         # A dataset's own development rows (e.g. CLINC150's validation split): every lab
         # on the dataset tunes on them instead of a share carved from its training rows.
-        DEV = "dev", "Development"
+        DEV = "dev", _("Development")
         # Never shown to learners, never exported, never written to a job folder.
-        HELDOUT = "heldout", "Held-out"
+        HELDOUT = "heldout", _("Held-out")
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="examples")
     split = models.CharField(max_length=10, choices=Split.choices)
@@ -61,6 +64,8 @@ class Example(models.Model):
     label = models.CharField(max_length=120)
 
     class Meta:
+        verbose_name = _("example")
+        verbose_name_plural = _("examples")
         ordering = ["dataset", "split", "position"]
         indexes = [models.Index(fields=["dataset", "split", "position"])]
 
@@ -73,26 +78,28 @@ class Lab(models.Model):
     # defaults for the admin, the importer and the exporter.
 
     class Queue(models.TextChoices):
-        CPU = "cpu", "CPU"
-        GPU = "gpu", "GPU (falls back to any GPU worker)"
+        CPU = "cpu", _("CPU")
+        GPU = "gpu", _("GPU (falls back to any GPU worker)")
 
     class Metric(models.TextChoices):
-        ACCURACY = "accuracy", "Accuracy"
-        MACRO_F1 = "macro_f1", "Macro-F1"
-        CLASS_F1 = "class_f1", "F1 of one class (set metric label)"
+        ACCURACY = "accuracy", _("Accuracy")
+        MACRO_F1 = "macro_f1", _("Macro-F1")
+        CLASS_F1 = "class_f1", _("F1 of one class (set metric label)")
         # An intent router must answer the questions it knows and hand off the rest:
         # one number that is high only when both are.
         ROUTER = (
             "router",
-            "Harmonic mean of in-scope accuracy and out-of-scope recall "
-            "(set metric label to the out-of-scope class)",
+            _(
+                "Harmonic mean of in-scope accuracy and out-of-scope recall "
+                "(set metric label to the out-of-scope class)"
+            ),
         )
 
     class Floor(models.TextChoices):
         # Labels read in "a pass needs score ≥ 40 and every class's recall ≥ 0.30".
-        CLASS_RECALL = "class_recall", "every class's recall"
-        MACRO_F1 = "macro_f1", "macro-F1"
-        CLASS_F1 = "class_f1", "every class's F1"
+        CLASS_RECALL = "class_recall", _("every class's recall")
+        MACRO_F1 = "macro_f1", _("macro-F1")
+        CLASS_F1 = "class_f1", _("every class's F1")
 
     module = models.OneToOneField(Module, on_delete=models.CASCADE, related_name="lab")
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="labs")
@@ -159,6 +166,8 @@ class Lab(models.Model):
     validated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("lab")
+        verbose_name_plural = _("labs")
         constraints = [
             # A rubric with target <= baseline cannot map a metric to a score.
             models.CheckConstraint(
@@ -263,14 +272,14 @@ class Lab(models.Model):
 
 class Submission(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        TRAINED = "trained", "Trained (not graded)"
-        GRADED = "graded", "Graded"
-        REJECTED = "rejected", "Checkpoint refused"
-        ERROR = "error", "Error in your code"
-        FAILED = "failed", "Platform failure"
-        CANCELLED = "cancelled", "Cancelled"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        TRAINED = "trained", _("Trained (not graded)")
+        GRADED = "graded", _("Graded")
+        REJECTED = "rejected", _("Checkpoint refused")
+        ERROR = "error", _("Error in your code")
+        FAILED = "failed", _("Platform failure")
+        CANCELLED = "cancelled", _("Cancelled")
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
     FINAL = (
@@ -283,8 +292,8 @@ class Submission(models.Model):
     )
 
     class Phase(models.TextChoices):
-        TRAINING = "training", "Training"
-        GRADING = "grading", "Grading"
+        TRAINING = "training", _("Training")
+        GRADING = "grading", _("Grading")
 
     learner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions"
@@ -337,6 +346,8 @@ class Submission(models.Model):
     log_tail = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(

@@ -32,10 +32,12 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 import sandbox
 from academy.deadlines import database_calls_bounded
+from courses.selectors import language_preference_of
 from grading.services import submission_grade
 from labs.models import Lab, Submission
 from labs.selectors import submissions_fair_order
@@ -136,7 +138,7 @@ def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
 
 def submission_claim_next(*, queues: Sequence[str], worker: str) -> Submission | None:
     """Claim the fairest queued run of these queues, or None when none is waiting."""
-    for _ in range(3):
+    for _attempt in range(3):
         candidates = list(
             submissions_fair_order(queues=queues).values_list("pk", flat=True)[:CLAIM_CANDIDATES]
         )
@@ -154,6 +156,14 @@ def submission_claim_next(*, queues: Sequence[str], worker: str) -> Submission |
 
 
 def _run_claimed(submission: Submission) -> str:
+    """The run, its messages written in the learner's saved interface language (they are
+    stored on the row, so they are worded here, once)."""
+    language = language_preference_of(user=submission.learner) or settings.LANGUAGE_CODE
+    with translation.override(language):
+        return _run_claimed_in_language(submission)
+
+
+def _run_claimed_in_language(submission: Submission) -> str:
     """Every query on the way is bounded by the caller, so a database that hangs reads
     as one that went away (see RunReporter). Returns the row's status."""
     reporter = RunReporter(submission)
@@ -165,7 +175,7 @@ def _run_claimed(submission: Submission) -> str:
     except Exception:
         logger.exception("Platform fault training submission %s", submission.pk)
         full = disk_nearly_full(Path(settings.ACADEMY_JOBS_DIR))  # e.g. files not written back
-        reason = "the worker's disk is full" if full else ""
+        reason = _("the worker's disk is full") if full else ""
         return _platform_fault_recorded(submission, detail=traceback.format_exc(), reason=reason)
     reporter.flush(force=True)
     if reporter.lost_ownership:
@@ -221,16 +231,19 @@ def _training_verdict(
     if reporter.tampered is not None:
         return _learner_fault(
             submission,
-            "Your code wrote to the training engine's event channel "
-            f"({reporter.tampered}), so the run was stopped: only the engine may write "
-            "there. Print to standard output or standard error instead; both go to your log.",
+            _(
+                "Your code wrote to the training engine's event channel (%(what)s), so the "
+                "run was stopped: only the engine may write there. Print to standard output "
+                "or standard error instead; both go to your log."
+            )
+            % {"what": reporter.tampered},
             **common,
         )
     if result.outcome == "cancelled":
         submission_finish(
             submission,
             Submission.Status.CANCELLED,
-            error_message="You cancelled this run.",
+            error_message=_("You cancelled this run."),
             **common,
         )
         return Submission.Status.CANCELLED
@@ -262,7 +275,7 @@ def _training_verdict(
             submission,
             detail=f"the job folder's disk is full: {reporter.platform_error.get('message', '')}",
             learner_output=result.stderr_tail,
-            reason="the worker's disk is full",
+            reason=_("the worker's disk is full"),
         )
     if reporter.learner_error is not None:
         return _learner_fault(
@@ -278,10 +291,13 @@ def _training_verdict(
         logger.error("Submission %s: engine failure after loading code: %s", submission.pk, message)
         return _learner_fault(
             submission,
-            f"The training engine failed while your code was loaded in its process "
-            f"({message}). Your code runs inside that process and can change it, so this "
-            "counts as an attempt. If your code does not touch the engine, tell your "
-            f"instructor, naming run #{submission.pk}.",
+            _(
+                "The training engine failed while your code was loaded in its process "
+                "(%(message)s). Your code runs inside that process and can change it, so "
+                "this counts as an attempt. If your code does not touch the engine, tell "
+                "your instructor, naming run #%(run)s."
+            )
+            % {"message": message, "run": submission.pk},
             **common,
         )
     if result.outcome in LIMIT_OUTCOMES:
@@ -290,8 +306,11 @@ def _training_verdict(
     # shares it (os._exit, sys.exit in a hook, a kill of its own process).
     return _learner_fault(
         submission,
-        f"{result.detail} Your code runs inside the training process, so an exit or a "
-        "signal from it ends the run before it finishes; this counts as an attempt.",
+        _(
+            "%(detail)s Your code runs inside the training process, so an exit or a signal "
+            "from it ends the run before it finishes; this counts as an attempt."
+        )
+        % {"detail": result.detail},
         **common,
     )
 
@@ -364,8 +383,10 @@ def _grading_failed(submission: Submission) -> str:
         submission,
         Submission.Status.FAILED,
         counts_as_attempt=False,
-        error_message="The platform could not grade your run (not your fault; no attempt "
-        "was used). Your instructor has been told; please submit again later.",
+        error_message=_(
+            "The platform could not grade your run (not your fault; no attempt was used). "
+            "Your instructor has been told; please submit again later."
+        ),
     )
     return Submission.Status.FAILED
 
@@ -379,7 +400,8 @@ def _sandbox_unavailable(submission: Submission, exc: SandboxUnavailable) -> str
         submission,
         Submission.Status.FAILED,
         counts_as_attempt=False,
-        error_message=f"This worker cannot run code safely: {exc} No attempt was used.",
+        error_message=_("This worker cannot run code safely: %(reason)s No attempt was used.")
+        % {"reason": exc},
     )
     return Submission.Status.FAILED
 
@@ -418,9 +440,18 @@ def _platform_fault(submission: Submission, *, log_tail: str, reason: str = "") 
         submission,
         Submission.Status.FAILED,
         counts_as_attempt=False,
-        error_message=f"The platform failed to run your code{f': {reason}' if reason else ''} "
-        "(not your fault; no attempt was used). Please submit again; if it keeps failing, "
-        "tell your instructor.",
+        error_message=(
+            _(
+                "The platform failed to run your code: %(reason)s (not your fault; no attempt "
+                "was used). Please submit again; if it keeps failing, tell your instructor."
+            )
+            % {"reason": reason}
+            if reason
+            else _(
+                "The platform failed to run your code (not your fault; no attempt was used). "
+                "Please submit again; if it keeps failing, tell your instructor."
+            )
+        ),
         log_tail=log_tail,
     )
     return Submission.Status.FAILED

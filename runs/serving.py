@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 
 import sandbox
 from labs.models import Submission
@@ -57,11 +59,12 @@ from sandbox import LIMIT_OUTCOMES, QUOTA_OUTCOMES, SandboxResult, UnsafeJobFile
 # Held-out sets are a few thousand texts: a preprocess that needs longer is broken.
 MAX_SERVING_SECONDS = 120
 
-_NOT_SHOWN = (
-    " Nothing more is shown: it would reveal the held-out set."
-    " Make preprocess total: it must return a str (at most"
-    f" {MAX_PREPROCESSED_CHARS:,} characters) for any input."
-)
+
+def _not_shown() -> str:
+    return " " + _(
+        "Nothing more is shown: it would reveal the held-out set. Make preprocess total: it "
+        "must return a str (at most %(chars)s characters) for any input."
+    ) % {"chars": number_format(MAX_PREPROCESSED_CHARS, force_grouping=True)}
 
 
 class ServingRefused(Exception):
@@ -136,15 +139,19 @@ def _check_ended_well(result: SandboxResult, *, code_loaded: bool, folder: Path)
         )
     if result.outcome in LIMIT_OUTCOMES | QUOTA_OUTCOMES:  # its own disk or process limit too
         raise ServingRefused(
-            "Serving your preprocess on the held-out texts was stopped: "
-            f"{result.detail}{_NOT_SHOWN}"
+            _("Serving your preprocess on the held-out texts was stopped: %(detail)s")
+            % {"detail": result.detail}
+            + _not_shown()
         )
     if result.outcome != "ok":
         if disk_nearly_full(folder):
             raise ServingFault("the serving folder's disk is full")
         raise ServingRefused(
-            "Your preprocess failed on a held-out text: it raised an exception, returned "
-            "something that is not a valid text, or ended the program." + _NOT_SHOWN
+            _(
+                "Your preprocess failed on a held-out text: it raised an exception, returned "
+                "something that is not a valid text, or ended the program."
+            )
+            + _not_shown()
         )
 
 
@@ -153,27 +160,35 @@ def _served_texts(folder: Path, *, expected: int) -> list[str]:
     try:
         data = sandbox.open_job_file(str(folder), SERVED_FILE, max_bytes=MAX_SERVED_BYTES)
     except FileNotFoundError:
-        raise _refused("no texts came back") from None
+        raise _refused(_("no texts came back")) from None
     except UnsafeJobFile:
         raise _refused(
-            f"its output is not a plain file of at most {MAX_SERVED_BYTES // 2**20} MB"
+            _("its output is not a plain file of at most %(mb)d MB")
+            % {"mb": MAX_SERVED_BYTES // 2**20}
         ) from None
     try:
         served = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise _refused("its output is not a JSON list of texts") from None
+        raise _refused(_("its output is not a JSON list of texts")) from None
     if not isinstance(served, list):
-        raise _refused("its output is not a JSON list of texts")
+        raise _refused(_("its output is not a JSON list of texts"))
     if len(served) != expected:
-        raise _refused(f"{len(served)} texts came back for {expected} sent")
+        raise _refused(
+            _("%(returned)d texts came back for %(sent)d sent")
+            % {"returned": len(served), "sent": expected}
+        )
     for text in served:
         problem = preprocessed_text_problem(text)
         if problem is not None:
-            raise _refused(f"one of the texts came back wrong: preprocess {problem}")
+            raise _refused(
+                _("one of the texts came back wrong: preprocess %(problem)s") % {"problem": problem}
+            )
     return served
 
 
 def _refused(reason: str) -> ServingRefused:
     return ServingRefused(
-        f"Serving your preprocess on the held-out texts was refused: {reason}." + _NOT_SHOWN
+        _("Serving your preprocess on the held-out texts was refused: %(reason)s.")
+        % {"reason": reason}
+        + _not_shown()
     )

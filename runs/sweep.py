@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from academy.deadlines import database_calls_bounded, database_deadline
+from courses.selectors import language_preference_of
 from labs.models import Submission
 from labs.selectors import stale_cutoff
 from labs.services.submissions import queue_wake, submission_enqueue_on_commit, submission_finish
@@ -41,12 +45,17 @@ def _requeue_stale() -> list[int]:
         status=Submission.Status.RUNNING, heartbeat_at__lt=stale_cutoff()
     ).select_related("lab"):
         if submission.deliveries >= MAX_DELIVERIES:
+            language = language_preference_of(user=submission.learner) or settings.LANGUAGE_CODE
+            with translation.override(language):  # stored on the row: worded for its reader
+                message = _(
+                    "The run was interrupted %(count)d times by worker failures. This is not "
+                    "your fault and did not use an attempt."
+                ) % {"count": submission.deliveries}
             submission_finish(
                 submission,
                 Submission.Status.FAILED,
                 owner_check=False,
-                error_message=f"The run was interrupted {submission.deliveries} times by "
-                "worker failures. This is not your fault and did not use an attempt.",
+                error_message=message,
             )
             continue
         with database_deadline(), transaction.atomic():
@@ -81,7 +90,7 @@ def _wake_stranded() -> None:
         missing = 1 if messages is None else waiting.get(queue, 0) - messages
         if missing > 0:
             logger.warning("Queue %s: %s queued runs had no message; sent wake-ups", queue, missing)
-            for _ in range(missing):
+            for _wake in range(missing):
                 queue_wake(queue=queue)
 
 

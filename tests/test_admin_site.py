@@ -21,6 +21,7 @@ from courses.models import (
     Department,
     EmployeeProfile,
     Enrollment,
+    LanguagePreference,
     Module,
     ModuleTranslation,
     Stage,
@@ -63,11 +64,13 @@ EXPECTED = {
     CourseStaff: grading_admin.CourseStaffAdmin,
     ApiToken: grading_admin.ApiTokenAdmin,
 }
-# Edited or read on their parent's page (options, answers), or never by hand (dataset rows).
+# Edited or read on their parent's page (options, answers), or never by hand (dataset rows,
+# a person's interface language: only its owner sets it, with the header's switcher).
 NOT_LISTED = {
     CheckOption,
     CheckAnswer,
     Example,
+    LanguagePreference,
     # Translations: inline under their course, stage, module or question.
     CourseTranslation,
     StageTranslation,

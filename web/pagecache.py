@@ -79,6 +79,7 @@ def page_key(request: HtmxRequest, course_slug: str) -> str | None:
         user.get_full_name(),
         user.is_staff,
         user.is_superuser,
+        translation.get_language(),
         csrf_secret,
         translation.get_language(),
         *versions,

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
@@ -230,10 +232,10 @@ def module_preview_context(*, user: User, module: Module) -> dict[str, Any]:
     content_translate(modules=[module], drafts=True)  # a translation's draft, in its language
     context["state"] = dataclasses.replace(context["state"], is_open=True)
     context["preview_banner"] = (
-        f"Preview of the draft saved {timezone.localtime(module.draft_saved_at):%d %b %Y, %H:%M}:"
-        " learners still see the published lesson."
+        _("Preview of the draft saved %(when)s: learners still see the published lesson.")
+        % {"when": date_format(timezone.localtime(module.draft_saved_at), _("j M Y, H:i"))}
         if module.draft_saved_at
-        else "Preview: this is the published lesson, as learners see it (no draft)."
+        else _("Preview: this is the published lesson, as learners see it (no draft).")
     )
     return context
 
@@ -250,21 +252,21 @@ def run_phase(*, submission: Submission, elapsed: float | None) -> dict[str, Any
     """What an active run is doing, in the learner's words, from what the engine reported
     (labs/training/events.py: `loading_code`, `code_imported`, `start`, steps)."""
     if submission.phase == Submission.Phase.GRADING:
-        return {"key": "grading", "label": "Grading: the auto-grader is scoring your model"}
+        return {"key": "grading", "label": _("Grading: the auto-grader is scoring your model")}
     if submission.total_steps:
-        return {"key": "training", "label": "Training"}
+        return {"key": "training", "label": _("Training")}
     if not submission.counts_as_attempt:
-        return {"key": "starting", "label": "Starting the sandbox (your code has not run yet)"}
+        return {"key": "starting", "label": _("Starting the sandbox (your code has not run yet)")}
     if not (submission.run_info or {}).get("code_imported"):
         still = elapsed is not None and elapsed >= STILL_IMPORTING_SECONDS
         return {
             "key": "importing",
-            "label": "Your code is being imported",
+            "label": _("Your code is being imported"),
             "still_importing": still,
         }
     return {
         "key": "hooks",
-        "label": "Your hooks are running (preprocess over the texts, then the model is built)",
+        "label": _("Your hooks are running (preprocess over the texts, then the model is built)"),
     }
 
 
@@ -309,12 +311,12 @@ def run_context(*, submission: Submission | None) -> dict[str, Any]:
         "eta": eta,
         "loss_chart": charts.line_chart(
             [
-                ("training loss", loss, "train"),
-                ("dev loss (end of epoch)", [(e * steps_per_epoch, v) for e, v in dev], "dev"),
+                (_("training loss"), loss, "train"),
+                (_("dev loss (end of epoch)"), [(e * steps_per_epoch, v) for e, v in dev], "dev"),
             ],
-            title="Training loss by step",
-            x_label="step",
-            y_label="loss",
+            title=_("Training loss by step"),
+            x_label=_("step"),
+            y_label=_("loss"),
             x_max=submission.total_steps or None,
             x_integer=True,
         ),
@@ -421,6 +423,7 @@ def submission_page_context(*, submission: Submission) -> dict[str, Any]:
 def dataset_page_context(*, dataset: Dataset) -> dict[str, Any]:
     card = dataset_card(dataset=dataset)
     chart = charts.bar_chart(
-        card["label_counts"], title=f"Training examples per label ({dataset.title})"
+        card["label_counts"],
+        title=_("Training examples per label (%(dataset)s)") % {"dataset": dataset.title},
     )
     return {"dataset": dataset, "card": card, "chart": chart}

@@ -8,6 +8,7 @@ one of them and renders.
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext as _
 
 from academy.ratelimit import RateLimit, wait_phrase
 from academy.refusals import Refusal
@@ -38,8 +39,10 @@ def lab_submit(*, learner: User, module: Module, lab: Lab, code: str) -> Submiss
     if wait := SUBMIT_BURST.hit(str(learner.pk)):
         # Refused posts count too: a script resubmitting broken code is stopped as well.
         raise Refusal(
-            f"You are submitting too fast: wait {wait_phrase(wait)} and try again.", status=429
+            _("You are submitting too fast: wait %(wait)s and try again.")
+            % {"wait": wait_phrase(wait)},
+            status=429,
         )
     if not module_is_open(learner=learner, module=module):
-        raise Refusal("This lab is locked: complete the earlier stages first.", status=422)
+        raise Refusal(_("This lab is locked: complete the earlier stages first."), status=422)
     return submission_create(learner=learner, lab=lab, code=code)

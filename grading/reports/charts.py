@@ -9,19 +9,25 @@ from __future__ import annotations
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
 
 from grading.reports.selectors import Bucket, DepartmentBar
 
 
 def department_chart(bars: list[DepartmentBar], *, width: int = 420) -> SafeString:
     """Horizontal bars: completion rate per department, with counts at the end of each bar."""
-    title = "Completion rate by department"
+    title = _("Completion rate by department")
     if not bars:
-        return mark_safe(f'<p class="muted chart-empty">{escape(title)}: nothing assigned.</p>')  # noqa: S308
+        empty = escape(_("%(title)s: nothing assigned.") % {"title": title})
+        return mark_safe(f'<p class="muted chart-empty">{empty}</p>')  # noqa: S308
     row, label_w, value_w, top = 22, 170, 90, 8
     plot_w = width - label_w - value_w
     height = top * 2 + row * len(bars) + 18
-    summary = "; ".join(f"{b.name} {b.rate}% ({b.completed} of {b.assigned})" for b in bars)
+    summary = "; ".join(
+        _("%(name)s %(rate)s%% (%(completed)s of %(assigned)s)")
+        % {"name": b.name, "rate": b.rate, "completed": b.completed, "assigned": b.assigned}
+        for b in bars
+    )
     parts = [
         f'<svg class="chart bar-chart" id="department-chart" viewBox="0 0 {width} {height}" '
         f'role="img" aria-labelledby="department-chart-title department-chart-desc" '
@@ -41,12 +47,16 @@ def department_chart(bars: list[DepartmentBar], *, width: int = 420) -> SafeStri
         y = top + i * row
         w = plot_w * bar.rate / 100
         name = bar.name if len(bar.name) <= 24 else bar.name[:23] + "…"
+        of_text = _("%(completed)s of %(assigned)s") % {
+            "completed": bar.completed,
+            "assigned": bar.assigned,
+        }
         parts.append(
             f'<g class="dept-bar" data-name="{escape(bar.name)}" data-rate="{bar.rate}">'
             f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" font-size="13">{escape(name)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{plot_w}" height="{row - 6}" fill="#eef1f5"/>'
             f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" fill="#2f6fbd">'
-            f"<title>{escape(bar.name)}: {bar.rate}% ({bar.completed} of {bar.assigned})</title></rect>"
+            f"<title>{escape(bar.name)}: {bar.rate}% ({escape(of_text)})</title></rect>"
             f'<text x="{label_w + plot_w + 6}" y="{y + 15}" font-size="13">'
             f"{bar.rate}% · {bar.completed}/{bar.assigned}</text></g>"
         )
@@ -56,18 +66,25 @@ def department_chart(bars: list[DepartmentBar], *, width: int = 420) -> SafeStri
 
 def timeline_chart(buckets: list[Bucket], *, width: int = 420, height: int = 200) -> SafeString:
     """Columns: completions per week (or month)."""
-    title = "Completions over time"
+    title = _("Completions over time")
     if not buckets:
-        return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no completions yet.</p>')  # noqa: S308
+        empty = escape(_("%(title)s: no completions yet.") % {"title": title})
+        return mark_safe(f'<p class="muted chart-empty">{empty}</p>')  # noqa: S308
     left, right, top, bottom = 36, 8, 10, 30
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max(b.completed for b in buckets) or 1
     slot = plot_w / len(buckets)
     total = sum(b.completed for b in buckets)
-    summary = (
-        f"{total} completions from {buckets[0].label} to {buckets[-1].label}; "
-        f"busiest period {max(buckets, key=lambda b: b.completed).label} with {peak}."
-    )
+    summary = _(
+        "%(total)s completions from %(first)s to %(last)s; busiest period %(busiest)s with "
+        "%(peak)s."
+    ) % {
+        "total": total,
+        "first": buckets[0].label,
+        "last": buckets[-1].label,
+        "busiest": max(buckets, key=lambda b: b.completed).label,
+        "peak": peak,
+    }
     parts = [
         f'<svg class="chart column-chart" id="timeline-chart" viewBox="0 0 {width} {height}" '
         f'role="img" aria-labelledby="timeline-chart-title timeline-chart-desc" '

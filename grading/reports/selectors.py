@@ -37,6 +37,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from academy.numbers import score_text
 from courses.due_dates import overdue_q
@@ -49,10 +52,10 @@ from grading.selectors import CourseProgress, ModuleState, course_progress
 
 NOT_STARTED, IN_PROGRESS, COMPLETED, OVERDUE = "not_started", "in_progress", "completed", "overdue"
 STATUS_LABELS = {
-    NOT_STARTED: "Not started",
-    IN_PROGRESS: "In progress",
-    COMPLETED: "Completed",
-    OVERDUE: "Overdue",
+    NOT_STARTED: _("Not started"),
+    IN_PROGRESS: _("In progress"),
+    COMPLETED: _("Completed"),
+    OVERDUE: _("Overdue"),
 }
 PAGE_SIZE = 50
 
@@ -91,7 +94,7 @@ def is_hr(user: User | AnonymousUser) -> bool:
 
 def _signed_in_id(user: User | AnonymousUser) -> int:
     if user.pk is None:  # an anonymous user never has a scope
-        raise PermissionDenied("Sign in to see reports.")
+        raise PermissionDenied(gettext("Sign in to see reports."))
     return user.pk
 
 
@@ -102,13 +105,15 @@ def report_scope(*, user: User | AnonymousUser) -> ReportScope:
     if user.is_authenticated and user.is_active and INSTRUCTOR_GROUP in _group_names(user):
         taught = CourseStaff.objects.filter(user=user).values_list("course_id", flat=True)
         return ReportScope(user_id=_signed_in_id(user), is_hr=False, course_ids=frozenset(taught))
-    raise PermissionDenied("Reports are for HR, and for instructors about their own courses.")
+    raise PermissionDenied(
+        gettext("Reports are for HR, and for instructors about their own courses.")
+    )
 
 
 def hr_scope(*, user: User | AnonymousUser) -> ReportScope:
     """Exports, the JSON API, assignments and transcripts are HR's alone."""
     if not is_hr(user):
-        raise PermissionDenied("Only HR may use this page.")
+        raise PermissionDenied(gettext("Only HR may use this page."))
     return ReportScope(user_id=_signed_in_id(user), is_hr=True, course_ids=None)
 
 
@@ -419,7 +424,7 @@ class Row:
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS[self.status]
+        return str(STATUS_LABELS[self.status])
 
 
 def _full_name(first: str | None, last: str | None, username: str | None) -> str:
@@ -583,7 +588,7 @@ def department_completion(
     )
     return [
         DepartmentBar(
-            name=r["learner__profile__department__name"] or "No department",
+            name=r["learner__profile__department__name"] or gettext("No department"),
             assigned=r["assigned"],
             completed=r["completed"],
             overdue=r["overdue"],
@@ -628,10 +633,15 @@ def completions_over_time(*, base: QuerySet[Enrollment]) -> list[Bucket]:
         )
     for day, n in days.items():
         buckets[bucket_start(day)] += n
-    fmt = "%b %Y" if monthly else "%d %b"
     return [
         Bucket(
-            start=s, label=(s.strftime(fmt) if monthly else "wk " + s.strftime(fmt)), completed=n
+            start=s,
+            label=(
+                date_format(s, gettext("M Y"))
+                if monthly
+                else gettext("wk %(date)s") % {"date": date_format(s, gettext("d M"))}
+            ),
+            completed=n,
         )
         for s, n in buckets.items()
     ]
@@ -679,7 +689,7 @@ def learner_get_for(*, reader: User, learner_id: int) -> User:
     """The learner whose record `reader` may read (HR: anyone; a learner: themself), else
     PermissionDenied (403) or, for an unknown id, 404."""
     if reader.pk != learner_id and not is_hr(reader):
-        raise PermissionDenied("Only HR may read another person's record.")
+        raise PermissionDenied(gettext("Only HR may read another person's record."))
     return get_object_or_404(get_user_model().objects.select_related("profile"), pk=learner_id)
 
 

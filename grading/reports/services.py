@@ -20,10 +20,13 @@ from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from courses.due_dates import due_soon_q, overdue_q
-from courses.models import Course, Department, EmployeeProfile, Enrollment
+from courses.models import Course, Department, EmployeeProfile, Enrollment, LanguagePreference
 from grading.models import ApiToken, AuditEvent, DepartmentAssignment, ReminderSent
 
 logger = logging.getLogger(__name__)
@@ -37,14 +40,22 @@ class AssignmentReport:
     departments: list[str] = field(default_factory=list)
 
     def message(self, course: Course) -> str:
-        parts = [f"“{course.title}”: {self.enrolled} newly assigned"]
+        parts = [
+            _("“%(title)s”: %(count)d newly assigned")
+            % {"title": course.title, "count": self.enrolled}
+        ]
         if self.due_dates_changed:
-            parts.append(f"{self.due_dates_changed} due date(s) moved")
+            parts.append(_("%(count)d due date(s) moved") % {"count": self.due_dates_changed})
         if self.unchanged:
-            parts.append(f"{self.unchanged} already assigned with that due date")
+            parts.append(
+                _("%(count)d already assigned with that due date") % {"count": self.unchanged}
+            )
         if self.departments:
-            parts.append("new members of " + ", ".join(self.departments) + " will be enrolled too")
-        return "; ".join(parts) + "."
+            parts.append(
+                _("new members of %(departments)s will be enrolled too")
+                % {"departments": ", ".join(self.departments)}
+            )
+        return _("%(parts)s.") % {"parts": _("; ").join(parts)}
 
 
 def _iso(value: datetime.date | None) -> str | None:
@@ -310,6 +321,18 @@ def _course_url(course: Course) -> str:
     return settings.ACADEMY_BASE_URL.rstrip("/") + reverse("courses:course", args=[course.slug])
 
 
+def _languages_of(user_ids: list[int]) -> dict[int, str]:
+    """Each person's saved interface language (one query): an e-mail is written in it."""
+    offered = dict(settings.LANGUAGES)
+    return {
+        user_id: language
+        for user_id, language in LanguagePreference.objects.filter(
+            user_id__in=set(user_ids)
+        ).values_list("user_id", "language")
+        if language in offered
+    }
+
+
 def _due(enrollment: Enrollment) -> datetime.date:
     # The due-date windows select only enrollments that have a due date.
     if enrollment.due_date is None:
@@ -333,6 +356,17 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
     )
     due_soon = list(reachable.filter(due_soon_q(today, days=days)))
     overdue = list(reachable.filter(overdue_q(today)))
+    languages = _languages_of(
+        [e.learner_id for e in due_soon + overdue]
+        + [
+            manager_id
+            for e in overdue
+            if (manager_id := getattr(getattr(e.learner, "profile", None), "manager_id", None))
+        ]
+    )
+
+    def language(user_id: int) -> str:
+        return languages.get(user_id, settings.LANGUAGE_CODE)
 
     def key(reason: str, e: Enrollment) -> str:
         return f"{reason}:enrollment:{e.pk}:{_due(e).isoformat()}"
@@ -344,39 +378,66 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
         if key("due_soon", e) in sent:
             continue
         left = (_due(e) - today).days
-        when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+        with translation.override(language(e.learner_id)):
+            when = (
+                _("today")
+                if left == 0
+                else ngettext("in %(days)d day", "in %(days)d days", left) % {"days": left}
+            )
+            facts = {
+                "title": e.course.title,
+                "name": e.learner.get_full_name() or e.learner.get_username(),
+                "date": date_format(_due(e), _("d F Y")),
+                "when": when,
+                "url": _course_url(e.course),
+            }
+            subject = _("Reminder: “%(title)s” is due %(when)s") % facts
+            body = (
+                _(
+                    "Hello %(name)s,\n\n“%(title)s” is due on %(date)s (%(when)s).\n"
+                    "Continue here: %(url)s\n"
+                )
+                % facts
+            )
         counts.due_soon += _send_once(
             counts,
             key=key("due_soon", e),
             reason=ReminderSent.Reason.DUE_SOON,
             recipient=e.learner,
             enrollment=e,
-            subject=f"Reminder: “{e.course.title}” is due {when}",
-            body=(
-                f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
-                f"“{e.course.title}” is due on {e.due_date:%d %B %Y} ({when}).\n"
-                f"Continue here: {_course_url(e.course)}\n"
-            ),
+            subject=subject,
+            body=body,
         )
     for e in overdue:
         if key("overdue", e) in sent:
             continue
+        with translation.override(language(e.learner_id)):
+            facts = {
+                "title": e.course.title,
+                "name": e.learner.get_full_name() or e.learner.get_username(),
+                "date": date_format(_due(e), _("d F Y")),
+                "url": _course_url(e.course),
+            }
+            subject = _("Overdue: “%(title)s” was due on %(date)s") % facts
+            body = (
+                _(
+                    "Hello %(name)s,\n\n“%(title)s” was due on %(date)s and is not complete "
+                    "yet.\nContinue here: %(url)s\n"
+                )
+                % facts
+            )
         counts.overdue += _send_once(
             counts,
             key=key("overdue", e),
             reason=ReminderSent.Reason.OVERDUE,
             recipient=e.learner,
             enrollment=e,
-            subject=f"Overdue: “{e.course.title}” was due on {e.due_date:%d %B %Y}",
-            body=(
-                f"Hello {e.learner.get_full_name() or e.learner.get_username()},\n\n"
-                f"“{e.course.title}” was due on {e.due_date:%d %B %Y} and is not complete yet.\n"
-                f"Continue here: {_course_url(e.course)}\n"
-            ),
+            subject=subject,
+            body=body,
         )
 
     # Managers: one summary per ISO week, listing every overdue item of their direct reports.
-    year, week, _ = today.isocalendar()
+    year, week, _weekday = today.isocalendar()
     by_manager: dict[int, list[Enrollment]] = defaultdict(list)
     managers: dict[int, User] = {}
     for e in overdue:
@@ -390,18 +451,35 @@ def reminders_send(*, today: datetime.date | None = None) -> ReminderCounts:
     for pk, items in by_manager.items():
         if week_keys[pk] in sent:
             continue
-        lines = [
-            f"- {e.learner.get_full_name() or e.learner.get_username()}: “{e.course.title}”, "
-            f"due {e.due_date:%d %b %Y} ({(today - _due(e)).days} days late)"
-            for e in items
-        ]
+        with translation.override(language(pk)):
+            lines = [
+                "- "
+                + ngettext(
+                    "%(name)s: “%(title)s”, due %(date)s (%(late)d day late)",
+                    "%(name)s: “%(title)s”, due %(date)s (%(late)d days late)",
+                    (today - _due(e)).days,
+                )
+                % {
+                    "name": e.learner.get_full_name() or e.learner.get_username(),
+                    "title": e.course.title,
+                    "date": date_format(_due(e), "DATE_FORMAT"),
+                    "late": (today - _due(e)).days,
+                }
+                for e in items
+            ]
+            subject = ngettext(
+                "Your team: %(count)d overdue course",
+                "Your team: %(count)d overdue courses",
+                len(items),
+            ) % {"count": len(items)}
+            body = _("Overdue courses in your team this week:") + "\n\n" + "\n".join(lines) + "\n"
         counts.manager_weekly += _send_once(
             counts,
             key=week_keys[pk],
             reason=ReminderSent.Reason.MANAGER_WEEKLY,
             recipient=managers[pk],
-            subject=f"Your team: {len(items)} overdue course{'s' if len(items) != 1 else ''}",
-            body="Overdue courses in your team this week:\n\n" + "\n".join(lines) + "\n",
+            subject=subject,
+            body=body,
         )
     logger.info("Reminders sent: %s", counts)
     return counts

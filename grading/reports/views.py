@@ -22,6 +22,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -54,16 +55,16 @@ from grading.reports.selectors import (
 from grading.reports.services import api_token_mark_used, assignment_create
 
 TABLE_COLUMNS = [
-    ("employee_id", "Employee id"),
-    ("name", "Name"),
-    ("department", "Department"),
-    ("manager", "Manager"),
-    ("course", "Course"),
-    ("assigned", "Assigned"),
-    ("due", "Due"),
-    ("status", "Status"),
-    ("progress", "Progress"),
-    ("completed", "Completed"),
+    ("employee_id", _("Employee id")),
+    ("name", _("Name")),
+    ("department", _("Department")),
+    ("manager", _("Manager")),
+    ("course", _("Course")),
+    ("assigned", _("Assigned")),
+    ("due", _("Due")),
+    ("status", _("Status")),
+    ("progress", _("Progress")),
+    ("completed", _("Completed")),
 ]
 
 
@@ -180,17 +181,19 @@ class NotAuthenticated(Refusal):
 def _export_user(request: HttpRequest) -> User:
     header = request.headers.get("Authorization", "")
     if header:
-        scheme, _, secret = header.partition(" ")
+        scheme, _space, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            raise NotAuthenticated("Use the header “Authorization: Bearer <token>”.")
+            raise NotAuthenticated(str(_("Use the header “Authorization: Bearer <token>”.")))
         token = api_token_get(secret=secret.strip())
         if token is None:
-            raise NotAuthenticated("This token is unknown, revoked, or its owner is inactive.")
+            raise NotAuthenticated(
+                str(_("This token is unknown, revoked, or its owner is inactive."))
+            )
         api_token_mark_used(token=token)
         return token.user
     if request.user.is_authenticated:
         return request.user
-    raise NotAuthenticated("Sign in, or send “Authorization: Bearer <token>”.")
+    raise NotAuthenticated(str(_("Sign in, or send “Authorization: Bearer <token>”.")))
 
 
 def _filters_only(request: HttpRequest) -> str:
@@ -211,7 +214,8 @@ def _export_filters(request: HttpRequest) -> tuple[ReportScope, ReportFilters | 
     form = ReportFilterForm(request.GET, choices=filter_choices(scope=scope))
     if not form.is_valid():
         return scope, HttpResponseBadRequest(
-            "Bad filter: " + " ".join(form.error_lines()), content_type="text/plain; charset=utf-8"
+            _("Bad filter: %(errors)s") % {"errors": " ".join(form.error_lines())},
+            content_type="text/plain; charset=utf-8",
         )
     return scope, form.filters()
 

@@ -6,127 +6,270 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('courses', '0001_initial'),
+        ("courses", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('labels', models.JSONField(default=list)),
-                ('license_name', models.CharField(max_length=200)),
-                ('source_markdown', models.TextField(help_text='SOURCE.md: origin, license, citation, processing.')),
-                ('source_html', models.TextField(blank=True, editable=False)),
-                ('content_hash', models.CharField(blank=True, editable=False, max_length=64)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("labels", models.JSONField(default=list)),
+                ("license_name", models.CharField(max_length=200)),
+                (
+                    "source_markdown",
+                    models.TextField(help_text="SOURCE.md: origin, license, citation, processing."),
+                ),
+                ("source_html", models.TextField(blank=True, editable=False)),
+                ("content_hash", models.CharField(blank=True, editable=False, max_length=64)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['title'],
+                "ordering": ["title"],
             },
         ),
         migrations.CreateModel(
-            name='Lab',
+            name="Lab",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('train_subset_size', models.PositiveIntegerField(blank=True, help_text='Stratified, seeded subset of train so a CPU run stays short.', null=True)),
-                ('subset_seed', models.PositiveIntegerField(default=13)),
-                ('dev_fraction', models.FloatField(default=0.1)),
-                ('base_model', models.CharField(default='minilm-l6', help_text="'minilm-l6' (the packaged all-MiniLM-L6-v2) or an absolute path to a local model folder.", max_length=300)),
-                ('starter_code', models.TextField()),
-                ('reference_solution', models.TextField()),
-                ('required_hooks', models.JSONField(blank=True, default=list)),
-                ('wall_time_seconds', models.PositiveIntegerField(default=600)),
-                ('memory_mb', models.PositiveIntegerField(default=6144)),
-                ('max_epochs', models.PositiveIntegerField(default=5)),
-                ('attempts_per_day', models.PositiveIntegerField(default=10)),
-                ('queue', models.CharField(choices=[('cpu', 'CPU'), ('gpu', 'GPU (falls back to any GPU worker)')], default='cpu', max_length=10)),
-                ('metric', models.CharField(choices=[('accuracy', 'Accuracy'), ('macro_f1', 'Macro-F1'), ('class_f1', 'F1 of one class (set metric label)')], default='accuracy', max_length=20)),
-                ('metric_label', models.CharField(blank=True, max_length=120)),
-                ('baseline', models.FloatField(help_text='Metric value that scores 0.')),
-                ('target', models.FloatField(help_text='Metric value that scores 100.')),
-                ('pass_mark', models.FloatField(default=60, help_text='Score (0 to 100) needed to pass.')),
-                ('reference_score', models.FloatField(blank=True, editable=False, null=True)),
-                ('starter_score', models.FloatField(blank=True, editable=False, null=True)),
-                ('validated_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='labs', to='labs.dataset')),
-                ('module', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='lab', to='courses.module')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "train_subset_size",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Stratified, seeded subset of train so a CPU run stays short.",
+                        null=True,
+                    ),
+                ),
+                ("subset_seed", models.PositiveIntegerField(default=13)),
+                ("dev_fraction", models.FloatField(default=0.1)),
+                (
+                    "base_model",
+                    models.CharField(
+                        default="minilm-l6",
+                        help_text="'minilm-l6' (the packaged all-MiniLM-L6-v2) or an absolute path to a local model folder.",
+                        max_length=300,
+                    ),
+                ),
+                ("starter_code", models.TextField()),
+                ("reference_solution", models.TextField()),
+                ("required_hooks", models.JSONField(blank=True, default=list)),
+                ("wall_time_seconds", models.PositiveIntegerField(default=600)),
+                ("memory_mb", models.PositiveIntegerField(default=6144)),
+                ("max_epochs", models.PositiveIntegerField(default=5)),
+                ("attempts_per_day", models.PositiveIntegerField(default=10)),
+                (
+                    "queue",
+                    models.CharField(
+                        choices=[("cpu", "CPU"), ("gpu", "GPU (falls back to any GPU worker)")],
+                        default="cpu",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "metric",
+                    models.CharField(
+                        choices=[
+                            ("accuracy", "Accuracy"),
+                            ("macro_f1", "Macro-F1"),
+                            ("class_f1", "F1 of one class (set metric label)"),
+                        ],
+                        default="accuracy",
+                        max_length=20,
+                    ),
+                ),
+                ("metric_label", models.CharField(blank=True, max_length=120)),
+                ("baseline", models.FloatField(help_text="Metric value that scores 0.")),
+                ("target", models.FloatField(help_text="Metric value that scores 100.")),
+                (
+                    "pass_mark",
+                    models.FloatField(default=60, help_text="Score (0 to 100) needed to pass."),
+                ),
+                ("reference_score", models.FloatField(blank=True, editable=False, null=True)),
+                ("starter_score", models.FloatField(blank=True, editable=False, null=True)),
+                ("validated_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="labs",
+                        to="labs.dataset",
+                    ),
+                ),
+                (
+                    "module",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lab",
+                        to="courses.module",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Submission',
+            name="Submission",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.TextField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('trained', 'Trained (not graded)'), ('graded', 'Graded'), ('rejected', 'Checkpoint refused'), ('error', 'Error in your code'), ('failed', 'Platform failure'), ('cancelled', 'Cancelled')], default='queued', max_length=20)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('deliveries', models.PositiveIntegerField(default=0)),
-                ('platform_retries', models.PositiveIntegerField(default=0)),
-                ('worker', models.CharField(blank=True, max_length=200)),
-                ('cancel_requested', models.BooleanField(default=False)),
-                ('phase', models.CharField(choices=[('training', 'Training'), ('grading', 'Grading')], default='training', max_length=10)),
-                ('validation_of', models.CharField(blank=True, choices=[('reference', 'Reference solution'), ('starter', 'Starter code')], max_length=10)),
-                ('counts_as_attempt', models.BooleanField(default=False)),
-                ('device', models.CharField(blank=True, max_length=100)),
-                ('sandbox_mode', models.CharField(blank=True, max_length=20)),
-                ('step', models.PositiveIntegerField(default=0)),
-                ('total_steps', models.PositiveIntegerField(default=0)),
-                ('epoch', models.FloatField(default=0)),
-                ('samples_per_second', models.FloatField(blank=True, null=True)),
-                ('loss_curve', models.JSONField(blank=True, default=list)),
-                ('dev_curve', models.JSONField(blank=True, default=list)),
-                ('run_info', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('error_message', models.TextField(blank=True)),
-                ('learner_traceback', models.TextField(blank=True)),
-                ('log_tail', models.TextField(blank=True)),
-                ('lab', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to='labs.lab')),
-                ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='submissions', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("trained", "Trained (not graded)"),
+                            ("graded", "Graded"),
+                            ("rejected", "Checkpoint refused"),
+                            ("error", "Error in your code"),
+                            ("failed", "Platform failure"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("deliveries", models.PositiveIntegerField(default=0)),
+                ("platform_retries", models.PositiveIntegerField(default=0)),
+                ("worker", models.CharField(blank=True, max_length=200)),
+                ("cancel_requested", models.BooleanField(default=False)),
+                (
+                    "phase",
+                    models.CharField(
+                        choices=[("training", "Training"), ("grading", "Grading")],
+                        default="training",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "validation_of",
+                    models.CharField(
+                        blank=True,
+                        choices=[("reference", "Reference solution"), ("starter", "Starter code")],
+                        max_length=10,
+                    ),
+                ),
+                ("counts_as_attempt", models.BooleanField(default=False)),
+                ("device", models.CharField(blank=True, max_length=100)),
+                ("sandbox_mode", models.CharField(blank=True, max_length=20)),
+                ("step", models.PositiveIntegerField(default=0)),
+                ("total_steps", models.PositiveIntegerField(default=0)),
+                ("epoch", models.FloatField(default=0)),
+                ("samples_per_second", models.FloatField(blank=True, null=True)),
+                ("loss_curve", models.JSONField(blank=True, default=list)),
+                ("dev_curve", models.JSONField(blank=True, default=list)),
+                ("run_info", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("error_message", models.TextField(blank=True)),
+                ("learner_traceback", models.TextField(blank=True)),
+                ("log_tail", models.TextField(blank=True)),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to="labs.lab",
+                    ),
+                ),
+                (
+                    "learner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="submissions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Example',
+            name="Example",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('split', models.CharField(choices=[('train', 'Train'), ('heldout', 'Held-out')], max_length=10)),
-                ('position', models.PositiveIntegerField()),
-                ('text', models.TextField()),
-                ('label', models.CharField(max_length=120)),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='examples', to='labs.dataset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "split",
+                    models.CharField(
+                        choices=[("train", "Train"), ("heldout", "Held-out")], max_length=10
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("text", models.TextField()),
+                ("label", models.CharField(max_length=120)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="examples",
+                        to="labs.dataset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dataset', 'split', 'position'],
-                'indexes': [models.Index(fields=['dataset', 'split', 'position'], name='labs_exampl_dataset_308ed4_idx')],
+                "ordering": ["dataset", "split", "position"],
+                "indexes": [
+                    models.Index(
+                        fields=["dataset", "split", "position"],
+                        name="labs_exampl_dataset_308ed4_idx",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='lab',
-            constraint=models.CheckConstraint(condition=models.Q(('target__gt', models.F('baseline'))), name='lab_target_above_baseline'),
+            model_name="lab",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("target__gt", models.F("baseline"))),
+                name="lab_target_above_baseline",
+            ),
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['status', 'created_at'], name='labs_submis_status_10ecc2_idx'),
+            model_name="submission",
+            index=models.Index(
+                fields=["status", "created_at"], name="labs_submis_status_10ecc2_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='submission',
-            index=models.Index(fields=['learner', 'lab', 'created_at'], name='labs_submis_learner_5afd18_idx'),
+            model_name="submission",
+            index=models.Index(
+                fields=["learner", "lab", "created_at"], name="labs_submis_learner_5afd18_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='submission',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['queued', 'running']), ('validation_of', '')), fields=('learner', 'lab'), name='one_active_run_per_learner_and_lab'),
+            model_name="submission",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["queued", "running"]), ("validation_of", "")),
+                fields=("learner", "lab"),
+                name="one_active_run_per_learner_and_lab",
+            ),
         ),
     ]

@@ -4,20 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labs', '0001_initial'),
+        ("labs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lab',
-            name='max_trainable_share',
-            field=models.FloatField(blank=True, help_text='Most trainable / total parameters prepare_model may leave (e.g. 0.05); blank: no cap. A run over it ends before training with the reason.', null=True),
+            model_name="lab",
+            name="max_trainable_share",
+            field=models.FloatField(
+                blank=True,
+                help_text="Most trainable / total parameters prepare_model may leave (e.g. 0.05); blank: no cap. A run over it ends before training with the reason.",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='lab',
-            name='metric',
-            field=models.CharField(choices=[('accuracy', 'Accuracy'), ('macro_f1', 'Macro-F1'), ('class_f1', 'F1 of one class (set metric label)'), ('router', 'Harmonic mean of in-scope accuracy and out-of-scope recall (set metric label to the out-of-scope class)')], default='accuracy', max_length=20),
+            model_name="lab",
+            name="metric",
+            field=models.CharField(
+                choices=[
+                    ("accuracy", "Accuracy"),
+                    ("macro_f1", "Macro-F1"),
+                    ("class_f1", "F1 of one class (set metric label)"),
+                    (
+                        "router",
+                        "Harmonic mean of in-scope accuracy and out-of-scope recall (set metric label to the out-of-scope class)",
+                    ),
+                ],
+                default="accuracy",
+                max_length=20,
+            ),
         ),
     ]

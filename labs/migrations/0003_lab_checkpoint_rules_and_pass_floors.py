@@ -4,25 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labs', '0002_lab_router_metric_and_trainable_share'),
+        ("labs", "0002_lab_router_metric_and_trainable_share"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lab',
-            name='checkpoint_rules',
-            field=models.JSONField(blank=True, default=None, help_text='What the saved model may differ in from the base model, e.g. {"may_change": ["classifier.*"], "low_rank": ["bert.encoder.layer.*.attention.self.query.weight"], "max_rank": 8}; every other tensor must equal the base. Blank: anything may change.', null=True),
+            model_name="lab",
+            name="checkpoint_rules",
+            field=models.JSONField(
+                blank=True,
+                default=None,
+                help_text='What the saved model may differ in from the base model, e.g. {"may_change": ["classifier.*"], "low_rank": ["bert.encoder.layer.*.attention.self.query.weight"], "max_rank": 8}; every other tensor must equal the base. Blank: anything may change.',
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='lab',
-            name='pass_floors',
-            field=models.JSONField(blank=True, default=dict, help_text='What a pass also needs beside the score, e.g. {"class_recall": 0.3} (every class\'s recall at least 0.3); floors: class_recall, macro_f1, class_f1.'),
+            model_name="lab",
+            name="pass_floors",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text='What a pass also needs beside the score, e.g. {"class_recall": 0.3} (every class\'s recall at least 0.3); floors: class_recall, macro_f1, class_f1.',
+            ),
         ),
         migrations.AlterField(
-            model_name='lab',
-            name='max_trainable_share',
-            field=models.FloatField(blank=True, help_text='Most changed / total parameters the saved model may have against the base model (e.g. 0.05), checked by the grader; blank: no cap. The engine also stops a run that leaves more trainable before training, to save the learner the wait.', null=True),
+            model_name="lab",
+            name="max_trainable_share",
+            field=models.FloatField(
+                blank=True,
+                help_text="Most changed / total parameters the saved model may have against the base model (e.g. 0.05), checked by the grader; blank: no cap. The engine also stops a run that leaves more trainable before training, to save the learner the wait.",
+                null=True,
+            ),
         ),
     ]

@@ -4,25 +4,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labs', '0003_lab_checkpoint_rules_and_pass_floors'),
+        ("labs", "0003_lab_checkpoint_rules_and_pass_floors"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lab',
-            name='ablations',
+            model_name="lab",
+            name="ablations",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='ablation',
+            model_name="submission",
+            name="ablation",
             field=models.CharField(blank=True, max_length=50),
         ),
         migrations.AlterField(
-            model_name='submission',
-            name='validation_of',
-            field=models.CharField(blank=True, choices=[('reference', 'Reference solution'), ('starter', 'Starter code'), ('ablation', 'Ablation')], max_length=10),
+            model_name="submission",
+            name="validation_of",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("reference", "Reference solution"),
+                    ("starter", "Starter code"),
+                    ("ablation", "Ablation"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labs', '0004_lab_ablations'),
+        ("labs", "0004_lab_ablations"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='lab',
-            name='fixed_hyperparameters',
+            model_name="lab",
+            name="fixed_hyperparameters",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

@@ -4,15 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('labs', '0005_lab_fixed_hyperparameters'),
+        ("labs", "0005_lab_fixed_hyperparameters"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='example',
-            name='split',
-            field=models.CharField(choices=[('train', 'Train'), ('dev', 'Development'), ('heldout', 'Held-out')], max_length=10),
+            model_name="example",
+            name="split",
+            field=models.CharField(
+                choices=[("train", "Train"), ("dev", "Development"), ("heldout", "Held-out")],
+                max_length=10,
+            ),
         ),
     ]

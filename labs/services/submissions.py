@@ -9,6 +9,8 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from academy.celery import app as celery_app
 from academy.refusals import Refusal
@@ -37,24 +39,36 @@ class SubmissionTooLarge(SubmissionRefused):
     status = 413
 
 
-SUBMISSION_TOO_LARGE = f"Your code is larger than {MAX_CODE_BYTES // 1024} KB. Nothing was run."
+def submission_too_large_message() -> str:
+    return _("Your code is larger than %(kb)d KB. Nothing was run.") % {
+        "kb": MAX_CODE_BYTES // 1024
+    }
 
 
 def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:
     """Validate and queue a learner's run. Raises SubmissionRefused with a learner-facing message."""
     if len(code.encode()) > MAX_CODE_BYTES:
-        raise SubmissionRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
+        raise SubmissionRefused(
+            _("Your code is larger than %(kb)d KB.") % {"kb": MAX_CODE_BYTES // 1024}
+        )
     if not code.strip():
-        raise SubmissionRefused("Your code is empty.")
+        raise SubmissionRefused(_("Your code is empty."))
     try:
         tree = ast.parse(code, filename="solution.py")
     except SyntaxError as exc:
-        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
-        raise SubmissionRefused(f"Syntax error on {where}: {exc.msg}. Nothing was run.") from None
+        where = (
+            _("line %(line)s, column %(column)s") % {"line": exc.lineno, "column": exc.offset}
+            if exc.offset
+            else _("line %(line)s") % {"line": exc.lineno}
+        )
+        raise SubmissionRefused(
+            _("Syntax error on %(where)s: %(error)s. Nothing was run.")
+            % {"where": where, "error": exc.msg}
+        ) from None
     except (RecursionError, MemoryError):
         # Nesting too deep for the parser's stack, e.g. 60 KB of a+a+…
         raise SubmissionRefused(
-            "Your code is nested too deeply for Python to parse. Nothing was run."
+            _("Your code is nested too deeply for Python to parse. Nothing was run.")
         ) from None
     defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
     missing = [hook for hook in lab.required_hooks if hook not in defined]
@@ -62,8 +76,11 @@ def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:
         # The lab's idea lives in these hooks: without them the engine's defaults would run.
         names = ", ".join(f"`{hook}`" for hook in missing)
         raise SubmissionRefused(
-            f"This lab asks you to write {names}: define it at the top level of your code "
-            f"(def {missing[0]}(...):). Nothing was run and no attempt was used."
+            _(
+                "This lab asks you to write %(names)s: define it at the top level of your code "
+                "(def %(first)s(...):). Nothing was run and no attempt was used."
+            )
+            % {"names": names, "first": missing[0]}
         )
     with transaction.atomic():
         # Lock the lab row so two simultaneous submits are counted one after the other.
@@ -72,18 +89,23 @@ def submission_create(*, learner: User, lab: Lab, code: str) -> Submission:
             learner=learner, lab=lab, status__in=Submission.ACTIVE, validation_of=""
         ).exists():
             raise SubmissionRefused(
-                "You already have a run in progress for this lab; wait or cancel it."
+                _("You already have a run in progress for this lab; wait or cancel it.")
             )
         if attempts_used_today(learner=learner, lab=lab) >= lab.attempts_per_day:
             reset = timezone.localtime(attempts_reset_at()).strftime("%H:%M")
             raise SubmissionRefused(
-                f"You have used all {lab.attempts_per_day} attempts for today; they reset at {reset}."
+                ngettext(
+                    "You have used your %(count)d attempt for today; it resets at %(reset)s.",
+                    "You have used all %(count)d attempts for today; they reset at %(reset)s.",
+                    lab.attempts_per_day,
+                )
+                % {"count": lab.attempts_per_day, "reset": reset}
             )
         try:
             with transaction.atomic():
                 submission = Submission.objects.create(learner=learner, lab=lab, code=code)
         except IntegrityError:
-            raise SubmissionRefused("You already have a run in progress for this lab.") from None
+            raise SubmissionRefused(_("You already have a run in progress for this lab.")) from None
         submission_enqueue_on_commit(submission)
     return submission
 

@@ -41,6 +41,8 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
     "reports:assign": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
     "reports:transcript": ("GET", (LOGIN, 200, 403, 403, 200, 200)),
+    # The language switcher is open to everyone; posted here without a language: 400.
+    "set_language": ("POST", (400, 400, 400, 400, 400, 400)),
     "login": ("GET", (200, 200, 200, 200, 200, 200)),
     "logout": ("POST", (302, 302, 302, 302, 302, 302)),
     # Single sign-on's start and callback: not found while it is off, as here (docs/sso.md).

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -57,7 +58,7 @@ def course_detail(request: SignedInRequest, slug: str) -> HttpResponse:
 def course_enroll(request: SignedInRequest, slug: str) -> HttpResponse:
     course = course_get_visible(user=request.user, slug=slug)
     enrollment_create(learner=request.user, course=course)
-    messages.success(request, f"You are enrolled in “{course.title}”.")
+    messages.success(request, _("You are enrolled in “%(title)s”.") % {"title": course.title})
     return redirect("courses:course", slug=course.slug)
 
 
@@ -146,7 +147,7 @@ def _numbers_from_post(data: QueryDict) -> dict[int, float]:
             continue
         question_id, text = key.removeprefix("number-"), data.get(key, "").strip()
         if not _is_id(question_id):
-            raise CheckAnswerError("Answers must name a question by number.")
+            raise CheckAnswerError(_("Answers must name a question by number."))
         if not text:
             continue
         # People write 22,742 or 0,89; a comma is a thousands separator only before 3 digits.
@@ -175,7 +176,7 @@ def _answers_from_post(data: QueryDict) -> dict[int, list[int]]:
             continue
         question_id, values = key.removeprefix("question-"), data.getlist(key)
         if not _is_id(question_id) or not all(_is_id(v) for v in values):
-            raise CheckAnswerError("Answers must name a question and its options by number.")
+            raise CheckAnswerError(_("Answers must name a question and its options by number."))
         answers[int(question_id)] = [int(v) for v in values]
     return answers
 

@@ -22,9 +22,9 @@ from grading.selectors import course_progress, submission_get_for_viewer
 from labs.models import Example
 from labs.selectors import dataset_get, dataset_train_rows, submission_get_for_learner
 from labs.services.submissions import (
-    SUBMISSION_TOO_LARGE,
     SubmissionTooLarge,
     submission_cancel,
+    submission_too_large_message,
 )
 from labs.training.data import write_rows
 from web.selectors import (
@@ -49,7 +49,7 @@ def submit(request: SignedInRequest, course_slug: str, slug: str) -> HttpRespons
     refusal: Refusal | None = None
     try:
         if getattr(request, "post_too_large", False):  # academy.middleware.oversized_post
-            raise SubmissionTooLarge(SUBMISSION_TOO_LARGE)
+            raise SubmissionTooLarge(submission_too_large_message())
         lab_submit(learner=request.user, module=module, lab=lab, code=request.POST.get("code", ""))
     except Refusal as exc:
         refusal = exc
