@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +37,18 @@ from courses.selectors import (
 )
 from courses.services import CheckOutcome, check_retry_refusal
 from grading.selectors import CourseProgress, course_progress, grade_feedback, weight_rules_text
-from labs.models import Dataset, Example, Lab, Submission
+from labs.models import Dataset, Example, Lab, Precheck, Prediction, Submission
 from labs.selectors import (
     attempts_reset_at,
     attempts_used_today,
     dataset_card,
     lab_pass_floors,
+    precheck_latest,
     queue_position,
     submission_active,
     submission_list_for_lab,
 )
+from labs.services.queries import MAX_TEXT_CHARS, MAX_TEXTS
 
 # Past runs listed beside a lab's run panel; older ones are on no page (yet).
 HISTORY_ROWS = 20
@@ -311,7 +314,81 @@ def lab_page_context(
         "dataset": lab.dataset,
         "takehome": takehome_files(module=module, dataset=lab.dataset),
         **run_context(submission=current),
+        **precheck_context(precheck=precheck_latest(learner=learner, lab=lab)),
     }
+
+
+# Hooks in the order a run calls them, then what the precheck checks besides.
+_CHECK_NAMES = {"import": "Importing your file", "HYPERPARAMETERS": "HYPERPARAMETERS"}
+
+
+def precheck_context(*, precheck: Precheck | None) -> dict[str, Any]:
+    """The precheck panel: the report's checks, and its lengths and schedule as charts.
+
+    The report comes from a process the learner's code shared, so every number is read
+    defensively: what is not the shape the engine writes is left out, never trusted."""
+    if precheck is None or precheck.status != Precheck.Status.DONE:
+        return {"precheck": precheck}
+    report = precheck.report if isinstance(precheck.report, dict) else {}
+    checks = [
+        {
+            "name": str(c.get("name", ""))[:60],
+            "label": _CHECK_NAMES.get(str(c.get("name")), f"{c.get('name')}()"),
+            "status": str(c.get("status", ""))[:20],
+            "message": str(c.get("message", ""))[:2000],
+            "traceback": str(c.get("traceback", ""))[:4000],
+        }
+        for c in report.get("checks", [])[:40]
+        if isinstance(c, dict)
+    ]
+    context: dict[str, Any] = {
+        "precheck": precheck,
+        "precheck_checks": checks,
+        "precheck_ok": bool(checks) and all(c["status"] in ("ok", "default") for c in checks),
+        "precheck_warnings": [str(w)[:500] for w in report.get("warnings", [])[:20]],
+    }
+    try:
+        lengths = report.get("lengths")
+        if isinstance(lengths, dict):
+            bins = [
+                (f"{int(b['low'])} to {int(b['high'])} tokens", float(b["count"]))
+                for b in lengths["bins"][:40]
+            ]
+            context["precheck_lengths"] = {
+                key: int(lengths[key])
+                for key in ("texts", "max_length", "truncated", "median", "p95", "longest")
+            }
+            context["precheck_lengths_chart"] = charts.bar_chart(
+                bins, title="Training texts by length in tokens, after preprocess"
+            )
+        trainable = report.get("trainable")
+        if isinstance(trainable, dict):
+            context["precheck_trainable"] = {
+                "trainable": int(trainable["trainable_params"]),
+                "total": int(trainable["total_params"]),
+                "share": float(trainable["trainable_share"]),
+                "cap": None if trainable.get("cap") is None else float(trainable["cap"]),
+                "over_cap": bool(trainable.get("over_cap")),
+            }
+        schedule = report.get("schedule")
+        if isinstance(schedule, dict) and schedule.get("points"):
+            points = [(float(x), float(y)) for x, y in schedule["points"][:400]]
+            peak = max(y for _, y in points)
+            # Learning rates are ~1e-5: drawn in units of their power of ten, so ticks read.
+            power = math.floor(math.log10(peak)) if peak > 0 else 0
+            context["precheck_schedule"] = {
+                "total_steps": int(schedule["total_steps"]),
+                "peak": peak,
+            }
+            context["precheck_schedule_chart"] = charts.line_chart(
+                [("learning rate", [(x, y / 10**power) for x, y in points], "train")],
+                title="Learning rate at each step of the real run",
+                x_label="optimiser step",
+                y_label=f"learning rate (x 1e{power})",
+            )
+    except (KeyError, TypeError, ValueError, IndexError):
+        pass  # a report the engine did not write: its checks are still shown
+    return context
 
 
 def finished_run_context(*, learner: User, submission: Submission) -> dict[str, Any]:
@@ -344,6 +421,29 @@ def submission_page_context(*, submission: Submission) -> dict[str, Any]:
         "code_html": code_html,
         "module": submission.lab.module,
         **run_context(submission=submission),
+        **try_model_context(submission=submission),
+    }
+
+
+def try_model_context(
+    *, submission: Submission, prediction: Prediction | None = None
+) -> dict[str, Any]:
+    """The "Try your model" box of a graded run: whether its checkpoint is still kept (job
+    folders go ACADEMY_JOB_RETENTION_DAYS after a run ends; the worker checks its disk too),
+    and the latest answer."""
+    kept_until = None
+    if submission.finished_at is not None:
+        kept_until = submission.finished_at + datetime.timedelta(
+            days=settings.ACADEMY_JOB_RETENTION_DAYS
+        )
+    return {
+        "try_model": submission.status == Submission.Status.GRADED,
+        "checkpoint_gone": kept_until is not None and kept_until < timezone.now(),
+        "retention_days": settings.ACADEMY_JOB_RETENTION_DAYS,
+        "max_texts": MAX_TEXTS,
+        "max_text_chars": MAX_TEXT_CHARS,
+        "prediction": prediction,
+        "submission": submission,
     }
 
 
