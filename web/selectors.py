@@ -8,6 +8,7 @@ web.services.module_open before the page is read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import math
@@ -49,6 +50,7 @@ from labs.selectors import (
     submission_list_for_lab,
 )
 from labs.services.queries import MAX_TEXT_CHARS, MAX_TEXTS
+from labs.training.contract import HOOKS
 
 # Past runs listed beside a lab's run panel; older ones are on no page (yet).
 HISTORY_ROWS = 20
@@ -318,8 +320,57 @@ def lab_page_context(
     }
 
 
-# Hooks in the order a run calls them, then what the precheck checks besides.
-_CHECK_NAMES = {"import": "Importing your file", "HYPERPARAMETERS": "HYPERPARAMETERS"}
+def _precheck_lengths(report: dict[str, Any]) -> dict[str, Any]:
+    lengths = report["lengths"]
+    bins = [
+        (f"{int(b['low'])} to {int(b['high'])} tokens", float(b["count"]))
+        for b in lengths["bins"][:40]
+    ]
+    keys = ("texts", "max_length", "truncated", "median", "p95", "longest")
+    return {
+        "precheck_lengths": {key: int(lengths[key]) for key in keys},
+        "precheck_lengths_chart": charts.bar_chart(
+            bins, title="Training texts by length in tokens, after preprocess"
+        ),
+    }
+
+
+def _precheck_trainable(report: dict[str, Any]) -> dict[str, Any]:
+    trainable = report["trainable"]
+    cap = None if trainable.get("cap") is None else float(trainable["cap"])
+    if not trainable.get("measured", True):
+        return {"precheck_trainable": {"measured": False, "cap": cap}}
+    return {
+        "precheck_trainable": {
+            "measured": True,
+            "trainable": int(trainable["trainable_params"]),
+            "total": int(trainable["total_params"]),
+            "share": float(trainable["trainable_share"]),
+            "cap": cap,
+            "over_cap": bool(trainable.get("over_cap")),
+        }
+    }
+
+
+def _precheck_schedule(report: dict[str, Any]) -> dict[str, Any]:
+    schedule = report["schedule"]
+    points = [(float(x), float(y)) for x, y in schedule["points"][:400]]
+    peak = max(y for _, y in points)
+    # Learning rates are ~1e-5: drawn in units of their power of ten, so ticks read.
+    power = math.floor(math.log10(peak)) if peak > 0 else 0
+    return {
+        "precheck_schedule": {"total_steps": int(schedule["total_steps"]), "peak": peak},
+        "precheck_schedule_chart": charts.line_chart(
+            [("learning rate", [(x, y / 10**power) for x, y in points], "train")],
+            title="Learning rate at each step of the real run",
+            x_label="optimiser step",
+            y_label=f"learning rate (x 1e{power})",
+        ),
+    }
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def precheck_context(*, precheck: Precheck | None) -> dict[str, Any]:
@@ -333,61 +384,24 @@ def precheck_context(*, precheck: Precheck | None) -> dict[str, Any]:
     checks = [
         {
             "name": str(c.get("name", ""))[:60],
-            "label": _CHECK_NAMES.get(str(c.get("name")), f"{c.get('name')}()"),
+            "label": f"{c['name']}()" if c.get("name") in HOOKS else str(c.get("name", "")),
             "status": str(c.get("status", ""))[:20],
             "message": str(c.get("message", ""))[:2000],
             "traceback": str(c.get("traceback", ""))[:4000],
         }
-        for c in report.get("checks", [])[:40]
+        for c in _listed(report.get("checks"))[:40]
         if isinstance(c, dict)
     ]
     context: dict[str, Any] = {
         "precheck": precheck,
         "precheck_checks": checks,
         "precheck_ok": bool(checks) and all(c["status"] in ("ok", "default") for c in checks),
-        "precheck_warnings": [str(w)[:500] for w in report.get("warnings", [])[:20]],
+        "precheck_warnings": [str(w)[:500] for w in _listed(report.get("warnings"))[:20]],
     }
-    try:
-        lengths = report.get("lengths")
-        if isinstance(lengths, dict):
-            bins = [
-                (f"{int(b['low'])} to {int(b['high'])} tokens", float(b["count"]))
-                for b in lengths["bins"][:40]
-            ]
-            context["precheck_lengths"] = {
-                key: int(lengths[key])
-                for key in ("texts", "max_length", "truncated", "median", "p95", "longest")
-            }
-            context["precheck_lengths_chart"] = charts.bar_chart(
-                bins, title="Training texts by length in tokens, after preprocess"
-            )
-        trainable = report.get("trainable")
-        if isinstance(trainable, dict):
-            context["precheck_trainable"] = {
-                "trainable": int(trainable["trainable_params"]),
-                "total": int(trainable["total_params"]),
-                "share": float(trainable["trainable_share"]),
-                "cap": None if trainable.get("cap") is None else float(trainable["cap"]),
-                "over_cap": bool(trainable.get("over_cap")),
-            }
-        schedule = report.get("schedule")
-        if isinstance(schedule, dict) and schedule.get("points"):
-            points = [(float(x), float(y)) for x, y in schedule["points"][:400]]
-            peak = max(y for _, y in points)
-            # Learning rates are ~1e-5: drawn in units of their power of ten, so ticks read.
-            power = math.floor(math.log10(peak)) if peak > 0 else 0
-            context["precheck_schedule"] = {
-                "total_steps": int(schedule["total_steps"]),
-                "peak": peak,
-            }
-            context["precheck_schedule_chart"] = charts.line_chart(
-                [("learning rate", [(x, y / 10**power) for x, y in points], "train")],
-                title="Learning rate at each step of the real run",
-                x_label="optimiser step",
-                y_label=f"learning rate (x 1e{power})",
-            )
-    except (KeyError, TypeError, ValueError, IndexError):
-        pass  # a report the engine did not write: its checks are still shown
+    for section in (_precheck_lengths, _precheck_trainable, _precheck_schedule):
+        # A section the engine did not write is left out; the rest is still shown.
+        with contextlib.suppress(KeyError, TypeError, ValueError, IndexError, AttributeError):
+            context.update(section(report))
     return context
 
 

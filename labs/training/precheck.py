@@ -165,27 +165,20 @@ def _exercise(
         return
     report.data["lengths"] = token_lengths(tokenizer, train_texts, hp["max_length"])
 
-    real_spec = given.run
-    real = _hooked(report, learner, "prepare_model", engine.build_model, real_spec, learner, device)
-    if real is None:
+    tiny_spec = _tiny_spec(given.run, given.tiny_model)
+    built = _hooked(
+        report, learner, "prepare_model", engine.build_model, tiny_spec, learner, device
+    )
+    if built is None:
         _skip(
             report,
             learner,
             "prepare_model",
-            ["build_optimizer", "build_scheduler", "training_step", "after_training"],
+            [h for h in HOOKS if h not in ("preprocess", "prepare_model")],
         )
         return
-    counts = engine.parameter_counts(real[0])
-    cap = real_spec.max_trainable_share
-    report.data["trainable"] = {
-        **counts,
-        "cap": cap,
-        "over_cap": cap is not None and counts["trainable_share"] > cap,
-    }
-    del real
-    tiny_spec = _tiny_spec(real_spec, given.tiny_model)
-    # prepare_model again, on the tiny model the remaining hooks run on (quiet: checked above).
-    model, base_shapes = engine.build_model(tiny_spec, learner, device)
+    model, base_shapes = built
+    report.data["trainable"] = trainable_on_base(given.run, learner)
     steps_per_epoch = math.ceil(len(rows) / hp["batch_size"])
     total_steps = steps_per_epoch * hp["epochs"]
     optimizer = _hooked(
@@ -271,6 +264,32 @@ def _skip(report: _Report, learner: LearnerCode, failed: str, hooks: list[str]) 
     for hook in hooks:
         if learner.has(hook):
             report.check(hook, SKIPPED, f"Not called: it needs what {failed}() failed to give.")
+
+
+def trainable_on_base(spec: RunSpec, learner: LearnerCode) -> dict[str, Any]:
+    """The trainable share after prepare_model on the lab's real base model, built on the
+    meta device: its architecture and sizes without loading (or allocating) a weight, which
+    is all a count needs. A prepare_model that fails there (it passed on the tiny model)
+    leaves the share unmeasured, said so."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from labs.training.engine import parameter_counts
+
+    config = AutoConfig.from_pretrained(
+        spec.base_model, num_labels=len(spec.labels), local_files_only=True
+    )
+    cap = spec.max_trainable_share
+    try:
+        with torch.device("meta"):
+            model = AutoModelForSequenceClassification.from_config(config)
+            if learner.has("prepare_model"):
+                model = learner.hooks["prepare_model"](model)
+            counts = parameter_counts(model)
+    except Exception as exc:  # their code on a model without data: not a verdict on it
+        return {"measured": False, "cap": cap, "why": f"{type(exc).__name__} on the base model"}
+    over = cap is not None and counts["trainable_share"] > cap
+    return {**counts, "measured": True, "cap": cap, "over_cap": over}
 
 
 def _tiny_spec(spec: RunSpec, tiny_model: str) -> RunSpec:

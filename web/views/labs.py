@@ -128,7 +128,11 @@ def try_model(request: SignedInRequest, submission_id: int) -> HttpResponse:
         if not request.htmx:
             messages.error(request, exc.message)
             return redirect("labs:submission", submission_id=submission.pk)
-        context = {**try_model_context(submission=submission), "try_error": exc.message}
+        context = {
+            **try_model_context(submission=submission),
+            "try_model": True,  # the box, to say why not
+            "try_error": exc.message,
+        }
         return render(request, TRY_PARTIAL, context, status=exc.status)
     if not request.htmx:
         return redirect("labs:submission", submission_id=submission.pk)
