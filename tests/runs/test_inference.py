@@ -119,3 +119,19 @@ def test_past_the_retention_the_page_says_the_model_is_gone_without_asking(
     client.force_login(learner)
     page = client.get(reverse("labs:submission", args=[old.pk]))
     assert b"no longer kept" in page.content and b'id="try-run"' not in page.content
+
+
+def test_trying_a_model_has_its_own_rate_limit(
+    client, learner, lab, django_capture_on_commit_callbacks
+):
+    from web.services import PREDICT_BURST
+
+    mine = Submission.objects.create(learner=learner, lab=lab, code=RAW, status="graded")
+    client.force_login(learner)
+    url = reverse("labs:try-model", args=[mine.pk])
+    for _ in range(PREDICT_BURST.limit):
+        with django_capture_on_commit_callbacks(execute=False):
+            assert client.post(url, {"texts": "hi"}, HTTP_HX_REQUEST="true").status_code == 200
+    refused = client.post(url, {"texts": "hi"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 429 and b"too fast" in refused.content
+    assert Prediction.objects.count() == PREDICT_BURST.limit
