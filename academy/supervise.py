@@ -35,7 +35,14 @@ def commands(*, python: str, host: str, port: int) -> dict[str, list[str]]:
         "worker": [
             celery,
             *("-A", "academy", "worker", "--beat", "-Q", "cpu,gpu"),
-            *("--concurrency", "1", "--loglevel", "INFO"),
+            *("--concurrency", "1", "--loglevel", "INFO", "--hostname", "runs@%h"),
+        ],
+        # Its own process for the queries a learner waits on (labs.services.queries), so a
+        # precheck or a prediction never waits behind a training run.
+        "fast-worker": [
+            celery,
+            *("-A", "academy", "worker", "-Q", "precheck,inference"),
+            *("--concurrency", "1", "--loglevel", "INFO", "--hostname", "fast@%h"),
         ],
     }
 

@@ -89,6 +89,8 @@ class Evaluation:
     samples_per_second: float
     device: str
     weights: dict[str, Any] = field(default_factory=dict)
+    # Each text's class probabilities (softmax of its logits), when asked for.
+    probabilities: list[list[float]] = field(default_factory=list)
 
 
 def _read(job_dir: str, name: str, max_bytes: int) -> bytes:
@@ -472,6 +474,7 @@ def predict(
     device: str | None = None,
     precision: str = "auto",
     on_batch: Callable[[], None] = lambda: None,
+    with_probabilities: bool = False,
 ) -> Evaluation:
     """Batched, length-sorted, dynamically padded inference on the held-out texts as given
     (served through the learner's preprocess by the worker, or raw).
@@ -494,6 +497,7 @@ def predict(
     start = time.perf_counter()
     encoded = tokenizer(list(texts), truncation=True, max_length=EVAL_MAX_LENGTH)["input_ids"]
     predictions = [0] * len(encoded)
+    probabilities: list[list[float]] = [[] for _ in encoded] if with_probabilities else []
     pad = tokenizer.pad_token_id or 0
     with torch.inference_mode():
         # Batched and padded as the engine does its dev split (one rule, labs.training).
@@ -505,6 +509,10 @@ def predict(
             ).logits
             for i, label in zip(batch, logits.argmax(dim=-1).tolist(), strict=True):
                 predictions[i] = label
+            if with_probabilities:
+                rows = torch.softmax(logits.float(), dim=-1).tolist()
+                for i, row in zip(batch, rows, strict=True):
+                    probabilities[i] = row
             on_batch()
     seconds = time.perf_counter() - start
     name = torch.cuda.get_device_name(0) if device.startswith("cuda") else "CPU"
@@ -513,6 +521,7 @@ def predict(
         seconds,
         len(texts) / seconds if seconds else 0.0,
         f"{name} ({precision})",
+        probabilities=probabilities,
     )
 
 

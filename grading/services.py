@@ -220,6 +220,32 @@ def grade_values(lab: Lab, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def checkpoint_predictions(lab: Lab, job_dir: Path, texts: Sequence[str]) -> list[dict[str, Any]]:
+    """Each text's predicted label and class probabilities from the checkpoint in `job_dir`,
+    loaded and run as grading does (texts as served by the worker). Raises CheckpointRejected."""
+    from labs.training.base_models import resolve_base_model
+
+    labels = list(lab.dataset.labels)
+    base_model = resolve_base_model(lab.base_model)
+    model = load_checkpoint(str(job_dir), base_model=base_model, labels=labels)
+    found = predict(
+        model,
+        list(texts),
+        base_model=base_model,
+        precision=settings.ACADEMY_GRADING_PRECISION,
+        with_probabilities=True,
+    )
+    return [
+        {
+            "label": labels[label],
+            "probabilities": sorted(
+                zip(labels, row, strict=True), key=lambda pair: pair[1], reverse=True
+            ),
+        }
+        for label, row in zip(found.predictions, found.probabilities, strict=True)
+    ]
+
+
 def evaluate_checkpoint(
     lab: Lab,
     job_dir: Path,

@@ -377,3 +377,61 @@ class Submission(models.Model):
         if self.status in (self.Status.TRAINED, self.Status.GRADED, self.Status.REJECTED):
             return 100
         return min(100, round(100 * self.step / self.total_steps)) if self.total_steps else 0
+
+
+class WorkerQuery(models.Model):
+    """A short job a worker answers in seconds for one learner, outside the run's path:
+    it uses no attempt, writes no grade and is not retried. The page polls the row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    learner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # What the learner reads when the worker could not answer (never a host path).
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class Precheck(WorkerQuery):
+    """The learner's code checked against the contract on a tiny model (runs/precheck.py)."""
+
+    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="prechecks")
+    code = models.TextField()
+    # labs.training.precheck's report.json: checks, lengths, trainable share, schedule.
+    report = models.JSONField(default=dict, blank=True)
+    log_tail = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["learner", "lab", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Precheck #{self.pk} of {self.lab_id} by {self.learner_id}"
+
+
+class Prediction(WorkerQuery):
+    """Texts a learner typed, through their graded run's checkpoint (runs/inference.py)."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="predictions")
+    texts = models.JSONField(default=list)
+    # [{"text", "label", "probabilities": {label: p}}] in the order of `texts`.
+    result = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"Prediction #{self.pk} on run {self.submission_id}"

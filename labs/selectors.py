@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
-from labs.models import Dataset, Example, Lab, Submission
+from labs.models import Dataset, Example, Lab, Precheck, Prediction, Submission
 
 # A learner's runs started within this window count against their place in the queue.
 FAIRNESS_WINDOW = datetime.timedelta(hours=1)
@@ -219,3 +219,27 @@ def attempts_reset_at() -> datetime.datetime:
 
 def stale_cutoff() -> datetime.datetime:
     return timezone.now() - datetime.timedelta(seconds=settings.ACADEMY_STALE_RUN_SECONDS)
+
+
+def precheck_latest(*, learner: User, lab: Lab) -> Precheck | None:
+    return Precheck.objects.filter(learner=learner, lab=lab).order_by("-created_at").first()
+
+
+def precheck_get_for_learner(*, learner: User, precheck_id: int) -> Precheck:
+    """A learner's own precheck, else 404."""
+    try:
+        return Precheck.objects.select_related("lab__module__course").get(
+            pk=precheck_id, learner=learner
+        )
+    except Precheck.DoesNotExist:
+        raise Http404("No such precheck.") from None
+
+
+def prediction_get_for_learner(*, learner: User, prediction_id: int) -> Prediction:
+    """A learner's own prediction request, else 404."""
+    try:
+        return Prediction.objects.select_related("submission__lab__dataset").get(
+            pk=prediction_id, learner=learner
+        )
+    except Prediction.DoesNotExist:
+        raise Http404("No such prediction.") from None

@@ -54,19 +54,30 @@ def job_write(submission: Submission) -> Path:
     if job_dir.exists():
         shutil.rmtree(job_dir)
     job_dir.mkdir(parents=True, mode=0o700)
+    train, dev = training_rows(lab)
+    write_csv(job_dir / "train.csv", train)
+    write_csv(job_dir / "dev.csv", dev)
+    (job_dir / "solution.py").write_text(submission.code, encoding="utf-8")
+    run_spec(lab).to_json(job_dir / "spec.json")
+    return job_dir
+
+
+def training_rows(lab: Lab) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The (train, dev) rows a run of this lab trains and tunes on (the precheck's too)."""
     rows = _split_rows(lab, Example.Split.TRAIN)
     if lab.train_subset_size and lab.train_subset_size < len(rows):
         rows = stratified_subset(rows, lab.train_subset_size, lab.subset_seed)
     # A dataset with its own dev rows (CLINC150's validation split, which has the
     # out-of-scope queries a carved share of 30 would not) is tuned on them as they are.
     dev = _split_rows(lab, Example.Split.DEV)
-    train = rows
     if not dev:
-        train, dev = stratified_split(rows, lab.dev_fraction, lab.subset_seed)
-    write_csv(job_dir / "train.csv", train)
-    write_csv(job_dir / "dev.csv", dev)
-    (job_dir / "solution.py").write_text(submission.code, encoding="utf-8")
-    RunSpec(
+        return stratified_split(rows, lab.dev_fraction, lab.subset_seed)
+    return rows, dev
+
+
+def run_spec(lab: Lab) -> RunSpec:
+    """The engine's spec for a run of this lab, with the job folder and model at their mounts."""
+    return RunSpec(
         base_model=MODEL_MOUNT,
         code_file=f"{JOB_MOUNT}/solution.py",
         train_file=f"{JOB_MOUNT}/train.csv",
@@ -77,8 +88,7 @@ def job_write(submission: Submission) -> Path:
         threads=settings.ACADEMY_TRAINING_THREADS,
         max_trainable_share=lab.max_trainable_share,
         fixed_hyperparameters=dict(lab.fixed_hyperparameters),
-    ).to_json(job_dir / "spec.json")
-    return job_dir
+    )
 
 
 def _split_rows(lab: Lab, split: str) -> list[tuple[str, str]]:

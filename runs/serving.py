@@ -95,8 +95,17 @@ def heldout_served(
     """
     if not may_define_hook(submission.code, "preprocess"):
         return None
+    texts = [text for text, _ in heldout_rows(dataset=submission.lab.dataset)]
+    return texts_served(submission=submission, texts=texts, should_stop=should_stop)
+
+
+def texts_served(
+    *, submission: Submission, texts: list[str], should_stop: Callable[[], bool] = _never
+) -> list[str]:
+    """`texts` through the submission's `preprocess`, in this silent stage: the held-out
+    texts at grading, a learner's own texts when they try their model (runs/inference.py).
+    Raises as `heldout_served` does."""
     lab = submission.lab
-    texts = [text for text, _ in heldout_rows(dataset=lab.dataset)]
     root = Path(settings.ACADEMY_JOBS_DIR) / SERVING_DIR
     root.mkdir(parents=True, exist_ok=True, mode=0o700)
     # A new name each time: a second worker serving the same run never shares it.

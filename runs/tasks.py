@@ -14,7 +14,7 @@ from django.conf import settings
 from academy.deadlines import database_calls_bounded
 from grading.services import RegradeImpossible, regrade_check, submission_regrade
 from labs.models import Submission
-from runs import pipeline, sweep
+from runs import inference, pipeline, precheck, sweep
 from runs.jobs import (
     job_dir_for,
     jobs_disk_free,
@@ -121,6 +121,24 @@ def _requeue_on_worker_start(**_: object) -> None:
     # A worker that died just now still looks alive for a few seconds: look again once
     # its heartbeat must have gone stale, without waiting for (or relying on) beat.
     requeue_stale_runs.apply_async(countdown=settings.ACADEMY_STALE_RUN_SECONDS + 1)
+
+
+# A precheck answers in seconds (its sandbox stops at 60 s); nothing of it is retried.
+@shared_task(
+    name="runs.tasks.run_precheck", ignore_result=True, soft_time_limit=100, time_limit=120
+)
+def run_precheck(precheck_id: int) -> None:
+    with database_calls_bounded():
+        precheck.precheck_run(precheck_id=precheck_id)
+
+
+# A few texts through a kept checkpoint: seconds; the page gives up after 90 s.
+@shared_task(
+    name="runs.tasks.run_prediction", ignore_result=True, soft_time_limit=80, time_limit=100
+)
+def run_prediction(prediction_id: int) -> None:
+    with database_calls_bounded():
+        inference.prediction_run(prediction_id=prediction_id)
 
 
 @shared_task(

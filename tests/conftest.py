@@ -261,7 +261,7 @@ class Worker:
                 "academy",
                 "worker",
                 "-Q",
-                "cpu,gpu",
+                "cpu,gpu,precheck,inference",
                 "--concurrency",
                 "1",
                 "--beat",

@@ -84,7 +84,7 @@ def test_the_web_server_and_worker_leave_no_process_ten_seconds_after_the_signal
         )
     try:
         children = child_pids(output)
-        assert set(children) == {"web", "worker"}
+        assert set(children) == {"web", "worker", "fast-worker"}
         deadline = time.monotonic() + 90
         web_up = worker_up = False
         while time.monotonic() < deadline and not (web_up and worker_up):
@@ -93,7 +93,7 @@ def test_the_web_server_and_worker_leave_no_process_ten_seconds_after_the_signal
                 web_up = True
             except OSError:
                 pass
-            worker_up = " ready." in output.read_text()
+            worker_up = output.read_text().count(" ready.") >= 2  # both workers
             time.sleep(0.3)
         assert web_up and worker_up, output.read_text()
         sessions = set(children.values())
@@ -143,3 +143,15 @@ def test_a_child_that_ignores_sigterm_and_sigquit_is_killed_with_its_own_childre
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_the_fast_worker_serves_the_query_queues_and_the_run_worker_does_not():
+    from academy.supervise import commands
+    from labs.services.queries import INFERENCE_QUEUE, PRECHECK_QUEUE
+
+    named = commands(python="/venv/bin/python", host="127.0.0.1", port=8000)
+    queues = {
+        name: argv[argv.index("-Q") + 1].split(",") for name, argv in named.items() if "-Q" in argv
+    }
+    assert set(queues["fast-worker"]) == {PRECHECK_QUEUE, INFERENCE_QUEUE}
+    assert not {PRECHECK_QUEUE, INFERENCE_QUEUE} & set(queues["worker"])

@@ -8,8 +8,10 @@ web.services.module_open before the page is read.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +47,20 @@ from grading.selectors import (
     next_steps,
     weight_rules_text,
 )
-from labs.models import Dataset, Example, Lab, Submission
+from labs.models import Dataset, Example, Lab, Precheck, Prediction, Submission
 from labs.selectors import (
     attempts_reset_at,
     attempts_used_today,
     dataset_card,
     lab_pass_floors,
+    precheck_latest,
     queue_position,
     submission_active,
     submission_best_for_lab,
     submission_list_for_lab,
 )
+from labs.services.queries import MAX_TEXT_CHARS, MAX_TEXTS
+from labs.training.contract import HOOKS
 
 # Past runs listed beside a lab's run panel; older ones are on no page (yet).
 HISTORY_ROWS = 20
@@ -381,7 +386,93 @@ def lab_page_context(
         "dataset": lab.dataset,
         "takehome": takehome_files(module=module, dataset=lab.dataset),
         **run_context(submission=current),
+        **precheck_context(precheck=precheck_latest(learner=learner, lab=lab)),
     }
+
+
+def _precheck_lengths(report: dict[str, Any]) -> dict[str, Any]:
+    lengths = report["lengths"]
+    bins = [
+        (f"{int(b['low'])} to {int(b['high'])} tokens", float(b["count"]))
+        for b in lengths["bins"][:40]
+    ]
+    keys = ("texts", "max_length", "truncated", "median", "p95", "longest")
+    return {
+        "precheck_lengths": {key: int(lengths[key]) for key in keys},
+        "precheck_lengths_chart": charts.bar_chart(
+            bins, title="Training texts by length in tokens, after preprocess"
+        ),
+    }
+
+
+def _precheck_trainable(report: dict[str, Any]) -> dict[str, Any]:
+    trainable = report["trainable"]
+    cap = None if trainable.get("cap") is None else float(trainable["cap"])
+    if not trainable.get("measured", True):
+        return {"precheck_trainable": {"measured": False, "cap": cap}}
+    return {
+        "precheck_trainable": {
+            "measured": True,
+            "trainable": int(trainable["trainable_params"]),
+            "total": int(trainable["total_params"]),
+            "share": float(trainable["trainable_share"]),
+            "cap": cap,
+            "over_cap": bool(trainable.get("over_cap")),
+        }
+    }
+
+
+def _precheck_schedule(report: dict[str, Any]) -> dict[str, Any]:
+    schedule = report["schedule"]
+    points = [(float(x), float(y)) for x, y in schedule["points"][:400]]
+    peak = max(y for _, y in points)
+    # Learning rates are ~1e-5: drawn in units of their power of ten, so ticks read.
+    power = math.floor(math.log10(peak)) if peak > 0 else 0
+    return {
+        "precheck_schedule": {"total_steps": int(schedule["total_steps"]), "peak": peak},
+        "precheck_schedule_chart": charts.line_chart(
+            [("learning rate", [(x, y / 10**power) for x, y in points], "train")],
+            title="Learning rate at each step of the real run",
+            x_label="optimiser step",
+            y_label=f"learning rate (x 1e{power})",
+        ),
+    }
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def precheck_context(*, precheck: Precheck | None) -> dict[str, Any]:
+    """The precheck panel: the report's checks, and its lengths and schedule as charts.
+
+    The report comes from a process the learner's code shared, so every number is read
+    defensively: what is not the shape the engine writes is left out, never trusted."""
+    if precheck is None or precheck.status != Precheck.Status.DONE:
+        return {"precheck": precheck}
+    report = precheck.report if isinstance(precheck.report, dict) else {}
+    checks = [
+        {
+            "name": str(c.get("name", ""))[:60],
+            "label": f"{c['name']}()" if c.get("name") in HOOKS else str(c.get("name", "")),
+            "status": str(c.get("status", ""))[:20],
+            "message": str(c.get("message", ""))[:2000],
+            "traceback": str(c.get("traceback", ""))[:4000],
+        }
+        for c in _listed(report.get("checks"))[:40]
+        if isinstance(c, dict)
+    ]
+    context: dict[str, Any] = {
+        "precheck": precheck,
+        "precheck_checks": checks,
+        "precheck_ok": bool(checks) and all(c["status"] in ("ok", "default") for c in checks),
+        "precheck_warnings": [str(w)[:500] for w in _listed(report.get("warnings"))[:20]],
+    }
+    for section in (_precheck_lengths, _precheck_trainable, _precheck_schedule):
+        # A section the engine did not write is left out; the rest is still shown.
+        with contextlib.suppress(KeyError, TypeError, ValueError, IndexError, AttributeError):
+            context.update(section(report))
+    return context
 
 
 def finished_run_context(*, learner: User, submission: Submission) -> dict[str, Any]:
@@ -417,6 +508,29 @@ def submission_page_context(*, submission: Submission) -> dict[str, Any]:
         "code_html": code_html,
         "module": module,
         **run_context(submission=submission),
+        **try_model_context(submission=submission),
+    }
+
+
+def try_model_context(
+    *, submission: Submission, prediction: Prediction | None = None
+) -> dict[str, Any]:
+    """The "Try your model" box of a graded run: whether its checkpoint is still kept (job
+    folders go ACADEMY_JOB_RETENTION_DAYS after a run ends; the worker checks its disk too),
+    and the latest answer."""
+    kept_until = None
+    if submission.finished_at is not None:
+        kept_until = submission.finished_at + datetime.timedelta(
+            days=settings.ACADEMY_JOB_RETENTION_DAYS
+        )
+    return {
+        "try_model": submission.status == Submission.Status.GRADED,
+        "checkpoint_gone": kept_until is not None and kept_until < timezone.now(),
+        "retention_days": settings.ACADEMY_JOB_RETENTION_DAYS,
+        "max_texts": MAX_TEXTS,
+        "max_text_chars": MAX_TEXT_CHARS,
+        "prediction": prediction,
+        "submission": submission,
     }
 
 

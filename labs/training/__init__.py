@@ -3,7 +3,9 @@
 Run it as `python -m labs.training --spec spec.json` (see `__main__`), or
 call `labs.training.engine.train(RunSpec(...), on_event=..., should_stop=...)`.
 `python -m labs.training --serve-preprocess FOLDER` runs the learner's
-`preprocess` on held-out texts for the grader (`serving`).
+`preprocess` on held-out texts for the grader (`serving`);
+`python -m labs.training --precheck FOLDER` calls each hook once on a tiny model
+and reports what a run would refuse (`precheck`).
 `spec`, `data`, `metrics` and `serving` import only the standard library (the
 grader and the Django side use them without torch); `engine`, `batching`,
 `tiny` and `contract`'s return checks import torch/transformers when used.

