@@ -90,7 +90,7 @@ def precheck(request: SignedInRequest, course_slug: str, slug: str) -> HttpRespo
     module, lab = lab_get_visible(user=request.user, course_slug=course_slug, slug=slug)
     try:
         if getattr(request, "post_too_large", False):  # academy.middleware.oversized_post
-            raise SubmissionTooLarge(SUBMISSION_TOO_LARGE)
+            raise SubmissionTooLarge(submission_too_large_message())
         found = lab_precheck(
             learner=request.user, module=module, lab=lab, code=request.POST.get("code", "")
         )
