@@ -373,6 +373,11 @@ ACADEMY_TRAINING_THREADS = env_int("ACADEMY_TRAINING_THREADS", os.cpu_count() or
 ACADEMY_GRADING_PRECISION = env_str("ACADEMY_GRADING_PRECISION", "auto")
 if ACADEMY_GRADING_PRECISION not in {"auto", "fp32", "bf16"}:
     raise ImproperlyConfigured("ACADEMY_GRADING_PRECISION must be 'auto', 'fp32' or 'bf16'.")
+# Training under bf16 autocast where the CPU or GPU has native bf16 units ("auto"); "fp32"
+# forces full precision (bench/README.md has what bf16 gains and costs on the references).
+ACADEMY_TRAINING_PRECISION = env_str("ACADEMY_TRAINING_PRECISION", "auto")
+if ACADEMY_TRAINING_PRECISION not in {"auto", "fp32", "bf16"}:
+    raise ImproperlyConfigured("ACADEMY_TRAINING_PRECISION must be 'auto', 'fp32' or 'bf16'.")
 ACADEMY_HEARTBEAT_SECONDS = env_int("ACADEMY_HEARTBEAT_SECONDS", 5)
 # A running submission whose heartbeat is older than this is presumed orphaned.
 ACADEMY_STALE_RUN_SECONDS = env_int("ACADEMY_STALE_RUN_SECONDS", 60)
