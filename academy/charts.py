@@ -37,7 +37,10 @@ def line_chart(
     width: int = 560,
     height: int = 220,
     x_max: float | None = None,
+    y_from_zero: bool = True,
 ) -> SafeString:
+    """Lines over a shared x axis. `y_from_zero=False` fits the y axis to the data, so that
+    curves close together (runs compared) stay apart."""
     points = [p for _, pts, _ in series for p in pts]
     if not points:
         return mark_safe(f'<p class="muted chart-empty">{escape(title)}: no data yet.</p>')  # noqa: S308
@@ -45,7 +48,11 @@ def line_chart(
     xs = [x for x, _ in points]
     ys = [y for _, y in points]
     x0, x1 = min(0.0, min(xs)), max(x_max or 0.0, max(xs))
-    y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    if y_from_zero:
+        y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    else:
+        margin = (max(ys) - min(ys)) * 0.05 or abs(max(ys)) * 0.05 or 1.0
+        y0, y1 = min(ys) - margin, max(ys) + margin
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def sx(x: float) -> float:

@@ -13,6 +13,7 @@ urlpatterns = [
         views.takehome_download,
         name="takehome",
     ),
+    path("labs/<slug:course_slug>/<slug:slug>/compare/", views.compare, name="compare"),
     path("runs/<int:submission_id>/", views.submission_detail, name="submission"),
     path("runs/<int:submission_id>/status/", views.run_status, name="run-status"),
     path("runs/<int:submission_id>/cancel/", views.cancel, name="cancel"),
