@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 
 from labs.models import Submission
 from labs.services.submissions import submission_create
@@ -45,8 +46,10 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     assert [row["epoch"] for row in submission.dev_curve] == [1, 2]
     assert submission.device.startswith("CPU") or submission.run_info["device"] == "cpu"
     assert submission.sandbox_mode == "strict"
-    # The worker's own choice (ACADEMY_TRAINING_PRECISION is "auto" there), not the run's word.
-    assert submission.training_precision == resolve_precision("auto", "cpu")
+    # The worker's own choice (ACADEMY_TRAINING_PRECISION at its default), not the run's word.
+    assert submission.training_precision == resolve_precision(
+        settings.ACADEMY_TRAINING_PRECISION, "cpu"
+    )
     job_dir = worker.jobs_dir / str(submission.pk)
     # Once graded, the worker keeps only the checkpoint (for re-grading).
     wait_for(
