@@ -70,8 +70,11 @@ def line_chart(
     height: int = 220,
     x_max: float | None = None,
     x_integer: bool = False,
+    y_from_zero: bool = True,
 ) -> SafeString:
-    """Lines over a shared x axis; `x_integer` for an axis of whole numbers (steps)."""
+    """Lines over a shared x axis; `x_integer` for an axis of whole numbers (steps).
+    `y_from_zero=False` fits the y axis to the data, so that curves close together (runs
+    compared) stay apart."""
     points = [p for _, pts, _ in series for p in pts]
     if not points:
         empty = escape(_("%(title)s: no data yet.") % {"title": title})
@@ -80,7 +83,11 @@ def line_chart(
     xs = [x for x, _ in points]
     ys = [y for _, y in points]
     x0, x1 = min(0.0, min(xs)), max(x_max or 0.0, max(xs))
-    y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    if y_from_zero:
+        y0, y1 = min(0.0, min(ys)), max(ys) * 1.05 or 1.0
+    else:
+        margin = (max(ys) - min(ys)) * 0.05 or abs(max(ys)) * 0.05 or 1.0
+        y0, y1 = min(ys) - margin, max(ys) + margin
     # The y axis ends on a nice tick, so its top label is a round number too.
     y_step = nice_step(y1 - y0)
     y1 = math.ceil(y1 / y_step - 1e-9) * y_step

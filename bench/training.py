@@ -1,14 +1,16 @@
-"""Training benchmark: the engine against a course-style plain loop and HF Trainer.
+"""Training benchmark: the engine (fp32 and bf16) against a course-style plain loop and HF Trainer.
 
     .venv/bin/python bench/training.py [--examples 2000 --eval 1000 --epochs 1]
 
-All three fine-tune the real all-MiniLM-L6-v2 on the same stratified subset
+All four fine-tune the real all-MiniLM-L6-v2 on the same stratified subset
 of twitter-financial-sentiment/train.csv, in this one process, one after the
 other, with the same seed, learning rate, batch size (32), epochs, linear
 warm-up (10%) and decay, weight decay (0.01) and gradient clipping (1.0), and
 are scored by the same function on the same held-out subset of test.csv.
 
-(a) engine  `labs.training.engine.train` with default hooks.
+(a) engine  `labs.training.engine.train` with default hooks, in fp32 and under bf16
+            autocast (the `precision` the worker writes into the spec; bf16 is
+            emulated, and slow, on a CPU without AVX-512 BF16 or AMX).
 (b) plain   what course material typically writes: a Dataset that tokenises
             in `__getitem__` with padding="max_length" (128), a shuffled
             DataLoader, fp32, AdamW, a linear schedule.
@@ -139,11 +141,11 @@ def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> Any:
 # ---------------------------------------------------------------- (a) the engine
 
 
-def run_engine(setup: Setup) -> Result:
+def run_engine(setup: Setup, precision: str = "fp32") -> Result:
     from labs.training.engine import train
     from labs.training.spec import RunSpec
 
-    folder = setup.workdir / "engine"
+    folder = setup.workdir / f"engine-{precision}"
     folder.mkdir()
     write_csv(folder / "train.csv", setup.train_rows)
     write_csv(folder / "dev.csv", setup.dev_rows)
@@ -168,12 +170,13 @@ def run_engine(setup: Setup) -> Result:
         max_epochs=max(3, setup.epochs),
         threads=setup.threads,
         progress_every=10,
+        precision=precision,
     )
-    done = train(spec, on_event=_print_progress("engine"))
+    done = train(spec, on_event=_print_progress(f"engine {precision}"))
     samples = len(setup.train_rows) * setup.epochs
     model = load_model(setup, spec.output_dir)
     score = accuracy(model, load_tokenizer(setup), setup.eval_rows, setup.label_ids)
-    return Result("engine", samples / done["samples_per_s"], samples, score)
+    return Result(f"engine ({precision})", samples / done["samples_per_s"], samples, score)
 
 
 def _print_progress(name: str) -> Callable[[dict[str, Any]], None]:
@@ -305,6 +308,7 @@ def _set_threads(threads: int | None) -> None:
 
 RUNNERS: dict[str, Callable[[Setup], Result]] = {
     "engine": run_engine,
+    "engine-bf16": lambda setup: run_engine(setup, "bf16"),
     "plain": run_plain,
     "trainer": run_trainer,
 }
@@ -344,15 +348,18 @@ def table(results: list[Result], setup: Setup) -> str:
     ]
     for r in results:
         lines.append(f"| {r.name} | {r.train_s:.1f} | {r.samples_per_s:.1f} | {r.accuracy:.3f} |")
-    by_name = {r.name: r for r in results}
-    engine = by_name.get("engine")
-    if engine:
+    engines = [r for r in results if r.name.startswith("engine")]
+    others = [r for r in results if r not in engines]
+    if engines:
         lines.append("")
-        for other in (r for r in results if r is not engine):
+    for i, engine in enumerate(engines):
+        # bf16 against fp32 first: the same engine, only the number format differs.
+        for other in engines[:i] + others:
             speed = engine.samples_per_s / other.samples_per_s
             points = 100 * (engine.accuracy - other.accuracy)
             lines.append(
-                f"- engine vs {other.name}: {speed:.2f}x samples/s, accuracy {points:+.1f} points"
+                f"- {engine.name} vs {other.name}: {speed:.2f}x samples/s, "
+                f"accuracy {points:+.1f} points"
             )
     return "\n".join(lines)
 
@@ -368,7 +375,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: CPUs)")
     parser.add_argument(
-        "--only", default="engine,plain,trainer", help="comma-separated subset of the runs"
+        "--only",
+        default="engine,engine-bf16,plain,trainer",
+        help="comma-separated subset of the runs",
     )
     args = parser.parse_args(argv)
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 # The held-out metrics are the engine's dev metrics: one implementation, in labs.training,
 # named here too for the grader's callers.
 from labs.training.metrics import classification_metrics as classification_metrics
+from labs.training.precision import PRECISIONS, resolve_precision
 from sandbox import UnsafeJobFile, open_job_file
 
 CHECKPOINT_DIR = "checkpoint"
@@ -44,7 +45,6 @@ SIZE_KEYS = (
 )
 EVAL_MAX_LENGTH = 256
 EVAL_BATCH_SIZE = 64
-PRECISIONS = ("auto", "fp32", "bf16")
 # A change's rank counts its singular values above max(RANK_RTOL * the base matrix's largest,
 # FP32_ROUNDING * the saved matrix's Frobenius norm). The first is relative to the trusted
 # base, so learner code cannot raise the bar by inflating its own change, and a component a
@@ -452,18 +452,9 @@ def inference_precision(device: str, requested: str = "auto") -> str:
     On a CUDA GPU, and on CPUs with AMX or AVX-512 BF16 units, bf16 inference is several
     times faster than fp32 and changes a prediction only where two logits nearly tie
     (bench/grading.py measures both). Elsewhere bf16 would be emulated, slower than fp32.
+    The rule is the engine's too (labs.training.precision).
     """
-    import torch
-
-    if requested != "auto":
-        return requested
-    if device.startswith("cuda"):
-        return "bf16"
-    native = (
-        getattr(torch.cpu, name, lambda: False)()
-        for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    )
-    return "bf16" if any(native) else "fp32"
+    return resolve_precision(requested, device)
 
 
 def predict(

@@ -328,6 +328,8 @@ class Submission(models.Model):
     counts_as_attempt = models.BooleanField(default=False)
 
     device = models.CharField(max_length=100, blank=True)
+    # "fp32" or "bf16": what the worker told the engine to train in (runs/jobs.py).
+    training_precision = models.CharField(max_length=8, blank=True)
     sandbox_mode = models.CharField(max_length=20, blank=True)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)

@@ -14,6 +14,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from academy.refusals import Refusal
 from labs.models import Dataset, Example, Lab, Precheck, Prediction, Submission
 
 # A learner's runs started within this window count against their place in the queue.
@@ -139,6 +140,52 @@ def validation_verdict(validation_of: str, *, passed: bool) -> str:
     if passed != (validation_of == "reference"):
         return VERDICT_WRONG
     return "passes as it should" if passed else "fails as it should"
+
+
+# Runs one comparison page sets side by side: more lines than this on one chart is a tangle.
+COMPARE_MAX_RUNS = 6
+
+
+class ComparisonRefused(Refusal):
+    """Runs that cannot be compared: too few, too many, not numbers, or not this learner's
+    runs of this lab."""
+
+
+def submissions_for_comparison(*, learner: User, lab: Lab, ids: Sequence[str]) -> list[Submission]:
+    """The learner's own runs of `lab` named by `ids` (as a query string gives them), oldest
+    first; ComparisonRefused with a sentence for the learner otherwise. Another learner's run
+    and a run that does not exist are refused alike (404), so ids reveal nothing."""
+    wanted: list[int] = []
+    for raw in ids:
+        value = raw.strip().lstrip("#")
+        if not value.isdigit() or not 0 < int(value) < 2**31:
+            shown = raw if len(raw) <= 20 else raw[:20] + "…"
+            raise ComparisonRefused(f"“{shown}” is not a run number.")
+        if int(value) not in wanted:
+            wanted.append(int(value))
+    if len(wanted) < 2:
+        raise ComparisonRefused(
+            "Pick at least two of your runs to compare: tick them in “Your attempts”."
+        )
+    if len(wanted) > COMPARE_MAX_RUNS:
+        raise ComparisonRefused(
+            f"Compare at most {COMPARE_MAX_RUNS} runs at a time ({len(wanted)} were picked)."
+        )
+    runs = {
+        run.pk: run
+        for run in Submission.objects.filter(
+            pk__in=wanted, learner=learner, validation_of=""
+        ).select_related("grade", "lab__module")
+    }
+    for pk in wanted:
+        if pk not in runs:
+            raise ComparisonRefused(f"Run #{pk} is not one of your runs.", status=404)
+        if runs[pk].lab_id != lab.pk:
+            raise ComparisonRefused(
+                f"Run #{pk} is a run of another lab ({runs[pk].lab.module.title}): "
+                "compare runs of one lab."
+            )
+    return sorted(runs.values(), key=lambda run: run.pk)
 
 
 def submission_active(*, learner: User, lab: Lab) -> Submission | None:

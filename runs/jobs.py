@@ -29,6 +29,7 @@ import labs.training
 from grading.evaluation import CHECKPOINT_DIR
 from labs.models import Example, Lab, Submission
 from labs.training.data import stratified_split, stratified_subset, write_csv
+from labs.training.precision import default_device_type, resolve_precision
 from labs.training.spec import RunSpec
 from sandbox import Limits, SandboxMode, SandboxPolicy, nvidia_device_nodes
 
@@ -47,7 +48,14 @@ def job_dir_for(submission: Submission) -> Path:
     return Path(settings.ACADEMY_JOBS_DIR) / f"{submission.pk}"
 
 
-def job_write(submission: Submission) -> Path:
+def training_precision() -> str:
+    """The number format this worker trains in (ACADEMY_TRAINING_PRECISION, "auto" resolved
+    for this machine's hardware): decided here, on the host, and recorded on the row, so the
+    run page never takes it from the learner's process."""
+    return resolve_precision(settings.ACADEMY_TRAINING_PRECISION, default_device_type())
+
+
+def job_write(submission: Submission, *, precision: str = "fp32") -> Path:
     """A fresh job folder for this run (a second delivery starts again from nothing)."""
     lab = submission.lab
     job_dir = job_dir_for(submission)
@@ -58,7 +66,7 @@ def job_write(submission: Submission) -> Path:
     write_csv(job_dir / "train.csv", train)
     write_csv(job_dir / "dev.csv", dev)
     (job_dir / "solution.py").write_text(submission.code, encoding="utf-8")
-    run_spec(lab).to_json(job_dir / "spec.json")
+    run_spec(lab, precision=precision).to_json(job_dir / "spec.json")
     return job_dir
 
 
@@ -75,8 +83,9 @@ def training_rows(lab: Lab) -> tuple[list[tuple[str, str]], list[tuple[str, str]
     return rows, dev
 
 
-def run_spec(lab: Lab) -> RunSpec:
-    """The engine's spec for a run of this lab, with the job folder and model at their mounts."""
+def run_spec(lab: Lab, *, precision: str = "fp32") -> RunSpec:
+    """The engine's spec for a run of this lab, with the job folder and model at their mounts,
+    training in `precision` (the worker decides it: training_precision)."""
     return RunSpec(
         base_model=MODEL_MOUNT,
         code_file=f"{JOB_MOUNT}/solution.py",
@@ -88,6 +97,7 @@ def run_spec(lab: Lab) -> RunSpec:
         threads=settings.ACADEMY_TRAINING_THREADS,
         max_trainable_share=lab.max_trainable_share,
         fixed_hyperparameters=dict(lab.fixed_hyperparameters),
+        precision=precision,
     )
 
 

@@ -50,6 +50,7 @@ from runs.jobs import (
     engine_argv,
     engine_policy,
     job_write,
+    training_precision,
 )
 from runs.reporter import RunReporter
 from runs.serving import ServingFault, ServingRefused, ServingStopped, heldout_served
@@ -124,6 +125,7 @@ def submission_claim(*, submission_id: int, worker: str) -> Submission | None:
         loss_curve=[],
         dev_curve=[],
         run_info={},
+        training_precision="",
         result={},
         error_message="",
         learner_traceback="",
@@ -168,7 +170,9 @@ def _run_claimed_in_language(submission: Submission) -> str:
     as one that went away (see RunReporter). Returns the row's status."""
     reporter = RunReporter(submission)
     try:
-        job_dir = job_write(submission)
+        precision = training_precision()
+        reporter.pending.update(training_precision=precision)  # the host's word, not the run's
+        job_dir = job_write(submission, precision=precision)
         result = _train(submission, job_dir, reporter)
     except SandboxUnavailable as exc:
         return _sandbox_unavailable(submission, exc)

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,14 @@ from django.db import DatabaseError, DataError, IntegrityError, connection
 from django.utils import timezone
 
 from labs.models import Submission
-from labs.training.events import CODE_IMPORTED, EVENTS, LOADING_CODE
+from labs.training.events import (
+    ANALYSIS_CONFUSIONS,
+    ANALYSIS_MISTAKES,
+    ANALYSIS_TEXT_CHARS,
+    CODE_IMPORTED,
+    EVENTS,
+    LOADING_CODE,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +153,12 @@ class RunReporter:
                 k: _number(event.get(k)) for k in EPOCH_EVENT_KEYS[2:]
             }
             self.pending.update(run_info=self.run_info)
+        elif kind == "dev_analysis":
+            # Shown on the result panel as the run's own report; held to the engine's bounds.
+            analysis = dev_analysis_checked(event, labels=self.submission.lab.dataset.labels)
+            if analysis is not None:
+                self.run_info["dev_analysis"] = analysis
+                self.pending.update(run_info=self.run_info)
         elif kind == "learner_error":
             self.learner_error = event
         elif kind == "platform_error":
@@ -219,6 +233,73 @@ class RunReporter:
                 self._database_unreachable(exc, now)
         # Another worker took the run over (we were presumed dead): stop, write nothing more.
         return self.lost_ownership
+
+
+def dev_analysis_checked(event: dict[str, Any], *, labels: Sequence[str]) -> dict[str, Any] | None:
+    """A `dev_analysis` event as it may be stored: at most ANALYSIS_MISTAKES mistakes and
+    ANALYSIS_CONFUSIONS pairs, texts cut to ANALYSIS_TEXT_CHARS, both labels of each entry
+    among the lab's and different, a confidence in [0, 1], a loss and counts finite and not
+    negative. Entries that break a rule are dropped; None when the event holds no valid
+    entry. The engine never breaks them: this is what a forged event can put on the page."""
+    known = set(labels)
+    examples = _count(event.get("dev_examples"))
+
+    def pair_ok(entry: Any) -> bool:
+        return (
+            isinstance(entry, dict)
+            and entry.get("label") in known
+            and entry.get("predicted") in known
+            and entry.get("label") != entry.get("predicted")
+        )
+
+    mistakes = []
+    for entry in _list(event.get("mistakes")):
+        if not pair_ok(entry) or not isinstance(entry.get("text"), str):
+            continue
+        confidence, loss = _number(entry.get("confidence")), _number(entry.get("loss"))
+        if confidence is None or not 0 <= confidence <= 1 or loss is None or loss < 0:
+            continue
+        mistakes.append(
+            {
+                "text": entry["text"][:ANALYSIS_TEXT_CHARS],
+                "label": entry["label"],
+                "predicted": entry["predicted"],
+                "confidence": confidence,
+                "loss": loss,
+            }
+        )
+    confusions = []
+    for entry in _list(event.get("confusions")):
+        if not pair_ok(entry) or not isinstance(entry.get("example"), str):
+            continue
+        count = _count(entry.get("count"))
+        if not count:
+            continue
+        if examples is not None and count > examples:
+            continue
+        confusions.append(
+            {
+                "label": entry["label"],
+                "predicted": entry["predicted"],
+                "count": count,
+                "example": entry["example"][:ANALYSIS_TEXT_CHARS],
+            }
+        )
+    if not mistakes and not confusions:
+        return None
+    wrong = _count(event.get("dev_mistakes"))
+    return {
+        "dev_examples": examples,
+        "dev_mistakes": wrong
+        if wrong is not None and (examples is None or wrong <= examples)
+        else None,
+        "mistakes": mistakes[:ANALYSIS_MISTAKES],
+        "confusions": confusions[:ANALYSIS_CONFUSIONS],
+    }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

@@ -66,18 +66,18 @@ def labs_in_order() -> QuerySet[Lab]:
 
 
 def validate_labs(
-    labs: Iterable[Lab], *, log: Callable[[str], None]
+    labs: Iterable[Lab], *, log: Callable[[str], None], references_only: bool = False
 ) -> tuple[list[list[str]], int]:
-    """Run each lab's reference, starter and ablations here; (table rows, labs that failed)."""
+    """Run each lab's reference, starter and ablations (or its reference only) here;
+    (table rows, labs that failed)."""
     validator, _ = get_user_model().objects.get_or_create(
         username=VALIDATOR, defaults={"is_active": False, "first_name": "Lab validator"}
     )
     rows: list[list[str]] = []
     failures = 0
     for lab in labs:
-        results = [
-            _validation_run(lab, run, log) for run in lab_validation_runs(lab=lab, by=validator)
-        ]
+        runs = lab_validation_runs(lab=lab, by=validator, references_only=references_only)
+        results = [_validation_run(lab, run, log) for run in runs]
         failures += not all(result.as_expected for result in results)
         rows.extend(_row(result) for result in results)
     return rows, failures
@@ -105,7 +105,7 @@ def _row(result: ValidationRun) -> list[str]:
         _floors(grade),
         _recalls(grade),
         f"{result.wall_seconds:.0f} s",
-        result.run.device or "?",
+        f"{result.run.device or '?'} {result.run.training_precision}".strip(),
         "ok" if result.as_expected else "FAIL",
     ]
 

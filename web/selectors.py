@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import difflib
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import PythonLexer
+from pygments.lexers import DiffLexer, PythonLexer
 
 from academy import charts
 from courses.draws import draw_new, draw_replay, draw_sign
@@ -531,6 +533,116 @@ def try_model_context(
         "max_text_chars": MAX_TEXT_CHARS,
         "prediction": prediction,
         "submission": submission,
+    }
+
+
+# --------------------------------------------------------------------------
+# Runs side by side
+
+
+def _epoch_points(run: Submission) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """A run's training loss and dev loss on an epoch axis: runs with other batch sizes or
+    epochs take other numbers of steps, but their epochs line up."""
+    steps_per_epoch = run.total_steps / max(1, (run.run_info or {}).get("epochs") or 1) or 1
+    train = [(float(step) / steps_per_epoch, float(loss)) for step, loss in run.loss_curve]
+    dev = [
+        (float(row["epoch"]), float(row["dev_loss"]))
+        for row in run.dev_curve
+        if row.get("epoch") is not None and row.get("dev_loss") is not None
+    ]
+    return train, dev
+
+
+def _fmt_value(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _run_facts(run: Submission) -> dict[str, Any]:
+    """What the comparison table shows of one run besides its hyperparameters: the grader's
+    measurement first, then what the run's own process reported."""
+    grade = getattr(run, "grade", None) if run.status == Submission.Status.GRADED else None
+    metrics = grade.metrics if grade else {}
+    result = run.result or {}
+    return {
+        "outcome": run.get_status_display(),
+        "score": round(grade.score, 1) if grade else None,
+        "passed": grade.passed if grade else None,
+        "held-out accuracy": metrics.get("accuracy"),
+        "held-out macro-F1": metrics.get("macro_f1"),
+        "dev accuracy (saved model)": result.get("final_dev_accuracy"),
+        "epoch kept": result.get("best_epoch"),
+        "training time (s)": result.get("wall_s"),
+        "samples/s": run.samples_per_second,
+        "precision": run.training_precision or None,
+    }
+
+
+def compare_page_context(*, module: Module, runs: Sequence[Submission]) -> dict[str, Any]:
+    """Two or more of a learner's runs of one lab side by side: loss curves overlaid (a colour
+    per run), hyperparameters and results in one table with differing rows marked, and the
+    code of each later run diffed against the first."""
+    series: list[charts.Series] = []
+    legend = []
+    for i, run in enumerate(runs):
+        css = f"run-{i}"
+        train, dev = _epoch_points(run)
+        series.append((f"run #{run.pk} training loss", train, css))
+        series.append((f"run #{run.pk} dev loss", dev, f"{css} dev-of-run"))
+        legend.append({"run": run, "css": css})
+    hyperparameters = [run.run_info.get("hyperparameters") or {} for run in runs]
+    keys = sorted({key for hp in hyperparameters for key in hp})
+    facts = [_run_facts(run) for run in runs]
+    rows = [
+        {
+            "name": key,
+            "group": "hyperparameter",
+            "values": [_fmt_value(hp.get(key)) for hp in hyperparameters],
+        }
+        for key in keys
+    ] + [
+        {"name": name, "group": "result", "values": [_fmt_value(f[name]) for f in facts]}
+        for name in facts[0]
+    ]
+    for row in rows:
+        row["differs"] = len(set(row["values"])) > 1
+    first = runs[0]
+    diffs = []
+    for run in runs[1:]:
+        lines = list(
+            difflib.unified_diff(
+                first.code.splitlines(),
+                run.code.splitlines(),
+                fromfile=f"run #{first.pk}",
+                tofile=f"run #{run.pk}",
+                lineterm="",
+            )
+        )
+        html = (
+            highlight("\n".join(lines), DiffLexer(), HtmlFormatter(cssclass=PYGMENTS_CSS_CLASS))
+            if lines
+            else ""
+        )
+        diffs.append({"old": first, "new": run, "html": html})
+    return {
+        "module": module,
+        "course": module.course,
+        "runs": runs,
+        "legend": legend,
+        "chart": charts.line_chart(
+            series,
+            title="Loss by epoch, one colour per run (dashed: dev loss)",
+            x_label="epoch",
+            y_label="loss",
+            y_from_zero=False,
+        ),
+        "rows": rows,
+        "diffs": diffs,
     }
 
 

@@ -160,14 +160,14 @@ def lab_validation_close(*, lab_id: int) -> None:
         Lab.objects.filter(pk=lab_id).update(validated_at=timezone.now())
 
 
-def lab_validation_runs(*, lab: Lab, by: User) -> list[Submission]:
+def lab_validation_runs(*, lab: Lab, by: User, references_only: bool = False) -> list[Submission]:
     """The runs that validate a lab, created queued: its reference solution, its unmodified
-    starter code and each ablation (the reference without its idea)."""
+    starter code and each ablation (the reference without its idea); or the reference only."""
     variants = [
         ("reference", "", lab.reference_solution),
         ("starter", "", lab.starter_code),
         *(("ablation", a["name"], a["code"]) for a in lab.ablations),
-    ]
+    ][: 1 if references_only else None]
     return [
         Submission.objects.create(
             learner=by, lab=lab, code=code, validation_of=role, ablation=ablation

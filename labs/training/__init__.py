@@ -89,7 +89,9 @@ Define any of these functions; the engine's default is used for the rest.
     steps, then linear decay to zero.
 
 `training_step(model, batch, hp) -> torch.Tensor`
-    Called for every batch, in train mode (under bf16 autocast on a GPU).
+    Called for every batch, in train mode, under bf16 autocast where the
+    worker trains in bf16 (a GPU, or a CPU with native bf16 units; the run
+    page says which), else in fp32.
     `batch` is a dict of tensors on the model's device: `input_ids` and
     `attention_mask` (batch x longest text in the batch) and `labels`
     (class ids). Must return the scalar loss, with grad; the engine calls
@@ -132,6 +134,15 @@ the cap ends the run as a learner error before training starts. This is an
 early warning only: the grader measures the changed parameters again on the
 saved weights against the base model, with the lab's rules for which tensors
 may change and by what rank, and that measure decides.
+
+What the run reports about its model
+------------------------------------
+Before the checkpoint is saved, the engine predicts the dev split with the
+model it is about to save (after early stopping and `after_training`) and
+reports, in a `dev_analysis` event, its costliest dev mistakes (the text,
+the true and predicted labels, its confidence; at most 12) and the label
+pairs it confuses most (at most 8, each with its costliest example). Only
+dev texts appear: the held-out texts never reach the training process.
 
 Any exception raised while importing the file or in a hook ends the run as a
 learner error whose traceback shows only lines of `solution.py`.

@@ -12,8 +12,9 @@ Where the time goes, and why it is spent well:
   on pad tokens (`batching`, which the grader pads its predictions with too);
 - the loss is kept on the device between progress events, so a step never
   waits for a `.item()` round trip;
-- AdamW runs as one fused kernel (CUDA and CPU); on CUDA the forward and
-  backward run under bf16 autocast, on CPU in fp32.
+- AdamW runs as one fused kernel (CUDA and CPU); the forward and backward run
+  under bf16 autocast when the spec says "bf16" (the worker decides: a GPU, or a
+  CPU with native bf16 units; labs.training.precision), else in fp32.
 
 Dev metrics come from `metrics`, the grader's own implementation.
 """
@@ -43,7 +44,13 @@ from labs.training.contract import (
     resolve_hyperparameters,
 )
 from labs.training.data import DataError, read_csv
-from labs.training.events import CODE_IMPORTED, LOADING_CODE
+from labs.training.events import (
+    ANALYSIS_CONFUSIONS,
+    ANALYSIS_MISTAKES,
+    ANALYSIS_TEXT_CHARS,
+    CODE_IMPORTED,
+    LOADING_CODE,
+)
 from labs.training.metrics import accuracy, macro_f1
 from labs.training.spec import RunSpec, SpecError
 
@@ -98,6 +105,8 @@ def train(
         return stopped
     if learner.has("after_training"):
         run.after_training(dev_set)
+    # The model about to be saved, on the dev split: what it gets wrong, and how.
+    on_event(dev_analysis_event(run.dev_predictions(dev_set), dev_set.texts))
     save_checkpoint(
         run.model, tokenizer, spec.output_dir, learner=learner, base_shapes=run.base_shapes
     )
@@ -147,6 +156,61 @@ def _done_event(run: _Run, started: float) -> Event:
         **run.parameter_counts,
         "best_epoch": run.best_epoch,
         "stopped_early": run.stopped_early,
+    }
+
+
+# ---------------------------------------------------------------- dev error analysis
+
+
+def dev_analysis_event(dev: DevPredictions, texts: Sequence[str]) -> Event:
+    """The dev examples the model gets wrong with the highest loss (text, true and predicted
+    label, the model's confidence in its prediction), and its most frequent confusions
+    (true → predicted, how often, with the costliest example of each).
+
+    Only the dev split is looked at: it is carved from the training data (or is the
+    dataset's own dev split), and the held-out texts never reach this process."""
+    names = dev.label_names
+    probabilities = dev.logits.softmax(dim=-1)
+    confidence, predicted = probabilities.max(dim=-1)
+    losses = F.cross_entropy(dev.logits, dev.labels, reduction="none")
+    gold = dev.labels.tolist()
+    guessed, losses_list, confidences = predicted.tolist(), losses.tolist(), confidence.tolist()
+    wrong = sorted(
+        (i for i in range(len(gold)) if guessed[i] != gold[i]), key=lambda i: -losses_list[i]
+    )
+
+    def text(i: int) -> str:
+        return texts[i][:ANALYSIS_TEXT_CHARS] if i < len(texts) else ""
+
+    mistakes = [
+        {
+            "text": text(i),
+            "label": names[gold[i]],
+            "predicted": names[guessed[i]],
+            "confidence": round(confidences[i], 4),
+            "loss": round(losses_list[i], 4),
+        }
+        for i in wrong[:ANALYSIS_MISTAKES]
+    ]
+    pairs: dict[tuple[int, int], list[int]] = {}
+    for i in wrong:  # costliest first, so each pair's first example is its worst
+        pairs.setdefault((gold[i], guessed[i]), []).append(i)
+    ranked = sorted(pairs.items(), key=lambda item: (-len(item[1]), item[0]))
+    confusions = [
+        {
+            "label": names[g],
+            "predicted": names[p],
+            "count": len(examples),
+            "example": text(examples[0]),
+        }
+        for (g, p), examples in ranked[:ANALYSIS_CONFUSIONS]
+    ]
+    return {
+        "event": "dev_analysis",
+        "dev_examples": len(gold),
+        "dev_mistakes": len(wrong),
+        "mistakes": mistakes,
+        "confusions": confusions,
     }
 
 
@@ -239,10 +303,12 @@ def load_tokenizer(base_model: str) -> Any:
 
 @dataclass
 class Encoded:
-    """A tokenised split: unpadded token ids, their lengths and class ids."""
+    """A tokenised split: unpadded token ids, their lengths and class ids, and the texts
+    as the CSV holds them (before preprocess), for the dev error analysis."""
 
     ids: list[list[int]]
     labels: list[int]
+    texts: list[str] = field(default_factory=list)
     lengths: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -283,7 +349,9 @@ def encode(
         return_attention_mask=False,
         return_token_type_ids=False,
     )["input_ids"]
-    return Encoded(ids=ids, labels=[label_ids[label] for _, label in rows])
+    return Encoded(
+        ids=ids, labels=[label_ids[label] for _, label in rows], texts=[text for text, _ in rows]
+    )
 
 
 def build_model(
@@ -638,9 +706,9 @@ class _Run:
         return self.samples / seconds if seconds else 0.0
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        # bf16 needs no loss scaling; CPU stays fp32, where bf16 would change results.
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        # bf16 needs no loss scaling; the weights and the optimiser's state stay fp32.
+        if self.spec.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
     def _blame_model(self) -> AbstractContextManager[Any]:
@@ -697,6 +765,7 @@ def _start_event(run: _Run, train_set: Encoded, dev_set: Encoded) -> Event:
         "event": "start",
         "device": run.device.type,
         "device_name": device_name(run.device),
+        "precision": run.spec.precision,
         "total_steps": run.total_steps,
         "epochs": run.hp["epochs"],
         "train_examples": len(train_set),

@@ -17,6 +17,12 @@ LOADING_CODE = "loading_code"
 # Written after the channel is shared, so it only ever moves the run panel's wording on.
 CODE_IMPORTED = "code_imported"
 
+# The bounds of a `dev_analysis` event: what the engine sends, and what the worker keeps of
+# one (runs/reporter.py), since learner code shares the channel and could write its own.
+ANALYSIS_MISTAKES = 12
+ANALYSIS_CONFUSIONS = 8
+ANALYSIS_TEXT_CHARS = 300
+
 EVENTS = frozenset(
     {
         LOADING_CODE,
@@ -27,6 +33,7 @@ EVENTS = frozenset(
         "epoch",  # dev metrics after an epoch
         "early_stop",  # patience ran out
         "after_training",  # dev metrics once the learner's after_training hook changed the model
+        "dev_analysis",  # the saved model's worst dev mistakes and most frequent confusions
         "stopped",  # a cancel or timeout ended the run between steps
         "done",  # the checkpoint is saved
         "learner_error",  # the learner's code failed: message and its traceback

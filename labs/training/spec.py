@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda")
+# Concrete formats only: the worker resolves "auto" (labs.training.precision) before writing.
+PRECISIONS = ("fp32", "bf16")
 
 
 class SpecError(ValueError):
@@ -49,6 +51,9 @@ class RunSpec:
     # Hyperparameters the lab sets itself (e.g. a peak learning rate to tame): they win over
     # the learner's HYPERPARAMETERS, with a warning where the learner's differ.
     fixed_hyperparameters: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The number format of the forward and backward passes, decided by the worker
+    # (labs.training.precision): "bf16" runs them under bf16 autocast, on a GPU or a CPU.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -60,6 +65,10 @@ class RunSpec:
             raise SpecError("labels must not contain an empty string.")
         if self.device not in DEVICES:
             raise SpecError(f"device must be one of {', '.join(DEVICES)}, got {self.device!r}.")
+        if self.precision not in PRECISIONS:
+            raise SpecError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}."
+            )
         for name in ("max_epochs", "max_length_cap", "max_batch_size", "progress_every"):
             if getattr(self, name) < 1:
                 raise SpecError(f"{name} must be at least 1, got {getattr(self, name)}.")

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 
 from labs.models import Submission
 from labs.services.submissions import submission_create
+from labs.training.precision import resolve_precision
 from runs.jobs import job_write
 from tests.conftest import TINY_SOLUTION, wait_for
 
@@ -44,6 +46,10 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     assert [row["epoch"] for row in submission.dev_curve] == [1, 2]
     assert submission.device.startswith("CPU") or submission.run_info["device"] == "cpu"
     assert submission.sandbox_mode == "strict"
+    # The worker's own choice (ACADEMY_TRAINING_PRECISION at its default), not the run's word.
+    assert submission.training_precision == resolve_precision(
+        settings.ACADEMY_TRAINING_PRECISION, "cpu"
+    )
     job_dir = worker.jobs_dir / str(submission.pk)
     # Once graded, the worker keeps only the checkpoint (for re-grading).
     wait_for(
@@ -62,6 +68,14 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     heldout_text = lab.dataset.examples.filter(split="heldout").first().text
     for name in ("train.csv", "dev.csv"):
         assert heldout_text not in (job_dir / name).read_text()
+    # The error analysis the run reported quotes dev texts only, never a held-out one.
+    analysis = submission.run_info["dev_analysis"]
+    dev_csv = (job_dir / "dev.csv").read_text()
+    heldout = set(lab.dataset.examples.filter(split="heldout").values_list("text", flat=True))
+    quoted = [m["text"] for m in analysis["mistakes"]] + [
+        c["example"] for c in analysis["confusions"]
+    ]
+    assert quoted and all(text in dev_csv and text not in heldout for text in quoted)
 
 
 def test_learner_exception_is_an_error_with_their_traceback_only(worker, learner, lab):

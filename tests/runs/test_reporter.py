@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from labs.models import Submission
+from labs.training.events import ANALYSIS_CONFUSIONS, ANALYSIS_MISTAKES, ANALYSIS_TEXT_CHARS
 from runs.reporter import RunReporter, parse_event
 
 
@@ -83,3 +84,108 @@ def test_the_code_imported_event_moves_the_run_panel_on_to_the_hooks(running):
     running.refresh_from_db()
     assert running.run_info == {"code_imported": True}
     assert reporter.tampered is None  # an engine event, not a stray line of the learner's
+
+
+def _analysis(**overrides) -> str:
+    event = {
+        "event": "dev_analysis",
+        "dev_examples": 30,
+        "dev_mistakes": 4,
+        "mistakes": [
+            {"text": "up up", "label": "good", "predicted": "bad", "confidence": 0.8, "loss": 2.1}
+        ],
+        "confusions": [{"label": "good", "predicted": "bad", "count": 3, "example": "up up"}],
+        **overrides,
+    }
+    return json.dumps(event)
+
+
+def test_the_dev_analysis_is_stored_on_the_run_for_the_result_panel(running):
+    reporter = RunReporter(running)
+    reporter.handle_line(_analysis())
+    reporter.flush(force=True)
+    running.refresh_from_db()
+    stored = running.run_info["dev_analysis"]
+    assert stored["mistakes"][0] == {
+        "text": "up up",
+        "label": "good",
+        "predicted": "bad",
+        "confidence": 0.8,
+        "loss": 2.1,
+    }
+    assert stored["confusions"] == [
+        {"label": "good", "predicted": "bad", "count": 3, "example": "up up"}
+    ]
+    assert (stored["dev_examples"], stored["dev_mistakes"]) == (30, 4)
+
+
+GOOD = {"text": "t", "label": "good", "predicted": "bad", "confidence": 0.5, "loss": 1.0}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {**GOOD, "label": "excellent"},  # not one of the lab's labels
+        {**GOOD, "predicted": "<script>"},
+        {**GOOD, "predicted": "good"},  # right, so not a mistake
+        {**GOOD, "confidence": 1.5},
+        {**GOOD, "confidence": -0.1},
+        {**GOOD, "confidence": "high"},
+        {**GOOD, "loss": -1},
+        {**GOOD, "text": 42},
+        "not an entry",
+    ],
+)
+def test_a_forged_mistake_is_dropped_and_the_valid_ones_kept(running, bad):
+    line = _analysis(mistakes=[bad, GOOD], confusions=[])
+    reporter = RunReporter(running)
+    reporter.handle_line(line)
+    reporter.flush(force=True)
+    running.refresh_from_db()
+    assert running.run_info["dev_analysis"]["mistakes"] == [GOOD]
+    assert not reporter.tampered  # an engine event with bad values: dropped, not a stop
+
+
+def test_non_finite_confidences_and_counts_past_the_dev_split_are_dropped(running):
+    line = _analysis(
+        mistakes=[],
+        confusions=[
+            {"label": "good", "predicted": "bad", "count": 31, "example": "x"},  # > dev size
+            {"label": "good", "predicted": "bad", "count": 0, "example": "x"},
+            {"label": "good", "predicted": "bad", "count": 2.5, "example": "x"},
+            {"label": "good", "predicted": "meh", "count": 2, "example": "kept"},
+        ],
+    )
+    nan_mistake = '{"text": "t", "label": "good", "predicted": "bad", "confidence": NaN, "loss": 1}'
+    line = line.replace('"mistakes": []', f'"mistakes": [{nan_mistake}]')
+    reporter = RunReporter(running)
+    reporter.handle_line(line)
+    reporter.flush(force=True)
+    running.refresh_from_db()
+    stored = running.run_info["dev_analysis"]
+    assert stored["mistakes"] == []
+    assert stored["confusions"] == [
+        {"label": "good", "predicted": "meh", "count": 2, "example": "kept"}
+    ]
+
+
+def test_an_oversized_dev_analysis_is_cut_to_the_engines_bounds(running):
+    mistakes = [{**GOOD, "text": "w" * 5000} for _ in range(90)]
+    confusions = [{"label": "good", "predicted": "bad", "count": 1, "example": "e" * 5000}] * 90
+    reporter = RunReporter(running)
+    reporter.handle_line(_analysis(mistakes=mistakes, confusions=confusions))
+    reporter.flush(force=True)
+    running.refresh_from_db()
+    stored = running.run_info["dev_analysis"]
+    assert len(stored["mistakes"]) == ANALYSIS_MISTAKES
+    assert len(stored["confusions"]) == ANALYSIS_CONFUSIONS
+    assert {len(m["text"]) for m in stored["mistakes"]} == {ANALYSIS_TEXT_CHARS}
+    assert {len(c["example"]) for c in stored["confusions"]} == {ANALYSIS_TEXT_CHARS}
+
+
+def test_a_dev_analysis_with_nothing_valid_leaves_the_run_without_one(running):
+    reporter = RunReporter(running)
+    reporter.handle_line(_analysis(mistakes="lots", confusions={"a": 1}))
+    reporter.flush(force=True)
+    running.refresh_from_db()
+    assert "dev_analysis" not in running.run_info

@@ -36,6 +36,9 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "labs:dataset": ("GET", (LOGIN, 200, 200, 200, 200, 200)),
     # Take-home files open once the lab is passed: nobody here has passed it.
     "labs:takehome": ("GET", (LOGIN, 404, 404, 404, 404, 404)),
+    # Without runs picked everyone is told to pick two; whose runs may be compared is
+    # tests/web/test_compare_views.py's subject.
+    "labs:compare": ("GET", (LOGIN, 400, 400, 400, 400, 400)),
     "reports:report": ("GET", (LOGIN, 403, 403, 200, 200, 200)),
     "reports:export-csv": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
     "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
@@ -105,6 +108,7 @@ def world(db, learner, outsider, instructor, hr, lab):
         "labs:cancel": [submission.pk],
         "labs:dataset": [lab.dataset.slug],
         "labs:takehome": [course.slug, lab.module.slug, "README.md"],
+        "labs:compare": [course.slug, lab.module.slug],
         "reports:transcript": [learner.pk],
         "password_reset_confirm": ["MQ", "set-password"],
     }

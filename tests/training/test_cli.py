@@ -51,7 +51,7 @@ def test_successful_run_exits_0_and_learner_prints_go_to_stderr(
     code_, events, stderr = run_cli("--spec", spec_file(spec, tmp_path))
     assert code_ == 0, stderr
     kinds = [e["event"] for e in events if e["event"] != "step"]
-    assert kinds == ["loading_code", "code_imported", "start", "epoch", "done"]
+    assert kinds == ["loading_code", "code_imported", "start", "epoch", "dev_analysis", "done"]
     assert "hello from the learner" in stderr
     assert "raw fd 1" in stderr  # even writes straight to file descriptor 1 stay out of the events
     assert (Path(spec.output_dir) / "model.safetensors").is_file()

@@ -22,6 +22,7 @@ START_KEYS = {
     "event",
     "device",
     "device_name",
+    "precision",
     "total_steps",
     "epochs",
     "train_examples",
@@ -246,3 +247,11 @@ def test_after_training_must_change_the_model_in_place(make_spec: MakeSpec) -> N
         LearnerCodeError, match=r"after_training\(\) must change the model in place"
     ):
         run(make_spec(code))
+
+
+def test_a_bf16_run_trains_under_autocast_and_says_so(make_spec: MakeSpec) -> None:
+    events: list[dict[str, Any]] = []
+    train(make_spec(hp_code(epochs=1), precision="bf16"), on_event=events.append)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["precision"] == "bf16"
+    assert events[-1]["event"] == "done"

@@ -122,9 +122,7 @@ def test_a_lab_cannot_be_completed_by_the_mark_complete_button(client, learner, 
 # course progress (stages, modules, progress rows), then the lab's own: history, active
 # run, today's attempts, dataset and the like. Pinned, so that reading the progress a
 # second time (as the page once did) or a query per past run shows up here.
-LAB_PAGE_QUERIES = (
-    17  # 19 while the course progress was read twice; +1 the best run (editor), +1 the latest precheck
-)
+LAB_PAGE_QUERIES = 17  # 19 while the course progress was read twice; +1 the best run (editor), +1 the latest precheck
 
 
 def test_lab_page_query_count_does_not_grow_with_the_history(client, learner, lab):

@@ -15,6 +15,7 @@ urlpatterns = [
     ),
     path("labs/<slug:course_slug>/<slug:slug>/precheck/", views.precheck, name="precheck"),
     path("prechecks/<int:precheck_id>/", views.precheck_status, name="precheck-status"),
+    path("labs/<slug:course_slug>/<slug:slug>/compare/", views.compare, name="compare"),
     path("runs/<int:submission_id>/", views.submission_detail, name="submission"),
     path("runs/<int:submission_id>/status/", views.run_status, name="run-status"),
     path("runs/<int:submission_id>/try/", views.try_model, name="try-model"),

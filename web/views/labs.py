@@ -21,11 +21,13 @@ from academy.refusals import Refusal
 from grading.selectors import course_progress, submission_get_for_viewer
 from labs.models import Example
 from labs.selectors import (
+    ComparisonRefused,
     dataset_get,
     dataset_train_rows,
     precheck_get_for_learner,
     prediction_get_for_learner,
     submission_get_for_learner,
+    submissions_for_comparison,
 )
 from labs.services.queries import MAX_TEXT_CHARS, MAX_TEXTS, query_give_up_if_stale
 from labs.services.submissions import (
@@ -37,6 +39,7 @@ from labs.training.data import write_rows
 from web.selectors import (
     TAKEHOME_DEV_CSV,
     TAKEHOME_TRAIN_CSV,
+    compare_page_context,
     dataset_page_context,
     finished_run_context,
     lab_get_visible,
@@ -193,6 +196,20 @@ def submission_detail(request: SignedInRequest, submission_id: int) -> HttpRespo
     submission, onlooker = submission_get_for_viewer(user=request.user, submission_id=submission_id)
     context = {**submission_page_context(submission=submission), "onlooker": onlooker}
     return render(request, "labs/submission_detail.html", context)
+
+
+@login_required
+def compare(request: SignedInRequest, course_slug: str, slug: str) -> HttpResponse:
+    """Two or more of the learner's runs of this lab side by side (?runs=12&runs=15)."""
+    module, lab = lab_get_visible(user=request.user, course_slug=course_slug, slug=slug)
+    try:
+        runs = submissions_for_comparison(
+            learner=request.user, lab=lab, ids=request.GET.getlist("runs")
+        )
+    except ComparisonRefused as exc:
+        context = {"module": module, "course": module.course, "compare_error": exc.message}
+        return render(request, "labs/compare.html", context, status=exc.status)
+    return render(request, "labs/compare.html", compare_page_context(module=module, runs=runs))
 
 
 @login_required

@@ -20,6 +20,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "labs", nargs="*", help="only these lab modules (their slugs; default: every lab)"
         )
+        parser.add_argument(
+            "--references-only",
+            action="store_true",
+            help="run only each lab's reference solution (e.g. to compare two settings of "
+            "the workers); the starter and ablations are not checked",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         slug = options["course"]
@@ -37,7 +43,9 @@ class Command(BaseCommand):
             labs = labs.filter(module__slug__in=options["labs"])
         self.stderr.write(f"Validating {labs.count()} lab(s) of {slug}…")
         count = labs.count()
-        rows, failures = validate_labs(labs, log=self.stderr.write)
+        rows, failures = validate_labs(
+            labs, log=self.stderr.write, references_only=options["references_only"]
+        )
         write_table(rows, self.stdout.write)
         if failures:
             raise CommandError(f"{failures} of {count} lab(s) failed validation.")
