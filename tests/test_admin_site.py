@@ -27,6 +27,7 @@ from grading.models import (
     AuditEvent,
     CourseStaff,
     DepartmentAssignment,
+    EmployeeImport,
     Grade,
     ModuleProgress,
     ReminderSent,
@@ -56,6 +57,7 @@ EXPECTED = {
     ReminderSent: grading_admin.ReminderSentAdmin,
     CourseStaff: grading_admin.CourseStaffAdmin,
     ApiToken: grading_admin.ApiTokenAdmin,
+    EmployeeImport: grading_admin.EmployeeImportAdmin,
 }
 # Edited or read on their parent's page (options, answers), or never by hand (dataset rows).
 NOT_LISTED = {CheckOption, CheckAnswer, Example}

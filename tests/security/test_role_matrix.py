@@ -39,6 +39,9 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "reports:export-csv": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
     "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
     "reports:assign": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
+    "reports:employee-import": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
+    # An empty confirmation: HR is sent back to the upload form with a message.
+    "reports:employee-import-confirm": ("POST", (LOGIN, 403, 403, 403, 302, 302)),
     "reports:transcript": ("GET", (LOGIN, 200, 403, 403, 200, 200)),
     "login": ("GET", (200, 200, 200, 200, 200, 200)),
     "logout": ("POST", (302, 302, 302, 302, 302, 302)),
