@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from courses.authoring.schema import CHECK_KINDS, CheckSection, CourseMeta, ModuleFront
 from courses.authoring.source import CourseFolderError, YamlSource, read_text, refuse_nul
 from courses.rendering import MarkdownError, render_markdown
+
+# A module's translation sits beside it as `<module>.<language tag>.md` (e.g. `.zh-hans.md`);
+# the translations have an importer of their own, so a course import leaves them alone.
+TRANSLATION_FILE = re.compile(r"[^.]+\.[a-z]{2,3}(-[a-z0-9]{2,8})*\.md")
 
 
 @dataclass
@@ -159,6 +164,8 @@ def parse_course_folder(root: Path | str) -> CourseSpec:
         if not stage_dir.is_dir():
             raise CourseFolderError(stage_dir, f"folder for stage '{stage.slug}' is missing")
         for path in sorted(stage_dir.glob("*.md")):
+            if TRANSLATION_FILE.fullmatch(path.name):
+                continue  # `<module>.<language>.md`: a translation of a module, not a module
             module = parse_module_file(path, relative_to=root)
             if module.slug in seen_modules:
                 raise CourseFolderError(
