@@ -70,7 +70,7 @@ def test_the_cheap_baselines_recorded_with_the_training_run_reproduce() -> None:
             key: training[name][key] for key in ("accuracy", "macro_f1")
         }
     assert training["hyperparameters"] == measure.TRAINING
-    assert set(training) >= {"majority", "char_bigram_nb", "token_bigram_nb"}
+    assert set(training) >= {"majority", "char_bigram_nb", "token_bigram_nb", "minilm_finetuned"}
 
 
 @pytest.mark.parametrize(("page", "language"), [(ENGLISH, "en"), (CHINESE, "zh-hans")])

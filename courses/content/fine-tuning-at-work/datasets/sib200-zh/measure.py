@@ -484,6 +484,7 @@ def lesson_values(results: dict[str, Any]) -> dict[str, str]:
             values["LR"] = f"{hp['learning_rate']:.0e}".replace("e-0", "e-")
             values["BATCH"] = str(hp["batch_size"])
             values["SEED"] = str(hp["seed"])
+            values["THREADS"] = str(tr["minilm_finetuned"]["threads"])
     return values
 
 
