@@ -45,6 +45,7 @@ MODEL_ADMINS: dict[type[Model], type[ModelAdmin]] = {
     grading_models.ReminderSent: grading_admin.ReminderSentAdmin,
     grading_models.CourseStaff: grading_admin.CourseStaffAdmin,
     grading_models.ApiToken: grading_admin.ApiTokenAdmin,
+    grading_models.EmployeeImport: grading_admin.EmployeeImportAdmin,
 }
 
 # Models with no list of their own: edited or read inline on their parent's page

@@ -171,6 +171,14 @@ class AuditEventAdmin(ReadOnlyAdmin):
         return audit_sentence(obj)
 
 
+class EmployeeImportAdmin(ReadOnlyAdmin):
+    """Who imported which directory file, and what it changed (the file itself stays out)."""
+
+    list_display = ["uploaded_at", "uploaded_by", "filename", "applied_at", "summary"]
+    fields = ["uploaded_at", "uploaded_by", "filename", "sha256", "applied_at", "summary"]
+    list_select_related = ["uploaded_by"]
+
+
 class ReminderSentAdmin(ReadOnlyAdmin):
     list_display = ["sent_at", "reason", "recipient", "key"]
     list_filter = ["reason"]

@@ -33,6 +33,7 @@ from grading.models import (
     AuditEvent,
     CourseStaff,
     DepartmentAssignment,
+    EmployeeImport,
     Grade,
     ModuleProgress,
     ReminderSent,
@@ -63,6 +64,7 @@ EXPECTED = {
     ReminderSent: grading_admin.ReminderSentAdmin,
     CourseStaff: grading_admin.CourseStaffAdmin,
     ApiToken: grading_admin.ApiTokenAdmin,
+    EmployeeImport: grading_admin.EmployeeImportAdmin,
 }
 # Edited or read on their parent's page (options, answers), or never by hand (dataset rows,
 # a person's interface language: only its owner sets it, with the header's switcher).

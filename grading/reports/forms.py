@@ -167,3 +167,17 @@ class AssignmentForm(forms.Form):
         if not data.get("departments") and not data.get("people") and not self.errors:
             raise forms.ValidationError(_("Choose at least one department or person."))
         return data
+
+
+class EmployeeImportForm(forms.Form):
+    """HR uploads the directory file (checked by grading.reports.directory, not here)."""
+
+    file = forms.FileField(
+        label="Directory file (CSV, UTF-8)",
+        help_text="Columns: employee_id, name, email, department, manager_employee_id, active.",
+    )
+
+
+class EmployeeImportConfirmForm(forms.Form):
+    upload = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    sha256 = forms.RegexField(regex=r"^[0-9a-f]{64}$", widget=forms.HiddenInput)

@@ -73,10 +73,15 @@ def _enroll_many(
 ) -> None:
     """Enroll these learners (or move their due date); bulk, so a department costs a few queries."""
     learner_ids = set(learner_ids)
-    existing = {
-        e.learner_id: e
-        for e in Enrollment.objects.filter(course=course, learner_id__in=learner_ids)
-    }
+    ordered = sorted(learner_ids)
+    existing: dict[int, Enrollment] = {}
+    # In chunks: a department of 50,000 would pass SQLite's limit of bound parameters.
+    for start in range(0, len(ordered), 10_000):
+        chunk = ordered[start : start + 10_000]
+        existing.update(
+            (e.learner_id, e)
+            for e in Enrollment.objects.filter(course=course, learner_id__in=chunk)
+        )
     via = {"via_department": department.slug} if department else {}
     new = [
         Enrollment(learner_id=pk, course=course, assigned_by=actor, due_date=due_date)
@@ -212,7 +217,8 @@ def enrollment_set_due_date(
 def department_assignments_sync(*, user: User | None = None) -> int:
     """Enroll members who joined an assigned department after the assignment. Returns how many.
 
-    Runs in the periodic job, and after a profile is saved in the admin (for one user).
+    Runs in the periodic job, after a profile is saved in the admin (for one user) and after a
+    directory import (for everyone: one query per assignment, whatever the file's size).
     """
     total = 0
     assignments = DepartmentAssignment.objects.select_related("course", "department", "assigned_by")
@@ -222,9 +228,10 @@ def department_assignments_sync(*, user: User | None = None) -> int:
             return 0
         assignments = assignments.filter(department_id=profile.department_id)
     for assignment in assignments:
-        members = EmployeeProfile.objects.filter(department=assignment.department).exclude(
-            user__enrollments__course=assignment.course
-        )
+        # A deactivated person (a leaver in the directory) is not enrolled in anything new.
+        members = EmployeeProfile.objects.filter(
+            department=assignment.department, user__is_active=True
+        ).exclude(user__enrollments__course=assignment.course)
         if user is not None:
             members = members.filter(user=user)
         missing = list(members.values_list("user_id", flat=True))

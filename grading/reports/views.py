@@ -24,13 +24,26 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from academy.http import SignedInRequest
 from academy.refusals import Refusal
 from grading.reports import charts, exports
-from grading.reports.forms import AssignmentForm, ReportFilterForm
+from grading.reports.directory import (
+    MAX_BYTES,
+    DirectoryRefused,
+    employee_import_preview,
+)
+from grading.reports.directory import (
+    employee_import_confirm as directory_confirm,
+)
+from grading.reports.forms import (
+    AssignmentForm,
+    EmployeeImportConfirmForm,
+    EmployeeImportForm,
+    ReportFilterForm,
+)
 from grading.reports.selectors import (
     PAGE_SIZE,
     ReportFilters,
@@ -323,3 +336,67 @@ def assign(request: SignedInRequest) -> HttpResponse:
     return render(
         request, "grading/reports_assign.html", {"form": form}, status=400 if form.errors else 200
     )
+
+
+# --------------------------------------------------------------------------
+# Employee directory import: upload → preview → confirm
+
+
+PREVIEW_LIST = 200  # names listed per kind of change; the counts are always complete
+
+
+@never_cache
+@login_required
+def employee_import(request: SignedInRequest) -> HttpResponse:
+    hr_scope(user=request.user)
+    form = EmployeeImportForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"form": form, "errors": [], "max_mb": MAX_BYTES // 1024 // 1024}
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        # One byte past the limit is enough to know it is too large, without reading it all.
+        data = upload.read(MAX_BYTES + 1)
+        try:
+            stored, plan = employee_import_preview(
+                data=data, filename=upload.name, actor=request.user
+            )
+        except DirectoryRefused as exc:
+            context["errors"] = exc.errors
+            return render(request, "grading/reports_import.html", context, status=400)
+        context.update(
+            {
+                "plan": plan,
+                "upload": stored,
+                "confirm": EmployeeImportConfirmForm(
+                    initial={"upload": stored.pk, "sha256": stored.sha256}
+                ),
+                "created": plan.created[:PREVIEW_LIST],
+                "updated": plan.updated[:PREVIEW_LIST],
+                "list_limit": PREVIEW_LIST,
+            }
+        )
+    status = 400 if form.errors else 200
+    return render(request, "grading/reports_import.html", context, status=status)
+
+
+@never_cache
+@login_required
+@require_POST
+def employee_import_confirm(request: SignedInRequest) -> HttpResponse:
+    hr_scope(user=request.user)
+    form = EmployeeImportConfirmForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, "That confirmation is not a preview of this page; upload the file again."
+        )
+        return redirect("reports:employee-import")
+    try:
+        plan = directory_confirm(
+            upload_id=form.cleaned_data["upload"],
+            sha256=form.cleaned_data["sha256"],
+            actor=request.user,
+        )
+    except DirectoryRefused as exc:
+        messages.error(request, exc.message)
+        return redirect("reports:employee-import")
+    messages.success(request, "Imported: " + plan.summary())
+    return redirect("reports:employee-import")

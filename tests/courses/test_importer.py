@@ -84,6 +84,19 @@ def test_module_order_follows_file_names(db, folder):
     ]
 
 
+def test_a_translation_beside_a_module_is_not_imported_as_a_second_module(db, folder):
+    # `<module>.<language>.md` has an importer of its own; here it would clash on the slug.
+    (folder / "one" / "01-a.zh-hans.md").write_text(
+        "---\nslug: a\nlanguage: zh-hans\ntitle: 甲\n---\n正文\n", encoding="utf-8"
+    )
+    course = course_folder_import(path=folder).course
+    assert list(course.modules.filter(stage__slug="one").values_list("slug", flat=True)) == [
+        "a",
+        "b",
+    ]
+    assert Module.objects.get(slug="a").title != "甲"
+
+
 def test_a_module_removed_from_the_folder_is_kept_and_reported(db, folder):
     course_folder_import(path=folder)
     (folder / "one" / "02-b.md").unlink()

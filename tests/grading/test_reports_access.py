@@ -21,7 +21,12 @@ def teaching_instructor(instructor, course):
     return instructor
 
 
-HR_ONLY = ["reports:export-csv", "reports:export-json", "reports:assign"]
+HR_ONLY = [
+    "reports:export-csv",
+    "reports:export-json",
+    "reports:assign",
+    "reports:employee-import",
+]
 
 
 def test_anonymous_visitors_are_sent_to_sign_in_or_get_401_from_the_api(client, db):

@@ -43,6 +43,9 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "reports:export-csv": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
     "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
     "reports:assign": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
+    "reports:employee-import": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
+    # An empty confirmation: HR is sent back to the upload form with a message.
+    "reports:employee-import-confirm": ("POST", (LOGIN, 403, 403, 403, 302, 302)),
     "reports:transcript": ("GET", (LOGIN, 200, 403, 403, 200, 200)),
     # The language switcher is open to everyone; posted here without a language: 400.
     "set_language": ("POST", (400, 400, 400, 400, 400, 400)),
