@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -840,15 +840,22 @@ def user_roles_set(*, user: User, roles: Collection[str]) -> None:
         user.save(update_fields=["is_staff"])
 
 
+def department_slug(name: str, *, taken: Callable[[str], bool]) -> str:
+    """A new department's slug: its name's, with -2, -3… while `taken` says it is in use.
+    The one rule, for a department made at sign-in and for those an import makes in bulk."""
+    base = slugify(name)[:100] or "department"
+    slug, suffix = base, 2
+    while taken(slug):
+        slug, suffix = f"{base}-{suffix}", suffix + 1
+    return slug
+
+
 def department_for_name(name: str) -> Department:
     """The department called `name` (any case), created when there is none yet."""
     existing = Department.objects.filter(name__iexact=name).first()
     if existing is not None:
         return existing
-    base = slugify(name)[:100] or "department"
-    slug, suffix = base, 2
-    while Department.objects.filter(slug=slug).exists():
-        slug, suffix = f"{base}-{suffix}", suffix + 1
+    slug = department_slug(name, taken=lambda s: Department.objects.filter(slug=s).exists())
     try:
         with transaction.atomic():
             return Department.objects.create(name=name, slug=slug)
@@ -866,8 +873,8 @@ def employee_profile_update(
 ) -> EmployeeProfile:
     """Record who `user` is in the employee directory: their id, department and manager.
 
-    The one write of a directory entry, whoever brings it (single sign-on's claims, an
-    import). None leaves a field as it is; "" clears it. A department not seen before is
+    One person's directory entry, as single sign-on's claims bring it (an import writes
+    thousands in bulk: grading.reports.directory). None leaves a field as it is; "" clears it. A department not seen before is
     created. The manager is named by their employee id; one the academy does not know yet
     is left unset until this person's next update.
     """

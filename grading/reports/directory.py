@@ -34,10 +34,10 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
-from django.utils.text import slugify
 
 from academy.refusals import Refusal
 from courses.models import Department, EmployeeProfile
+from courses.services import department_slug
 from grading.models import EmployeeImport
 from grading.reports.services import department_assignments_sync
 
@@ -71,7 +71,9 @@ class DirectoryRefused(Refusal):
 class PersonFields:
     """What the directory says about one person: the User and EmployeeProfile fields it owns.
 
-    Single sign-on builds the same record from its claims; both then go through `person_diff`.
+    An import writes thousands at once, in bulk; single sign-on writes one person at a time
+    (courses.services.employee_profile_update). Both find departments by name in any case
+    and make new ones with courses.services.department_slug.
     """
 
     employee_id: str
@@ -445,10 +447,7 @@ def _write(plan: DirectoryPlan) -> None:
     taken = set(Department.objects.values_list("slug", flat=True))
     new = []
     for name in plan.departments_created:
-        base = slugify(name)[:100] or "department"
-        slug, n = base, 2
-        while slug in taken:
-            slug, n = f"{base}-{n}", n + 1
+        slug = department_slug(name, taken=taken.__contains__)
         taken.add(slug)
         new.append(Department(name=name, slug=slug))
     Department.objects.bulk_create(new, batch_size=batch)
