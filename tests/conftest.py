@@ -26,6 +26,9 @@ from tests.factories import CourseFactory, ModuleFactory, StageFactory, UserFact
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The tiny-model runs the tests train were calibrated in fp32; a test of the precision rule
+# sets it itself. (The environment reaches the tests' worker processes too.)
+os.environ.setdefault("ACADEMY_TRAINING_PRECISION", "fp32")
 
 SHIPPED_COURSE = (
     Path(__file__).resolve().parent.parent / "courses" / "content" / "fine-tuning-at-work"
@@ -55,6 +58,7 @@ def _test_settings(settings: LazySettings, tmp_path: Path) -> None:
     settings.WHITENOISE_USE_FINDERS = True
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
+    settings.ACADEMY_TRAINING_PRECISION = "fp32"
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ def test_submission_runs_end_to_end_with_progress_and_a_checkpoint(worker, learn
     assert [row["epoch"] for row in submission.dev_curve] == [1, 2]
     assert submission.device.startswith("CPU") or submission.run_info["device"] == "cpu"
     assert submission.sandbox_mode == "strict"
-    # The worker's own choice (ACADEMY_TRAINING_PRECISION at its default), not the run's word.
+    # The worker's own choice (ACADEMY_TRAINING_PRECISION, fp32 in the suite), not the run's word.
     assert submission.training_precision == resolve_precision(
         settings.ACADEMY_TRAINING_PRECISION, "cpu"
     )
