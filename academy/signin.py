@@ -47,10 +47,9 @@ def password_sign_in_allowed(username: str) -> bool:
 
 
 def passwords_off_message() -> str:
-    return (
-        "Password sign-in is turned off here. Use the “Sign in with "
-        f"{settings.ACADEMY_OIDC_PROVIDER_NAME}” button instead."
-    )
+    return _(
+        "Password sign-in is turned off here. Use the “Sign in with %(provider)s” button instead."
+    ) % {"provider": settings.ACADEMY_OIDC_PROVIDER_NAME}
 
 
 def client_address(request: HttpRequest) -> str:

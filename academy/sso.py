@@ -35,6 +35,10 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import (
     OIDCAuthenticationCallbackView,
@@ -73,14 +77,18 @@ class SignInFailed(Refusal):
 
 
 def _failed(what: str, advice: str, *, status: int = 400) -> SignInFailed:
-    return SignInFailed(f"{what} Nobody has been signed in. {advice}", status=status)
+    return SignInFailed(
+        _("%(what)s Nobody has been signed in. %(advice)s") % {"what": what, "advice": advice},
+        status=status,
+    )
 
 
 def _provider_down(exc: Exception) -> SignInFailed:
     logger.warning("single sign-on: %s did not answer: %s", settings.ACADEMY_OIDC_ISSUER, exc)
     return _failed(
-        f"{provider_name()} is not answering, so signing in with it is not possible right now.",
-        "Try again in a few minutes; if it stays down, tell IT.",
+        _("%(provider)s is not answering, so signing in with it is not possible right now.")
+        % {"provider": provider_name()},
+        _("Try again in a few minutes; if it stays down, tell IT."),
         status=503,
     )
 
@@ -116,8 +124,9 @@ def provider_metadata(*, fresh: bool = False) -> dict[str, Any]:
     if not isinstance(metadata, dict) or metadata.get("issuer", "").rstrip("/") != issuer:
         logger.error("single sign-on: the discovery document of %s names another issuer", issuer)
         raise _failed(
-            f"{provider_name()} describes itself as another issuer than the one configured.",
-            "Tell IT: ACADEMY_OIDC_ISSUER must be the provider's issuer exactly.",
+            _("%(provider)s describes itself as another issuer than the one configured.")
+            % {"provider": provider_name()},
+            _("Tell IT: ACADEMY_OIDC_ISSUER must be the provider's issuer exactly."),
             status=502,
         )
     cache.set(_discovery_key(), metadata, DISCOVERY_SECONDS)
@@ -158,8 +167,9 @@ def _text_claim(claims: dict[str, Any], path: str, *, limit: int) -> str | None:
     text = str(value).strip()
     if len(text) > limit:
         raise _failed(
-            f"The claim '{path}' from {provider_name()} is longer than {limit} characters.",
-            "Tell IT: the claim mapping (docs/sso.md) may point at the wrong claim.",
+            _("The claim '%(path)s' from %(provider)s is longer than %(limit)s characters.")
+            % {"path": path, "provider": provider_name(), "limit": limit},
+            _("Tell IT: the claim mapping (docs/sso.md) may point at the wrong claim."),
             status=403,
         )
     return text
@@ -181,9 +191,12 @@ def employee_claims_read(claims: dict[str, Any]) -> EmployeeClaims:
     employee_id = _text_claim(claims, mapping["employee_id"], limit=EMPLOYEE_ID_MAX)
     if not employee_id:
         raise _failed(
-            f"Your {provider_name()} account carries no employee id (the claim "
-            f"'{mapping['employee_id']}'), so LLM Academy cannot tell who you are.",
-            "Ask IT to add your employee id to your account, then sign in again.",
+            _(
+                "Your %(provider)s account carries no employee id (the claim '%(claim)s'), "
+                "so LLM Academy cannot tell who you are."
+            )
+            % {"provider": provider_name(), "claim": mapping["employee_id"]},
+            _("Ask IT to add your employee id to your account, then sign in again."),
             status=403,
         )
     return EmployeeClaims(
@@ -203,8 +216,9 @@ def _new_username(person: EmployeeClaims) -> str:
         if candidate and not User.objects.filter(username__iexact=candidate).exists():
             return candidate
     raise _failed(
-        f"The username '{person.username}' is taken by another account here.",
-        "Ask your administrator to rename or link that account.",
+        _("The username '%(username)s' is taken by another account here.")
+        % {"username": person.username},
+        _("Ask your administrator to rename or link that account."),
         status=403,
     )
 
@@ -221,8 +235,8 @@ def sso_user_sync(*, person: EmployeeClaims) -> User:
         user.set_unusable_password()
     elif not user.is_active:
         raise _failed(
-            "Your LLM Academy account is deactivated.",
-            "Ask HR or your administrator to reactivate it.",
+            _("Your LLM Academy account is deactivated."),
+            _("Ask HR or your administrator to reactivate it."),
             status=403,
         )
     for field in ("email", "first_name", "last_name"):
@@ -278,16 +292,19 @@ class AcademyOIDCBackend(OIDCAuthenticationBackend):
                 raise _provider_down(exc) from exc
             logger.warning("single sign-on: the token endpoint refused the code: %s", exc)
             raise _failed(
-                f"{provider_name()} would not exchange the sign-in code (it may have expired "
-                "or been used already).",
-                "Start again from the sign-in page.",
+                _(
+                    "%(provider)s would not exchange the sign-in code (it may have expired "
+                    "or been used already)."
+                )
+                % {"provider": provider_name()},
+                _("Start again from the sign-in page."),
             ) from exc
         except requests.RequestException as exc:
             raise _provider_down(exc) from exc
         if not isinstance(token.get("id_token"), str):
             raise _failed(
-                f"{provider_name()} answered without an ID token.",
-                "Tell IT: the application must be registered for OpenID Connect.",
+                _("%(provider)s answered without an ID token.") % {"provider": provider_name()},
+                _("Tell IT: the application must be registered for OpenID Connect."),
                 status=502,
             )
         return token
@@ -298,7 +315,9 @@ class AcademyOIDCBackend(OIDCAuthenticationBackend):
         except (requests.RequestException, ValueError) as exc:
             raise _provider_down(exc) from exc
         except (SuspiciousOperation, jwt.InvalidTokenError, KeyError) as exc:
-            raise self._rejected("was signed with a key the provider does not publish") from exc
+            raise self._rejected(
+                gettext_lazy("was signed with a key the provider does not publish")
+            ) from exc
 
     def get_payload_data(self, token: str, key: Any) -> dict[str, Any]:
         # The library's own check of the signature (against the JWKS key) and of `exp`.
@@ -306,35 +325,40 @@ class AcademyOIDCBackend(OIDCAuthenticationBackend):
             payload: dict[str, Any] = super().get_payload_data(token, key)
         except jwt.ExpiredSignatureError as exc:
             raise _failed(
-                f"The ID token from {provider_name()} had already expired, so it was not accepted.",
-                "Start again; if it keeps happening, tell IT to check this server's clock.",
+                _("The ID token from %(provider)s had already expired, so it was not accepted.")
+                % {"provider": provider_name()},
+                _("Start again; if it keeps happening, tell IT to check this server's clock."),
             ) from exc
         except (SuspiciousOperation, jwt.InvalidTokenError) as exc:
-            raise self._rejected("failed its signature check") from exc
+            raise self._rejected(gettext_lazy("failed its signature check")) from exc
         return payload
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         try:
             payload: dict[str, Any] = super().verify_token(token, **kwargs)
         except SuspiciousOperation as exc:  # what is left after the signature: the nonce
-            raise self._rejected("was not issued for this sign-in (its nonce differs)") from exc
+            raise self._rejected(
+                gettext_lazy("was not issued for this sign-in (its nonce differs)")
+            ) from exc
         if str(payload.get("iss", "")).rstrip("/") != self.issuer:
-            raise self._rejected("names another issuer")
+            raise self._rejected(gettext_lazy("names another issuer"))
         audience = payload.get("aud")
         audiences = audience if isinstance(audience, list) else [audience]
         if self.OIDC_RP_CLIENT_ID not in audiences or (
             len(audiences) > 1 and payload.get("azp") != self.OIDC_RP_CLIENT_ID
         ):
-            raise self._rejected("was issued for another application (its audience)")
+            raise self._rejected(gettext_lazy("was issued for another application (its audience)"))
         if "exp" not in payload:
-            raise self._rejected("has no expiry")
+            raise self._rejected(gettext_lazy("has no expiry"))
         return payload
 
-    def _rejected(self, reason: str) -> SignInFailed:
-        logger.warning("single sign-on: an ID token %s", reason)
+    def _rejected(self, reason: Promise) -> SignInFailed:
+        with translation.override("en"):  # the log stays English, whatever the page's language
+            logger.warning("single sign-on: an ID token %s", str(reason))
         return _failed(
-            f"The ID token from {provider_name()} {reason}, so it was not accepted.",
-            "Start again; if it keeps happening, tell IT.",
+            _("The ID token from %(provider)s %(reason)s, so it was not accepted.")
+            % {"provider": provider_name(), "reason": reason},
+            _("Start again; if it keeps happening, tell IT."),
         )
 
     def get_userinfo(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
@@ -347,7 +371,7 @@ class AcademyOIDCBackend(OIDCAuthenticationBackend):
         except requests.RequestException as exc:
             raise _provider_down(exc) from exc
         if not isinstance(userinfo, dict) or userinfo.get("sub") != payload.get("sub"):
-            raise self._rejected("and the userinfo answer are about different people")
+            raise self._rejected(gettext_lazy("and the userinfo answer are about different people"))
         return {**payload, **userinfo}
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
@@ -413,9 +437,11 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
             if request.GET.get("state") not in request.session.get("oidc_states", {}):
                 # Used once already, or started in another browser (or by someone else).
                 raise _failed(
-                    "This sign-in answer does not belong to a sign-in started in this browser, "
-                    "or it has been used already.",
-                    "Start again from the sign-in page.",
+                    _(
+                        "This sign-in answer does not belong to a sign-in started in this "
+                        "browser, or it has been used already."
+                    ),
+                    _("Start again from the sign-in page."),
                 )
             response: HttpResponse = super().get(request)
             return response
@@ -428,8 +454,9 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
             request.session.modified = True
         said = request.GET.get("error_description") or request.GET["error"]
         return _failed(
-            f"{provider_name()} did not sign you in: {said[:200]}.",
-            "Start again from the sign-in page; ask IT if it keeps happening.",
+            _("%(provider)s did not sign you in: %(said)s.")
+            % {"provider": provider_name(), "said": said[:200]},
+            _("Start again from the sign-in page; ask IT if it keeps happening."),
             status=403,
         )
 
@@ -437,8 +464,9 @@ class SignInCallbackView(OIDCAuthenticationCallbackView):
         return sign_in_failed(
             self.request,
             _failed(
-                f"The sign-in with {provider_name()} did not complete.",
-                "Start again from the sign-in page.",
+                _("The sign-in with %(provider)s did not complete.")
+                % {"provider": provider_name()},
+                _("Start again from the sign-in page."),
             ),
         )
 

@@ -128,7 +128,9 @@ class CheckQuestionTranslationInline(admin.StackedInline):
     form = TranslationForm
     fields = ["language", "prompt_markdown", "explanation_markdown"]
     extra = 0
-    verbose_name = "translation (options are translated under “Check option translations”)"
+    verbose_name = gettext_lazy(
+        "translation (options are translated under “Check option translations”)"
+    )
 
 
 class CheckOptionTranslationAdmin(CourseContentAdmin):
@@ -145,7 +147,7 @@ class CheckOptionTranslationAdmin(CourseContentAdmin):
     def course_id_of(self, obj: CheckOptionTranslation) -> int:
         return obj.option.question.module.course_id
 
-    @admin.display(description="question")
+    @admin.display(description=gettext_lazy("question"))
     def question(self, obj: CheckOptionTranslation) -> str:
         return str(obj.option.question)
 

@@ -18,6 +18,7 @@ from django.http import Http404
 from django.utils.formats import number_format
 from django.utils.html import escape
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from courses.models import Course, Module, Stage
 from courses.services import INSTRUCTOR_GROUP
@@ -276,12 +277,18 @@ def floor_feedback(floor: dict[str, Any]) -> dict[str, Any]:
 
 # What to try after a missed floor, by the floor's kind (the same advice for every lab).
 FLOOR_ADVICE = {
-    Lab.Floor.CLASS_RECALL: "weight the loss by class or oversample the rare classes, so a "
-    "small class is not given up for the large ones",
-    Lab.Floor.CLASS_F1: "look at the per-class table and the confusions below: weight the "
-    "loss by class, or train longer at a learning rate the weakest classes can follow",
-    Lab.Floor.MACRO_F1: "weight the loss by class or oversample the rare classes: macro-F1 "
-    "counts every class alike, however few its examples",
+    Lab.Floor.CLASS_RECALL: gettext_lazy(
+        "Weight the loss by class or oversample the rare classes, so a small class is not "
+        "given up for the large ones."
+    ),
+    Lab.Floor.CLASS_F1: gettext_lazy(
+        "Look at the per-class table and the confusions below: weight the loss by class, or "
+        "train longer at a learning rate the weakest classes can follow."
+    ),
+    Lab.Floor.MACRO_F1: gettext_lazy(
+        "Weight the loss by class or oversample the rare classes: macro-F1 counts every class "
+        "alike, however few its examples."
+    ),
 }
 
 
@@ -304,18 +311,18 @@ def next_steps(*, submission: Any, floors: list[dict[str, Any]]) -> list[str]:
     missing = [hook for hook in lab.required_hooks if hook not in defined]
     if missing:
         steps.append(
-            "Write the hook this lab asks for: "
-            + ", ".join(f"<code>{escape(hook)}</code>" for hook in missing)
-            + " is not defined in your code."
+            _("Write the hook this lab asks for: %(hooks)s is not defined in your code.")
+            % {"hooks": ", ".join(f"<code>{escape(hook)}</code>" for hook in missing)}
         )
     for floor in floors:
         advice = FLOOR_ADVICE.get(floor["floor"])
         if not floor["met"] and advice:
-            steps.append(f"{advice[0].upper()}{advice[1:]}.")
+            steps.append(str(advice))
     for ablation in lab.ablations:
         if ablation.get("without"):
             steps.append(
-                f"The reference solution does not pass without {escape(ablation['without'])}."
+                _("The reference solution does not pass without %(idea)s.")
+                % {"idea": escape(ablation["without"])}
             )
     return steps
 

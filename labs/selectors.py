@@ -13,6 +13,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from academy.refusals import Refusal
 from labs.models import Dataset, Example, Lab, Precheck, Prediction, Submission
@@ -160,16 +161,17 @@ def submissions_for_comparison(*, learner: User, lab: Lab, ids: Sequence[str]) -
         value = raw.strip().lstrip("#")
         if not value.isdigit() or not 0 < int(value) < 2**31:
             shown = raw if len(raw) <= 20 else raw[:20] + "…"
-            raise ComparisonRefused(f"“{shown}” is not a run number.")
+            raise ComparisonRefused(_("“%(shown)s” is not a run number.") % {"shown": shown})
         if int(value) not in wanted:
             wanted.append(int(value))
     if len(wanted) < 2:
         raise ComparisonRefused(
-            "Pick at least two of your runs to compare: tick them in “Your attempts”."
+            _("Pick at least two of your runs to compare: tick them in “Your attempts”.")
         )
     if len(wanted) > COMPARE_MAX_RUNS:
         raise ComparisonRefused(
-            f"Compare at most {COMPARE_MAX_RUNS} runs at a time ({len(wanted)} were picked)."
+            _("Compare at most %(most)s runs at a time (%(picked)s were picked).")
+            % {"most": COMPARE_MAX_RUNS, "picked": len(wanted)}
         )
     runs = {
         run.pk: run
@@ -179,11 +181,13 @@ def submissions_for_comparison(*, learner: User, lab: Lab, ids: Sequence[str]) -
     }
     for pk in wanted:
         if pk not in runs:
-            raise ComparisonRefused(f"Run #{pk} is not one of your runs.", status=404)
+            raise ComparisonRefused(
+                _("Run #%(pk)s is not one of your runs.") % {"pk": pk}, status=404
+            )
         if runs[pk].lab_id != lab.pk:
             raise ComparisonRefused(
-                f"Run #{pk} is a run of another lab ({runs[pk].lab.module.title}): "
-                "compare runs of one lab."
+                _("Run #%(pk)s is a run of another lab (%(lab)s): compare runs of one lab.")
+                % {"pk": pk, "lab": runs[pk].lab.module.title}
             )
     return sorted(runs.values(), key=lambda run: run.pk)
 

@@ -395,14 +395,17 @@ def lab_page_context(
 def _precheck_lengths(report: dict[str, Any]) -> dict[str, Any]:
     lengths = report["lengths"]
     bins = [
-        (f"{int(b['low'])} to {int(b['high'])} tokens", float(b["count"]))
+        (
+            _("%(low)s to %(high)s tokens") % {"low": int(b["low"]), "high": int(b["high"])},
+            float(b["count"]),
+        )
         for b in lengths["bins"][:40]
     ]
     keys = ("texts", "max_length", "truncated", "median", "p95", "longest")
     return {
         "precheck_lengths": {key: int(lengths[key]) for key in keys},
         "precheck_lengths_chart": charts.bar_chart(
-            bins, title="Training texts by length in tokens, after preprocess"
+            bins, title=_("Training texts by length in tokens, after preprocess")
         ),
     }
 
@@ -430,13 +433,14 @@ def _precheck_schedule(report: dict[str, Any]) -> dict[str, Any]:
     peak = max(y for _, y in points)
     # Learning rates are ~1e-5: drawn in units of their power of ten, so ticks read.
     power = math.floor(math.log10(peak)) if peak > 0 else 0
+    y_label = _("learning rate (x 1e%(power)s)") % {"power": power}
     return {
         "precheck_schedule": {"total_steps": int(schedule["total_steps"]), "peak": peak},
         "precheck_schedule_chart": charts.line_chart(
-            [("learning rate", [(x, y / 10**power) for x, y in points], "train")],
-            title="Learning rate at each step of the real run",
-            x_label="optimiser step",
-            y_label=f"learning rate (x 1e{power})",
+            [(y_label, [(x, y / 10**power) for x, y in points], "train")],
+            title=_("Learning rate at each step of the real run"),
+            x_label=_("optimiser step"),
+            y_label=y_label,
         ),
     }
 
@@ -557,7 +561,7 @@ def _fmt_value(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -570,16 +574,16 @@ def _run_facts(run: Submission) -> dict[str, Any]:
     metrics = grade.metrics if grade else {}
     result = run.result or {}
     return {
-        "outcome": run.get_status_display(),
-        "score": round(grade.score, 1) if grade else None,
-        "passed": grade.passed if grade else None,
-        "held-out accuracy": metrics.get("accuracy"),
-        "held-out macro-F1": metrics.get("macro_f1"),
-        "dev accuracy (saved model)": result.get("final_dev_accuracy"),
-        "epoch kept": result.get("best_epoch"),
-        "training time (s)": result.get("wall_s"),
-        "samples/s": run.samples_per_second,
-        "precision": run.training_precision or None,
+        _("outcome"): run.get_status_display(),
+        _("score"): round(grade.score, 1) if grade else None,
+        _("passed"): grade.passed if grade else None,
+        _("held-out accuracy"): metrics.get("accuracy"),
+        _("held-out macro-F1"): metrics.get("macro_f1"),
+        _("dev accuracy (saved model)"): result.get("final_dev_accuracy"),
+        _("epoch kept"): result.get("best_epoch"),
+        _("training time (s)"): result.get("wall_s"),
+        _("samples/s"): run.samples_per_second,
+        _("precision"): run.training_precision or None,
     }
 
 
@@ -592,8 +596,8 @@ def compare_page_context(*, module: Module, runs: Sequence[Submission]) -> dict[
     for i, run in enumerate(runs):
         css = f"run-{i}"
         train, dev = _epoch_points(run)
-        series.append((f"run #{run.pk} training loss", train, css))
-        series.append((f"run #{run.pk} dev loss", dev, f"{css} dev-of-run"))
+        series.append((_("run #%(pk)s training loss") % {"pk": run.pk}, train, css))
+        series.append((_("run #%(pk)s dev loss") % {"pk": run.pk}, dev, f"{css} dev-of-run"))
         legend.append({"run": run, "css": css})
     hyperparameters = [run.run_info.get("hyperparameters") or {} for run in runs]
     keys = sorted({key for hp in hyperparameters for key in hp})
@@ -636,9 +640,9 @@ def compare_page_context(*, module: Module, runs: Sequence[Submission]) -> dict[
         "legend": legend,
         "chart": charts.line_chart(
             series,
-            title="Loss by epoch, one colour per run (dashed: dev loss)",
-            x_label="epoch",
-            y_label="loss",
+            title=_("Loss by epoch, one colour per run (dashed: dev loss)"),
+            x_label=_("epoch"),
+            y_label=_("loss"),
             y_from_zero=False,
         ),
         "rows": rows,

@@ -34,6 +34,7 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from academy.refusals import Refusal
 from courses.models import Department, EmployeeProfile
@@ -141,7 +142,9 @@ def directory_parse(data: bytes) -> list[tuple[int, PersonFields]]:
 
     Row numbers are a spreadsheet's: the header is row 1."""
     if len(data) > MAX_BYTES:
-        raise DirectoryRefused([f"the file is larger than {MAX_BYTES // 1024 // 1024} MB"])
+        raise DirectoryRefused(
+            [gettext("the file is larger than %(mb)s MB") % {"mb": MAX_BYTES // 1024 // 1024}]
+        )
     try:
         text = data.decode("utf-8-sig")  # Excel writes a byte-order mark
     except UnicodeDecodeError as exc:
@@ -199,30 +202,34 @@ def directory_parse(data: bytes) -> list[tuple[int, PersonFields]]:
     if errors:
         raise DirectoryRefused(errors)
     if not people:
-        raise DirectoryRefused(["the file has a header but no rows"])
+        raise DirectoryRefused([gettext("the file has a header but no rows")])
     return people
 
 
 def _row_problems(row: dict[str, str]) -> list[str]:
     problems = []
     if not row["employee_id"]:
-        problems.append("missing employee id")
+        problems.append(gettext("missing employee id"))
     elif len(row["employee_id"]) > 40:
-        problems.append("employee id longer than 40 characters")
+        problems.append(gettext("employee id longer than 40 characters"))
     if not row["name"]:
-        problems.append("missing name")
+        problems.append(gettext("missing name"))
     else:
         first, _, last = row["name"].partition(" ")
         if len(first) > 150 or len(last) > 150:
-            problems.append("name too long")
+            problems.append(gettext("name too long"))
     try:
         validate_email(row["email"])
     except ValidationError:
-        problems.append(f"bad email {row['email']!r}" if row["email"] else "missing email")
+        problems.append(
+            gettext("bad email %(email)r") % {"email": row["email"]}
+            if row["email"]
+            else gettext("missing email")
+        )
     if len(row["department"]) > 120:
-        problems.append("department name longer than 120 characters")
+        problems.append(gettext("department name longer than 120 characters"))
     if row["manager_employee_id"] and row["manager_employee_id"] == row["employee_id"]:
-        problems.append("is their own manager")
+        problems.append(gettext("is their own manager"))
     if row["active"].lower() not in ACTIVE_VALUES:
         problems.append(f"active must be true or false (or yes/no, 1/0), not {row['active']!r}")
     return problems
@@ -261,18 +268,35 @@ class DirectoryPlan:
 
     def summary(self) -> str:
         if not self.changes:
-            return f"0 changes: all {self.unchanged} people already match the file."
-        parts = [
-            f"{len(self.created)} created",
-            f"{len(self.updated) - len(self.deactivated)} updated",
-            f"{len(self.deactivated)} deactivated",
-            f"{len(self.departments_created)} department(s) created",
-            f"{self.unchanged} unchanged",
-        ]
+            return gettext("0 changes: all %(count)s people already match the file.") % {
+                "count": self.unchanged
+            }
+        departments = ngettext(
+            "%(count)s department created",
+            "%(count)s departments created",
+            len(self.departments_created),
+        ) % {"count": len(self.departments_created)}
         enrolled = (
-            f"; {self.enrolled} enrollment(s) from department assignments" if self.enrolled else ""
+            ngettext(
+                "; %(count)s enrollment from department assignments",
+                "; %(count)s enrollments from department assignments",
+                self.enrolled,
+            )
+            % {"count": self.enrolled}
+            if self.enrolled
+            else ""
         )
-        return ", ".join(parts) + enrolled + "."
+        return gettext(
+            "%(created)s created, %(updated)s updated, %(deactivated)s deactivated, "
+            "%(departments)s, %(unchanged)s unchanged%(enrolled)s."
+        ) % {
+            "created": len(self.created),
+            "updated": len(self.updated) - len(self.deactivated),
+            "deactivated": len(self.deactivated),
+            "departments": departments,
+            "unchanged": self.unchanged,
+            "enrolled": enrolled,
+        }
 
 
 def _department_key(name: str) -> str:
@@ -434,7 +458,7 @@ def directory_apply(data: bytes, *, expected_digest: str | None = None) -> Direc
         plan = directory_plan(people)
         if expected_digest is not None and plan.digest() != expected_digest:
             raise DirectoryRefused(
-                ["the directory changed since the preview; preview the file again"]
+                [gettext("the directory changed since the preview; preview the file again")]
             )
         if plan.changes:
             _write(plan)
@@ -584,16 +608,20 @@ def employee_import_confirm(*, upload_id: int, sha256: str, actor: User) -> Dire
             .first()
         )
         if upload is None or upload.sha256 != sha256:
-            raise DirectoryRefused(["this preview is unknown; upload the file again"])
+            raise DirectoryRefused([gettext("this preview is unknown; upload the file again")])
         data = bytes(upload.content)
         if hashlib.sha256(data).hexdigest() != sha256:
-            raise DirectoryRefused(["the stored file does not match its preview; upload it again"])
+            raise DirectoryRefused(
+                [gettext("the stored file does not match its preview; upload it again")]
+            )
         if upload.applied_at is not None:
             raise DirectoryRefused(
                 [f"this file was imported already, at {upload.applied_at:%H:%M}"]
             )
         if timezone.now() - upload.uploaded_at > PREVIEW_LIFETIME:
-            raise DirectoryRefused(["this preview is over a day old; upload the file again"])
+            raise DirectoryRefused(
+                [gettext("this preview is over a day old; upload the file again")]
+            )
         plan = directory_apply(data, expected_digest=upload.plan_digest)
         upload.applied_at = timezone.now()
         upload.summary = plan.summary()

@@ -753,30 +753,53 @@ def transcript_events(*, learner: User, include_unpublished: bool = True) -> lis
 
 
 def _passed_word(passed: object) -> str:
-    return "passed" if passed else "not passed"
+    return gettext("passed") if passed else gettext("not passed")
 
 
 def audit_sentence(event: AuditEvent) -> str:
     """An audit event's details as a sentence: "Score changed from 54.4 to 60.1; not passed
     → passed", "Re-graded: unchanged, 54.4", "Due date moved from 2026-01-05 to 2026-02-01"."""
     d = event.detail or {}
-    via = f" (via the department {d['via_department']})" if d.get("via_department") else ""
+    none = gettext("none")
+    via = (
+        gettext(" (via the department %(department)s)") % {"department": d["via_department"]}
+        if d.get("via_department")
+        else ""
+    )
     if event.action == AuditEvent.Action.REGRADED:
         before, after = d.get("from_score"), d.get("to_score")
         if score_text(before) == score_text(after) and d.get("from_passed") == d.get("to_passed"):
-            return (
-                f"Re-graded: unchanged, {score_text(after)} ({_passed_word(d.get('to_passed'))})."
-            )
-        return (
-            f"Score changed from {score_text(before)} to {score_text(after)}; "
-            f"{_passed_word(d.get('from_passed'))} → {_passed_word(d.get('to_passed'))}."
-        )
+            return gettext("Re-graded: unchanged, %(score)s (%(passed)s).") % {
+                "score": score_text(after),
+                "passed": _passed_word(d.get("to_passed")),
+            }
+        return gettext("Score changed from %(before)s to %(after)s; %(was)s → %(now)s.") % {
+            "before": score_text(before),
+            "after": score_text(after),
+            "was": _passed_word(d.get("from_passed")),
+            "now": _passed_word(d.get("to_passed")),
+        }
     if "from" in d and "to" in d:
-        return f"Due date moved from {d['from'] or 'none'} to {d['to'] or 'none'}{via}."
+        return gettext("Due date moved from %(was)s to %(now)s%(via)s.") % {
+            "was": d["from"] or none,
+            "now": d["to"] or none,
+            "via": via,
+        }
     if "due_date" in d:
-        moved = f" (was {d['from'] or 'none'})" if d.get("from") else ""
-        already = "; they had enrolled themselves" if d.get("was_self_enrolled") else ""
-        return f"Due {d['due_date'] or 'with no date'}{moved}{via}{already}."
+        moved = gettext(" (was %(was)s)") % {"was": d["from"] or none} if d.get("from") else ""
+        already = gettext("; they had enrolled themselves") if d.get("was_self_enrolled") else ""
+        if d["due_date"]:
+            return gettext("Due %(date)s%(moved)s%(via)s%(already)s.") % {
+                "date": d["due_date"],
+                "moved": moved,
+                "via": via,
+                "already": already,
+            }
+        return gettext("Due with no date%(moved)s%(via)s%(already)s.") % {
+            "moved": moved,
+            "via": via,
+            "already": already,
+        }
     return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in d.items()) or "—"
 
 

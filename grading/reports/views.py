@@ -386,7 +386,7 @@ def employee_import_confirm(request: SignedInRequest) -> HttpResponse:
     form = EmployeeImportConfirmForm(request.POST)
     if not form.is_valid():
         messages.error(
-            request, "That confirmation is not a preview of this page; upload the file again."
+            request, _("That confirmation is not a preview of this page; upload the file again.")
         )
         return redirect("reports:employee-import")
     try:
@@ -398,5 +398,5 @@ def employee_import_confirm(request: SignedInRequest) -> HttpResponse:
     except DirectoryRefused as exc:
         messages.error(request, exc.message)
         return redirect("reports:employee-import")
-    messages.success(request, "Imported: " + plan.summary())
+    messages.success(request, _("Imported: %(summary)s") % {"summary": plan.summary()})
     return redirect("reports:employee-import")

@@ -10,6 +10,7 @@ from typing import TypeVar
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from academy.celery import app as celery_app
 from academy.refusals import Refusal
@@ -39,9 +40,11 @@ class QueryRefused(Refusal):
 def precheck_create(*, learner: User, lab: Lab, code: str) -> Precheck:
     """Queue a precheck of `code` for `lab`. Uses no attempt; the engine reports syntax errors."""
     if len(code.encode()) > MAX_CODE_BYTES:
-        raise QueryRefused(f"Your code is larger than {MAX_CODE_BYTES // 1024} KB.")
+        raise QueryRefused(
+            _("Your code is larger than %(kb)s KB.") % {"kb": MAX_CODE_BYTES // 1024}
+        )
     if not code.strip():
-        raise QueryRefused("Your code is empty: there is nothing to check.")
+        raise QueryRefused(_("Your code is empty: there is nothing to check."))
     with transaction.atomic():
         precheck = Precheck.objects.create(learner=learner, lab=lab, code=code)
         transaction.on_commit(
@@ -53,18 +56,22 @@ def precheck_create(*, learner: User, lab: Lab, code: str) -> Precheck:
 def prediction_create(*, learner: User, submission: Submission, texts: list[str]) -> Prediction:
     """Queue the learner's texts for their graded run's checkpoint."""
     if submission.learner_id != learner.pk:
-        raise QueryRefused("This is not your run.", status=404)
+        raise QueryRefused(_("This is not your run."), status=404)
     if submission.status != Submission.Status.GRADED:
-        raise QueryRefused("Only a graded run's model can be tried.")
+        raise QueryRefused(_("Only a graded run's model can be tried."))
     texts = [text.strip() for text in texts if text.strip()]
     if not texts:
-        raise QueryRefused("Type at least one text, one per line.")
+        raise QueryRefused(_("Type at least one text, one per line."))
     if len(texts) > MAX_TEXTS:
-        raise QueryRefused(f"At most {MAX_TEXTS} texts at a time; you sent {len(texts)}.")
+        raise QueryRefused(
+            _("At most %(most)s texts at a time; you sent %(sent)s.")
+            % {"most": MAX_TEXTS, "sent": len(texts)}
+        )
     longest = max(len(text) for text in texts)
     if longest > MAX_TEXT_CHARS:
         raise QueryRefused(
-            f"Each text may be at most {MAX_TEXT_CHARS:,} characters; one has {longest:,}."
+            _("Each text may be at most %(most)s characters; one has %(longest)s.")
+            % {"most": f"{MAX_TEXT_CHARS:,}", "longest": f"{longest:,}"}
         )
     with transaction.atomic():
         prediction = Prediction.objects.create(learner=learner, submission=submission, texts=texts)

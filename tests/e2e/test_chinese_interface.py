@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 # Course content and learner code, which this branch does not translate.
 CONTENT = (
-    ".lesson-body, .question-prompt, .option-text, .explanation, pre, code, textarea, "
+    "script, .lesson-body, .question-prompt, .option-text, .explanation, pre, code, textarea, "
     ".CodeMirror, h1, .lead, .breadcrumbs, .stage-map h3, .modules a, .pager, "
     ".lab-dataset a, .per-class td:first-child, table.confusion, .top-confusions strong, "
     "#learner-table td, #department-chart, #timeline-chart, .muted strong, select, option"
@@ -144,7 +144,8 @@ def test_the_learner_and_hr_see_the_interface_in_simplified_chinese(
 
     page.goto(f"{live_server.url}/courses/{shipped_course.slug}/{lab.module.slug}/")
     page.wait_for_selector("#result")
-    assert_chinese(page, "训练并评分", "已评分", "混淆矩阵", "宏平均 F1", "验证集准确率")
+    assert_chinese(page, "训练并评分", "已评分", "混淆矩阵", "宏平均 F1", "验证集准确率", "预检查")
+    assert page.inner_text("#precheck-run") == "预检查"
     screenshot("zh-03-lab-result")
 
     # HR's browser asks for Chinese; nothing is saved on HR's account.
@@ -156,7 +157,7 @@ def test_the_learner_and_hr_see_the_interface_in_simplified_chinese(
         sign_in(hr_page, live_server, "hr", demo_passwords["hr"])
         hr_page.goto(f"{live_server.url}/reports/")
         hr_page.wait_for_selector("#department-chart")
-        assert_chinese(hr_page, "完成情况报表", "部门", "完成率", "下载 CSV")
+        assert_chinese(hr_page, "完成情况报表", "部门", "完成率", "下载 CSV", "导入员工…")
         SCREENSHOTS.mkdir(exist_ok=True)
         hr_page.screenshot(path=str(SCREENSHOTS / "zh-04-hr-report.png"), full_page=True)
     finally:
