@@ -259,6 +259,10 @@ APP_ELEMENT_IDS = frozenset(
         "lab-bar", "learner-table", "locked", "main", "mark-complete", "progress-panel", "report-body",
         "report-filters", "result", "run-panel", "run-status", "sort-input", "submit-error",
         "submit-run", "takehome", "takehome-locked",
+        "compare-chart", "compare-diff", "compare-error", "compare-form", "compare-runs",
+        "compare-table", "dev-analysis", "import-errors", "import-preview", "language-select",
+        "precheck-error", "precheck-panel", "precheck-run", "prediction", "preview-title",
+        "try-error", "try-model", "try-run", "try-texts",
     }
 )  # fmt: skip
 # The classes the renderer itself writes: admonitions, heading permalinks, Pygments' code

@@ -39,7 +39,7 @@ from grading.models import (
     ReminderSent,
 )
 from labs import admin as labs_admin
-from labs.models import Dataset, Example, Lab, Submission
+from labs.models import Dataset, Example, Lab, Precheck, Prediction, Submission
 
 PROJECT_APPS = {"courses", "labs", "grading", "runs", "web"}
 
@@ -78,6 +78,9 @@ NOT_LISTED = {
     StageTranslation,
     ModuleTranslation,
     CheckQuestionTranslation,
+    # A learner's precheck or "try your model" request: a worker's short-lived answer.
+    Precheck,
+    Prediction,
 }
 
 

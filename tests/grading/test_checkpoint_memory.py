@@ -21,6 +21,8 @@ EXTRA_TENSORS = 1_200_000
 # with a model built) into a child's ru_maxrss across exec; VmHWM is this process's own.
 GRADE = """
 import json, sys
+import django
+django.setup()  # the grader's refusals are translated: it runs inside a configured worker
 from grading.evaluation import CheckpointRejected, load_checkpoint
 try:
     load_checkpoint(sys.argv[1], base_model=sys.argv[2], labels=json.loads(sys.argv[3]))
@@ -69,7 +71,7 @@ def test_a_million_extra_tensors_are_refused_with_the_graders_peak_memory_under_
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "DJANGO_SETTINGS_MODULE": "academy.settings"},
         cwd=Path(__file__).resolve().parents[2],
         check=True,
     )

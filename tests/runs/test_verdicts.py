@@ -148,8 +148,8 @@ def test_a_failure_before_the_learners_code_loads_is_still_the_platforms(
     # it imports a line of the learner's, so the fault is ours, retried, never an attempt.
     real_job_write = runs.pipeline.job_write
 
-    def broken_spec(submission):
-        job_dir = real_job_write(submission)
+    def broken_spec(submission, **kwargs):
+        job_dir = real_job_write(submission, **kwargs)
         (job_dir / "spec.json").write_text("{not json")
         return job_dir
 

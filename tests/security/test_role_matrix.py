@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from grading.models import CourseStaff
-from labs.models import Submission
+from labs.models import Precheck, Prediction, Submission
 from tests.conftest import TINY_SOLUTION
 
 ROLES = ["anonymous", "owner", "other_learner", "instructor", "hr", "superuser"]
@@ -39,6 +39,12 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     # Without runs picked everyone is told to pick two; whose runs may be compared is
     # tests/web/test_compare_views.py's subject.
     "labs:compare": ("GET", (LOGIN, 400, 400, 400, 400, 400)),
+    # Prechecks and "try your model" answer htmx; a plain request goes back to the page
+    # (302). A precheck or a prediction is its learner's alone: 404 for anyone else.
+    "labs:precheck": ("POST", (LOGIN, 302, 302, 302, 302, 302)),
+    "labs:precheck-status": ("GET", (LOGIN, 302, 404, 404, 404, 404)),
+    "labs:try-model": ("POST", (LOGIN, 302, 404, 404, 404, 404)),
+    "labs:prediction-status": ("GET", (LOGIN, 302, 404, 404, 404, 404)),
     "reports:report": ("GET", (LOGIN, 403, 403, 200, 200, 200)),
     "reports:export-csv": ("GET", (LOGIN, 403, 403, 403, 200, 200)),
     "reports:export-json": ("GET", (401, 403, 403, 403, 200, 200)),
@@ -112,6 +118,14 @@ def world(db, learner, outsider, instructor, hr, lab):
         "labs:dataset": [lab.dataset.slug],
         "labs:takehome": [course.slug, lab.module.slug, "README.md"],
         "labs:compare": [course.slug, lab.module.slug],
+        "labs:precheck": [course.slug, lab.module.slug],
+        "labs:precheck-status": [
+            Precheck.objects.create(learner=learner, lab=lab, code=submission.code).pk
+        ],
+        "labs:try-model": [submission.pk],
+        "labs:prediction-status": [
+            Prediction.objects.create(learner=learner, submission=submission, texts=["a"]).pk
+        ],
         "reports:transcript": [learner.pk],
         "password_reset_confirm": ["MQ", "set-password"],
     }
