@@ -137,6 +137,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
             ],
+            # The `score` filter: one number format for scores on every page.
+            "builtins": ["web.templatetags.numbers"],
         },
     },
 ]

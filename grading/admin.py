@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from academy.numbers import score_text
 from courses.admin import (
     CheckAttemptAdmin,
     DepartmentAdmin,
@@ -30,6 +31,8 @@ from grading.models import (
     AuditEvent,
     CourseStaff,
     DepartmentAssignment,
+    Grade,
+    ModuleProgress,
 )
 from grading.reports.selectors import audit_sentence, is_hr
 from grading.reports.services import (
@@ -62,9 +65,13 @@ class TaughtCoursesOnly(admin.ModelAdmin):
 class ModuleProgressAdmin(TaughtCoursesOnly, ReadOnlyAdmin):
     course_lookup = "module__course"
 
-    list_display = ["learner", "module", "status", "best_score", "completed_at"]
+    list_display = ["learner", "module", "status", "best", "completed_at"]
     list_filter = ["status", "module__course"]
     search_fields = ["learner__username", "module__slug"]
+
+    @admin.display(description=gettext_lazy("best score"), ordering="best_score")
+    def best(self, obj: ModuleProgress) -> str:
+        return score_text(obj.best_score)
 
 
 class GradeAdmin(TaughtCoursesOnly, ReadOnlyAdmin):
@@ -72,13 +79,21 @@ class GradeAdmin(TaughtCoursesOnly, ReadOnlyAdmin):
     list_display = [
         "submission",
         "metric",
-        "metric_value",
-        "score",
+        "measured",
+        "scored",
         "passed",
         "graded_at",
         "regraded_at",
     ]
     list_filter = ["passed", "submission__lab"]
+
+    @admin.display(description=gettext_lazy("metric value"), ordering="metric_value")
+    def measured(self, obj: Grade) -> str:
+        return f"{obj.metric_value:.3f}"
+
+    @admin.display(description=gettext_lazy("score"), ordering="score")
+    def scored(self, obj: Grade) -> str:
+        return score_text(obj.score)
 
 
 # --------------------------------------------------------------------------

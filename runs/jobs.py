@@ -28,6 +28,7 @@ from django.utils import timezone
 import labs.training
 from grading.evaluation import CHECKPOINT_DIR
 from labs.models import Example, Lab, Submission
+from labs.training.base_models import resolve_base_model
 from labs.training.data import stratified_split, stratified_subset, write_csv
 from labs.training.precision import default_device_type, resolve_precision
 from labs.training.spec import RunSpec
@@ -42,6 +43,8 @@ MODEL_MOUNT = "/model"
 SERVING_DIR = "serving"
 # Below this much free space (or 2%) a failed write in a job folder is the worker's fault.
 DISK_FULL_BYTES = 64 * 1024 * 1024
+# How much of a run's output its learner is shown: the end, where the error is.
+LOG_TAIL_CHARS = 8000
 
 
 def job_dir_for(submission: Submission) -> Path:
@@ -144,6 +147,26 @@ def engine_policy(
 def engine_argv(*args: str) -> list[str]:
     """`python -m labs.training ARGS` with the worker's own interpreter."""
     return [sys.executable, "-m", "labs.training", *args]
+
+
+def learner_log(text: str, lab: Lab) -> str:
+    """The end of a run's output as its learner may read it, the worker's own paths replaced
+    by names. Inside the sandbox nothing is at its host path, but the mount table
+    (/proc/self/mountinfo) names each bind's host source, and learner code may print it."""
+    named = [
+        (str(settings.ACADEMY_JOBS_DIR), "<jobs>"),
+        (str(settings.BASE_DIR), "<academy>"),
+        (sys.prefix, "<python>"),
+        (sys.base_prefix, "<python>"),
+    ]
+    with contextlib.suppress(ValueError):  # a model folder gone since: nothing of it to hide
+        named.append((resolve_base_model(lab.base_model), MODEL_MOUNT))
+    # The mount table has each bind's real path; a message may have the configured one.
+    hidden = {os.path.realpath(path): name for path, name in named} | dict(named)
+    # Longest first, so a path inside another (the virtualenv in the project) goes whole.
+    for path in sorted(hidden, key=len, reverse=True):
+        text = text.replace(path, hidden[path])
+    return text[-LOG_TAIL_CHARS:]
 
 
 def disk_nearly_full(path: Path) -> bool:

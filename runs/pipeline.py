@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +49,7 @@ from runs.jobs import (
     engine_argv,
     engine_policy,
     job_write,
+    learner_log,
     training_precision,
 )
 from runs.reporter import RunReporter
@@ -223,7 +223,7 @@ def _training_verdict(
     failure is theirs, with the one exception the host can check itself: a full disk."""
     common: dict[str, Any] = {
         "sandbox_mode": str(result.mode),
-        "log_tail": _clean_log(result.stderr_tail),
+        "log_tail": learner_log(result.stderr_tail, submission.lab),
         "run_info": {
             **reporter.run_info,
             "memory_enforcement": result.memory_enforcement,
@@ -418,7 +418,9 @@ def _platform_fault_recorded(
     program printed, shown as such."""
     logger.error("Submission %s: platform fault: %s", submission.pk, detail)
     try:
-        return _platform_fault(submission, log_tail=_clean_log(learner_output), reason=reason)
+        return _platform_fault(
+            submission, log_tail=learner_log(learner_output, submission.lab), reason=reason
+        )
     except DatabaseError:
         # The database is out of reach as well: the row stays running, its heartbeat
         # ages, and the sweep requeues it once the database answers again.
@@ -459,10 +461,3 @@ def _platform_fault(submission: Submission, *, log_tail: str, reason: str = "") 
         log_tail=log_tail,
     )
     return Submission.Status.FAILED
-
-
-def _clean_log(text: str) -> str:
-    """The learner's own output; host paths of the interpreter are not theirs to see."""
-    for prefix in {sys.prefix, sys.base_prefix, str(settings.BASE_DIR)}:
-        text = text.replace(prefix, "<python>")
-    return text[-8000:]

@@ -36,8 +36,15 @@ from labs.training.base_models import resolve_base_model
 from labs.training.data import write_csv
 from labs.training.precheck import CODE_FILE, INPUT_FILE, MAX_REPORT_BYTES, REPORT_FILE
 from labs.training.serving import LOADING_CODE_EVENT
-from runs.jobs import JOB_MOUNT, MODEL_MOUNT, engine_argv, engine_policy, run_spec, training_rows
-from runs.pipeline import _clean_log
+from runs.jobs import (
+    JOB_MOUNT,
+    MODEL_MOUNT,
+    engine_argv,
+    engine_policy,
+    learner_log,
+    run_spec,
+    training_rows,
+)
 from runs.reporter import parse_event
 from sandbox import SandboxError, UnsafeJobFile
 
@@ -81,7 +88,7 @@ def precheck_run(*, precheck_id: int) -> str | None:
         return _finish(precheck, Precheck.Status.FAILED, error_message=_platform(exc))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    log_tail = _clean_log(result.stderr_tail)
+    log_tail = learner_log(result.stderr_tail, lab)
     if report is None:
         if not loading.seen:
             logger.error("Precheck %s ended before loading code: %s", precheck.pk, log_tail)

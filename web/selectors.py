@@ -28,6 +28,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
 from academy import charts
+from academy.numbers import count_text, score_text
 from courses.draws import draw_new, draw_replay, draw_sign
 from courses.models import CheckAttempt, CheckQuestion, Course, Module
 from courses.rendering import PYGMENTS_CSS_CLASS
@@ -441,6 +442,7 @@ def _precheck_schedule(report: dict[str, Any]) -> dict[str, Any]:
             title=_("Learning rate at each step of the real run"),
             x_label=_("optimiser step"),
             y_label=y_label,
+            x_integer=True,
         ),
     }
 
@@ -558,6 +560,7 @@ def _epoch_points(run: Submission) -> tuple[list[tuple[float, float]], list[tupl
 
 
 def _fmt_value(value: Any) -> str:
+    """A hyperparameter as the learner wrote it, near enough: 2e-05, 0.1, 64."""
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -565,6 +568,20 @@ def _fmt_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def _fmt_fact(name: str, value: Any) -> str:
+    """A result in the app's number format: a score to one decimal, metrics to three, as
+    the result panel shows them, counts grouped by thousands."""
+    if value is None or isinstance(value, bool | str):
+        return _fmt_value(value)
+    if name == _("score"):
+        return score_text(value)
+    if name in (_("training time (s)"), _("samples/s")):
+        return count_text(round(value))
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return _fmt_value(value)
 
 
 def _run_facts(run: Submission) -> dict[str, Any]:
@@ -575,7 +592,7 @@ def _run_facts(run: Submission) -> dict[str, Any]:
     result = run.result or {}
     return {
         _("outcome"): run.get_status_display(),
-        _("score"): round(grade.score, 1) if grade else None,
+        _("score"): grade.score if grade else None,
         _("passed"): grade.passed if grade else None,
         _("held-out accuracy"): metrics.get("accuracy"),
         _("held-out macro-F1"): metrics.get("macro_f1"),
@@ -610,7 +627,7 @@ def compare_page_context(*, module: Module, runs: Sequence[Submission]) -> dict[
         }
         for key in keys
     ] + [
-        {"name": name, "group": "result", "values": [_fmt_value(f[name]) for f in facts]}
+        {"name": name, "group": "result", "values": [_fmt_fact(name, f[name]) for f in facts]}
         for name in facts[0]
     ]
     for row in rows:
@@ -643,6 +660,7 @@ def compare_page_context(*, module: Module, runs: Sequence[Submission]) -> dict[
             title=_("Loss by epoch, one colour per run (dashed: dev loss)"),
             x_label=_("epoch"),
             y_label=_("loss"),
+            x_integer=True,  # ticks at whole epochs; the points between them are steps
             y_from_zero=False,
         ),
         "rows": rows,

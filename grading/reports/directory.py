@@ -36,6 +36,7 @@ from django.db.models import Field, Model
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
+from academy.numbers import count_text
 from academy.refusals import Refusal
 from courses.models import Department, EmployeeProfile
 from courses.services import department_slug
@@ -269,20 +270,20 @@ class DirectoryPlan:
     def summary(self) -> str:
         if not self.changes:
             return gettext("0 changes: all %(count)s people already match the file.") % {
-                "count": self.unchanged
+                "count": count_text(self.unchanged)
             }
         departments = ngettext(
             "%(count)s department created",
             "%(count)s departments created",
             len(self.departments_created),
-        ) % {"count": len(self.departments_created)}
+        ) % {"count": count_text(len(self.departments_created))}
         enrolled = (
             ngettext(
                 "; %(count)s enrollment from department assignments",
                 "; %(count)s enrollments from department assignments",
                 self.enrolled,
             )
-            % {"count": self.enrolled}
+            % {"count": count_text(self.enrolled)}
             if self.enrolled
             else ""
         )
@@ -290,11 +291,11 @@ class DirectoryPlan:
             "%(created)s created, %(updated)s updated, %(deactivated)s deactivated, "
             "%(departments)s, %(unchanged)s unchanged%(enrolled)s."
         ) % {
-            "created": len(self.created),
-            "updated": len(self.updated) - len(self.deactivated),
-            "deactivated": len(self.deactivated),
+            "created": count_text(len(self.created)),
+            "updated": count_text(len(self.updated) - len(self.deactivated)),
+            "deactivated": count_text(len(self.deactivated)),
             "departments": departments,
-            "unchanged": self.unchanged,
+            "unchanged": count_text(self.unchanged),
             "enrolled": enrolled,
         }
 

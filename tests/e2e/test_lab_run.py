@@ -78,7 +78,7 @@ def test_learner_submits_the_reference_solution_watches_it_train_and_sees_the_re
     assert submission.status == Submission.Status.GRADED, (submission.error_message, worker.log())
     panel = page.locator("#run-status")
     assert "Passed" in panel.inner_text()
-    assert panel.locator(".score-value").inner_text() == f"{submission.grade.score:.0f}"
+    assert panel.locator(".score-value").inner_text() == f"{submission.grade.score:.1f}"
     assert (
         panel.locator("table.confusion th[scope=row]").count() == 3
     )  # negative, neutral, positive

@@ -35,6 +35,7 @@ from tests.runs.test_verdicts import (
     FORGES_A_PLATFORM_ERROR,
     KILLS_ITSELF,
     NAN_LOSS,
+    SAVES_A_FLOAT8_TENSOR,
     SUPPRESSES_THE_START,
     WRITES_GARBAGE,
 )
@@ -58,26 +59,6 @@ FORGES_BAD_VALUES = (
     + "for fd in CHANNELS:\n"
     + '    os.write(fd, b\'{"event": "step", "step": -5, "loss": NaN}\\n\')\n'
     + '    os.write(fd, b\'{"event": "epoch", "epoch": 1e309, "dev_accuracy": 0.999}\\n\')\n'
-)
-
-# After the engine has saved the model, rewrite one tensor as float8 (found crashing the
-# grader as a platform fault): the grader must refuse it by name.
-SAVES_A_FLOAT8_TENSOR = (
-    TINY_SOLUTION
-    + """
-import atexit
-
-def _narrow_the_checkpoint():
-    import pathlib
-    import safetensors.torch as st
-    import torch
-    for path in pathlib.Path("/job").rglob("model.safetensors"):
-        tensors = st.load_file(str(path))
-        tensors["classifier.weight"] = tensors["classifier.weight"].to(torch.float8_e4m3fn)
-        st.save_file(tensors, str(path), metadata={"format": "pt"})
-
-atexit.register(_narrow_the_checkpoint)
-"""
 )
 
 

@@ -280,3 +280,16 @@ def test_someone_who_is_not_hr_gets_403(client, learner, instructor):
         assert upload(client, FILE).status_code == 403
         assert client.post(reverse("reports:employee-import-confirm"), {}).status_code == 403
     assert not EmployeeProfile.objects.exists()
+
+
+def test_the_preview_groups_its_counts_by_thousands():
+    from grading.reports.directory import DirectoryPlan
+
+    assert DirectoryPlan(unchanged=50000).summary() == (
+        "0 changes: all 50,000 people already match the file."
+    )
+    plan = DirectoryPlan(departments_created=["ops"], unchanged=1234)
+    assert (
+        plan.summary()
+        == "0 created, 0 updated, 0 deactivated, 1 department created, 1,234 unchanged."
+    )

@@ -9,9 +9,12 @@ measures those with the real model.
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from labs.models import Example, Lab, Submission
+from labs.services.submissions import SubmissionRefused, submission_create
 from runs.validation import validate_labs
 
 pytestmark = pytest.mark.django_db
@@ -49,6 +52,33 @@ def reduced_labs(shipped_course, tiny_model, settings, tmp_path) -> dict[str, La
         )
         lab.refresh_from_db()
     return labs
+
+
+def _without(code: str, hook: str) -> str:
+    """The code with its top-level `def hook` taken out: the lazy learner's edit."""
+    tree = ast.parse(code)
+    tree.body = [
+        node for node in tree.body if not (isinstance(node, ast.FunctionDef) and node.name == hook)
+    ]
+    return ast.unparse(tree)
+
+
+def test_each_shipped_labs_reference_without_a_required_hook_is_refused_naming_it(
+    shipped_course, learner
+):
+    """The learning-rate lab's reference without `build_scheduler` was the first lab's
+    reference (the engine's default schedule is the same shape) and passed: each lab's idea
+    lives in its required hooks, so a run without one never starts."""
+    labs = {lab.module.slug: lab for lab in Lab.objects.filter(module__course=shipped_course)}
+    assert "build_scheduler" in labs["lab-learning-rate"].required_hooks
+    for slug, lab in labs.items():
+        assert lab.required_hooks, slug
+        for hook in lab.required_hooks:
+            code = _without(lab.reference_solution, hook)
+            assert code != ast.unparse(ast.parse(lab.reference_solution)), (slug, hook)
+            with pytest.raises(SubmissionRefused, match=f"asks you to write `{hook}`"):
+                submission_create(learner=learner, lab=lab, code=code)
+    assert not Submission.objects.exists()  # nothing ran, no attempt
 
 
 def test_every_lab_module_of_the_shipped_course_is_a_real_lab(shipped_course):

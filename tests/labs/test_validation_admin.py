@@ -34,6 +34,22 @@ def test_the_lab_list_rounds_scores_to_one_decimal(client, instructor, lab):
     assert "54.41493" not in page
 
 
+def test_the_grade_and_progress_lists_round_scores_to_one_decimal(client, instructor, lab):
+    from grading.models import ModuleProgress
+
+    run = validation_run(instructor, lab, "reference", passed=True)
+    Grade.objects.filter(submission=run).update(metric_value=0.7350000001)
+    ModuleProgress.objects.create(learner=instructor, module=lab.module, best_score=41.4999999)
+    CourseStaff.objects.create(course=lab.module.course, user=instructor)
+    client.force_login(instructor)
+    grades = client.get(reverse("admin:grading_grade_changelist")).content.decode()
+    progress = client.get(reverse("admin:grading_moduleprogress_changelist")).content.decode()
+    assert '<td class="field-scored">54.4</td>' in grades
+    assert '<td class="field-measured">0.735</td>' in grades
+    assert '<td class="field-best">41.5</td>' in progress
+    assert "54.41493" not in grades and "41.4999" not in progress
+
+
 def test_each_validation_run_has_a_verdict(client, instructor, lab):
     validation_run(instructor, lab, "reference", passed=True)
     validation_run(instructor, lab, "starter", passed=True)  # a starter that passes: wrong

@@ -8,12 +8,17 @@ uses an attempt and is never retried. Only what the host can attribute to itself
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 import runs.pipeline
 from labs.models import Submission
+from labs.training.base_models import resolve_base_model
 from runs.pipeline import submission_run
 from tests.conftest import TINY_SOLUTION
 
@@ -163,6 +168,58 @@ def test_a_failure_before_the_learners_code_loads_is_still_the_platforms(
     assert not submission.counts_as_attempt
 
 
+# The platform's own program failing before any learner code runs, with what such a crash
+# might print: a traceback out of the engine, where its interpreter and source are, and the
+# sandbox's mount table (which names each bind's source on the host).
+CRASHES_BEFORE_THE_LEARNERS_CODE = """
+import os, sys
+import labs.training.engine
+print("interpreter", sys.executable, sys.prefix, file=sys.stderr)
+print("engine", labs.training.engine.__file__, os.getcwd(), file=sys.stderr)
+print(open("/proc/self/mountinfo").read(), file=sys.stderr)
+raise RuntimeError("the engine could not start")
+"""
+
+
+def test_a_platform_faults_log_tail_shown_to_the_learner_names_no_host_path(
+    db, client, learner, lab, counted_trainings, monkeypatch, settings, tmp_path
+):
+    monkeypatch.setattr(
+        runs.pipeline,
+        "engine_argv",
+        lambda *args: [sys.executable, "-c", CRASHES_BEFORE_THE_LEARNERS_CODE],
+    )
+    submission = Submission.objects.create(
+        learner=learner,
+        lab=lab,
+        code=TINY_SOLUTION,
+        platform_retries=runs.pipeline.MAX_PLATFORM_RETRIES,  # the last retry: it ends here
+    )
+
+    assert submission_run(submission_id=submission.pk, worker="test") == Submission.Status.FAILED
+
+    submission.refresh_from_db()
+    assert not submission.counts_as_attempt
+    client.force_login(learner)
+    page = client.get(reverse("labs:submission", args=[submission.pk])).content.decode()
+    # The crash's output is shown (the test would pass vacuously on an empty log)...
+    assert "RuntimeError: the engine could not start" in submission.log_tail
+    assert "the engine could not start" in page
+    # ...and none of the worker's own paths are in it.
+    host_paths = {
+        str(settings.BASE_DIR),
+        sys.prefix,
+        os.path.realpath(sys.prefix),
+        str(Path(settings.ACADEMY_JOBS_DIR).resolve()),
+        str(tmp_path),
+        resolve_base_model(lab.base_model),  # its bind's source is in the mount table
+    }
+    for host_path in host_paths:
+        assert host_path not in submission.log_tail, host_path
+        assert host_path not in submission.error_message, host_path
+        assert host_path not in page, host_path
+
+
 # The engine's start event never arrives; the run trains, saves and is graded.
 SUPPRESSES_THE_START = (
     TINY_SOLUTION
@@ -202,3 +259,37 @@ def test_a_nan_loss_from_training_step_is_the_learners_error_naming_the_step(
     # Named to the progress window it was seen in (one host sync per window, not per step).
     assert re.search(r"at steps? 1( to \d+)? of \d+\.", submission.error_message)
     assert "training_step()" in submission.error_message
+
+
+# After the engine has saved the model, rewrite one tensor as float8 (found crashing the
+# grader as a platform fault): the grader must refuse it by name.
+SAVES_A_FLOAT8_TENSOR = (
+    TINY_SOLUTION
+    + """
+import atexit
+
+def _narrow_the_checkpoint():
+    import pathlib
+    import safetensors.torch as st
+    import torch
+    for path in pathlib.Path("/job").rglob("model.safetensors"):
+        tensors = st.load_file(str(path))
+        tensors["classifier.weight"] = tensors["classifier.weight"].to(torch.float8_e4m3fn)
+        st.save_file(tensors, str(path), metadata={"format": "pt"})
+
+atexit.register(_narrow_the_checkpoint)
+"""
+)
+
+
+def test_a_float8_tensor_in_the_saved_checkpoint_is_rejected_by_name_using_an_attempt(
+    db, learner, lab, counted_trainings
+):
+    submission = _run(learner, lab, SAVES_A_FLOAT8_TENSOR)
+
+    assert submission.status == Submission.Status.REJECTED, submission.error_message
+    assert submission.counts_as_attempt and submission.platform_retries == 0
+    assert counted_trainings == [1]
+    assert "classifier.weight" in submission.error_message
+    assert "F8_E4M3" in submission.error_message
+    assert not hasattr(submission, "grade")

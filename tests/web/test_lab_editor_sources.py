@@ -45,7 +45,7 @@ def test_a_returning_learner_gets_their_best_code_not_their_last(client, learner
     client.force_login(learner)
     page = client.get(lab_url(lab)).content.decode()
     assert editor_text(page) == BEST
-    assert f"Your best run (#{made['best'].pk}, 80/100) is loaded." in page
+    assert f"Your best run (#{made['best'].pk}, 80.0/100) is loaded." in page
     for label in ("Load my best", "Load my last", "Reset to starter"):
         assert f">{label}</a>" in page
 

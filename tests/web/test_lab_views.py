@@ -169,7 +169,7 @@ def test_a_graded_pass_refreshes_progress_best_score_and_stage_unlocks_out_of_ba
     body = final.content.decode()
     assert body.lstrip().startswith('<section id="run-status"')
     assert '<section id="lab-bar" class="lab-bar card" hx-swap-oob="true">' in body
-    assert f"<strong>Your best:</strong> {submission.grade.score:.0f}/100" in body
+    assert f"<strong>Your best:</strong> {submission.grade.score:.1f}/100" in body
     oob_panel = '<section id="progress-panel" class="card progress-panel" aria-live="polite"'
     assert oob_panel + ' hx-swap-oob="true">' in body
     panel = body[body.index('id="progress-panel"') :]
@@ -271,3 +271,33 @@ def test_the_attempts_reset_time_names_the_servers_time_zone(client, learner, la
     assert "(they reset at 00:00 CET)" in page or "(they reset at 00:00 CEST)" in page
     settings.TIME_ZONE = "UTC"
     assert "(they reset at 00:00 UTC)" in client.get(lab_url(lab)).content.decode()
+
+
+def test_a_best_score_just_under_the_pass_mark_is_not_shown_rounded_up_to_it(client, learner, lab):
+    """59.6 against a pass mark of 60 read "60/100" beside "you need 60": every page shows a
+    score to one decimal, as the CSV and JSON carry it (academy/numbers.py)."""
+    from django.db import transaction
+
+    from grading.models import Grade
+    from grading.services import grade_apply
+    from tests.grading.test_services_grading import make_grade
+    from tests.web.test_lab_feedback_panels import METRICS
+
+    assert lab.pass_mark == 60
+    submission = Submission.objects.create(
+        learner=learner, lab=lab, code="x", status="graded", step=10, total_steps=10
+    )
+    grade = make_grade(submission, lab, METRICS)
+    Grade.objects.filter(pk=grade.pk).update(score=59.6, passed=False)
+    grade.refresh_from_db()
+    with transaction.atomic():
+        grade_apply(grade=grade)
+    client.force_login(learner)
+
+    page = client.get(lab_url(lab)).content.decode()
+    panel = client.get(reverse("labs:run-status", args=[submission.pk]), **HTMX).content.decode()
+
+    assert "<strong>Your best:</strong> 59.6/100" in page
+    assert '<span class="score-value">59.6</span>' in panel
+    assert "Not passed yet" in panel
+    assert "60/100" not in page + panel
