@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from academy.numbers import score_text
+from academy.numbers import metric_text, score_text
 from courses.admin import (
     CheckAttemptAdmin,
     DepartmentAdmin,
@@ -89,7 +89,7 @@ class GradeAdmin(TaughtCoursesOnly, ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("metric value"), ordering="metric_value")
     def measured(self, obj: Grade) -> str:
-        return f"{obj.metric_value:.3f}"
+        return metric_text(obj.metric_value)
 
     @admin.display(description=gettext_lazy("score"), ordering="score")
     def scored(self, obj: Grade) -> str:

@@ -28,7 +28,7 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, PythonLexer
 
 from academy import charts
-from academy.numbers import count_text, score_text
+from academy.numbers import count_text, metric_text, score_text
 from courses.draws import draw_new, draw_replay, draw_sign
 from courses.models import CheckAttempt, CheckQuestion, Course, Module
 from courses.rendering import PYGMENTS_CSS_CLASS
@@ -570,36 +570,23 @@ def _fmt_value(value: Any) -> str:
     return str(value)
 
 
-def _fmt_fact(name: str, value: Any) -> str:
-    """A result in the app's number format: a score to one decimal, metrics to three, as
-    the result panel shows them, counts grouped by thousands."""
-    if value is None or isinstance(value, bool | str):
-        return _fmt_value(value)
-    if name == _("score"):
-        return score_text(value)
-    if name in (_("training time (s)"), _("samples/s")):
-        return count_text(round(value))
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return _fmt_value(value)
-
-
 def _run_facts(run: Submission) -> dict[str, Any]:
     """What the comparison table shows of one run besides its hyperparameters: the grader's
-    measurement first, then what the run's own process reported."""
+    measurement first, then what the run's own process reported; numbers in the app's
+    format (academy/numbers.py)."""
     grade = getattr(run, "grade", None) if run.status == Submission.Status.GRADED else None
     metrics = grade.metrics if grade else {}
     result = run.result or {}
     return {
         _("outcome"): run.get_status_display(),
-        _("score"): grade.score if grade else None,
+        _("score"): score_text(grade.score) if grade else None,
         _("passed"): grade.passed if grade else None,
-        _("held-out accuracy"): metrics.get("accuracy"),
-        _("held-out macro-F1"): metrics.get("macro_f1"),
-        _("dev accuracy (saved model)"): result.get("final_dev_accuracy"),
+        _("held-out accuracy"): metric_text(metrics.get("accuracy")),
+        _("held-out macro-F1"): metric_text(metrics.get("macro_f1")),
+        _("dev accuracy (saved model)"): metric_text(result.get("final_dev_accuracy")),
         _("epoch kept"): result.get("best_epoch"),
-        _("training time (s)"): result.get("wall_s"),
-        _("samples/s"): run.samples_per_second,
+        _("training time (s)"): count_text(result.get("wall_s")),
+        _("samples/s"): count_text(run.samples_per_second),
         _("precision"): run.training_precision or None,
     }
 
@@ -627,7 +614,7 @@ def compare_page_context(*, module: Module, runs: Sequence[Submission]) -> dict[
         }
         for key in keys
     ] + [
-        {"name": name, "group": "result", "values": [_fmt_fact(name, f[name]) for f in facts]}
+        {"name": name, "group": "result", "values": [_fmt_value(f[name]) for f in facts]}
         for name in facts[0]
     ]
     for row in rows:
