@@ -77,3 +77,10 @@ def test_a_run_the_code_stopped_points_at_the_missing_hook(client, learner, lab)
     text = panel(client, learner, run)
     steps = text[text.index("What to try next") :]
     assert "Write the hook this lab asks for: <code>preprocess</code> is not defined" in steps
+
+
+def test_a_run_without_a_wall_time_or_reported_speed_shows_no_empty_numbers(client, learner, lab):
+    run = graded_run(learner, lab)  # no wall_s in its result, no samples/s reported
+    text = panel(client, learner, run)
+    assert "<td>on the CPU</td>" in text
+    assert "reported samples/s" not in text and "<td> s " not in text
